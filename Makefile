@@ -1,0 +1,59 @@
+# mlperf_pipeline: every target sets itself up (virtual environment, install, Dagster home).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+STAMP := $(VENV)/.installed
+
+export MLPERF_HOME ?= $(CURDIR)/.mlperf
+export DAGSTER_HOME := $(MLPERF_HOME)/dagster
+
+HARDWARE ?=
+TIER ?=
+MODEL ?=
+PROFILE ?=
+SIZE ?=
+LAUNCH := $(BIN)/python -m mlperf_pipeline.orchestration.launch
+
+.PHONY: install home run test bench register dev validate smoke clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, pinned: this machine has a CPU build on disk; a loose requirement pulls a CUDA build.
+	$(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Absolute DAGSTER_HOME with the shipped instance config, and a .env for `dagster dev`.
+home:
+	mkdir -p $(DAGSTER_HOME)
+	cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	printf 'DAGSTER_HOME=%s\nMLPERF_HOME=%s\n' "$(DAGSTER_HOME)" "$(MLPERF_HOME)" > .env
+
+register: install home
+	$(LAUNCH) register
+
+run: install home
+	$(LAUNCH) run $(if $(HARDWARE),--hardware $(HARDWARE)) $(if $(TIER),--tier $(TIER)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(SIZE),--size $(SIZE))
+
+bench: install home
+	$(LAUNCH) bench $(if $(HARDWARE),--hardware $(HARDWARE)) $(if $(TIER),--tier $(TIER)) $(if $(MODEL),--models $(MODEL)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(SIZE),--size $(SIZE))
+
+smoke: register
+	$(BIN)/dagster job execute -m mlperf_pipeline.definitions -j ci_smoke_job
+
+test: install
+	$(BIN)/python -m pytest
+
+validate: install
+	$(BIN)/dagster definitions validate -m mlperf_pipeline.definitions
+
+dev: register
+	$(BIN)/dagster dev -m mlperf_pipeline.definitions -h 127.0.0.1 -p 3000
+
+clean:
+	rm -rf $(MLPERF_HOME) .env

@@ -1,0 +1,123 @@
+"""Benchmark one (hardware, model type) partition: verdict, isolated run, rows for the store."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+from mlperf_pipeline.bench.request import BENCH_VERSION, BenchRequest
+from mlperf_pipeline.bench.runner import ChildOutcome, run_isolated
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PartitionContext:
+    """Everything about the partition that is not measured but recorded with each row."""
+
+    hardware: str
+    model_type: str
+    family: str
+    device_name: str | None
+    env_fingerprint: str
+    skillset_hash: str
+    skillset_path: Path
+    runnable: bool
+    skip_reason_code: str | None = None
+    skip_reason: str | None = None
+
+
+@dataclass
+class PartitionResult:
+    rows: list[dict]
+    samples: list[dict]
+    wall_s: float = 0.0
+    measured_s: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def status_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        return counts
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _base_row(context: PartitionContext, request: BenchRequest, run_id: str, batch: int, seq: int, dtype: str) -> dict:
+    return {
+        "run_id": run_id,
+        "measured_at": datetime.now(timezone.utc).replace(tzinfo=None),
+        "hardware": context.hardware,
+        "device_name": context.device_name,
+        "model_type": context.model_type,
+        "family": context.family,
+        "size": request.size,
+        "batch_size": batch,
+        "seq_len": seq,
+        "dtype": dtype,
+        "scenario": "latency",
+        "workers": 1,
+        "env_fingerprint": context.env_fingerprint,
+        "skillset_hash": context.skillset_hash,
+        "bench_version": BENCH_VERSION,
+        "git_commit": git_commit(),
+    }
+
+
+_MEASURED_FIELDS = (
+    "threads", "status", "reason_code", "reason", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99",
+    "latency_ms_mean", "latency_ms_std", "latency_ms_iqr", "ci95_low_ms", "ci95_high_ms", "n_samples",
+    "warmup_n", "throughput_per_s", "peak_memory_mb", "import_s", "build_s", "to_device_s",
+    "first_call_ms", "cpu_util_pct", "params",
+)
+
+
+def _rows_from_outcome(context: PartitionContext, request: BenchRequest, run_id: str, outcome: ChildOutcome) -> tuple[list[dict], list[dict]]:
+    measured = {(r["batch_size"], r["seq_len"], r["dtype"]): r for r in outcome.records if r.get("kind") == "result"}
+    rows, samples = [], []
+    for batch, seq, dtype in request.configs():
+        row = _base_row(context, request, run_id, batch, seq, dtype)
+        record = measured.get((batch, seq, dtype))
+        if record is None:
+            row.update(status="failed", reason_code=outcome.reason_code or "crash", reason=outcome.reason or "no result from the benchmark process", threads=outcome.extra.get("threads"))
+        else:
+            row.update({name: record.get(name) for name in _MEASURED_FIELDS})
+            row["seq_len"] = record.get("effective_seq_len") or seq
+            samples += [
+                {**{key: row[key] for key in ("run_id", "hardware", "model_type", "size", "batch_size", "seq_len", "dtype", "scenario", "workers")}, "iteration": index, "latency_ms": value}
+                for index, value in enumerate(record.get("samples") or [])
+            ]
+        rows.append(row)
+    return rows, samples
+
+
+def skipped_rows(context: PartitionContext, request: BenchRequest) -> list[dict]:
+    run_id = uuid.uuid4().hex
+    return [
+        {**_base_row(context, request, run_id, batch, seq, dtype), "status": "skipped", "reason_code": context.skip_reason_code, "reason": context.skip_reason}
+        for batch, seq, dtype in request.configs()
+    ]
+
+
+def benchmark_partition(context: PartitionContext, request: BenchRequest, *, lock_dir: Path, timeout_s: float, memory_cap_bytes: int | None, omp_wait_policy: str = "PASSIVE") -> PartitionResult:
+    """Measure the partition in an isolated process, or record why it is skipped."""
+    if not context.runnable:
+        return PartitionResult(skipped_rows(context, request), [])
+    outcome = run_isolated(request, lock_dir=lock_dir, timeout_s=timeout_s, memory_cap_bytes=memory_cap_bytes, omp_wait_policy=omp_wait_policy)
+    if not outcome.completed:
+        log.warning("%s on %s: %s", context.model_type, context.hardware, outcome.reason)
+    rows, samples = _rows_from_outcome(context, request, uuid.uuid4().hex, outcome)
+    measured_s = sum(sample["latency_ms"] for sample in samples) / 1000
+    return PartitionResult(rows, samples, outcome.wall_s, measured_s, {**outcome.extra, "log_tail": outcome.log_tail[-1500:] if not outcome.completed else ""})

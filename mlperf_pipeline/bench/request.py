@@ -1,0 +1,82 @@
+"""What one isolated benchmark process is asked to do, and the defaults users can rely on."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+BENCH_VERSION = "1"
+SIZES = ("tiny", "full")
+MAX_SEQ_LEN = 32768
+MAX_BATCH_SIZE = 4096
+
+# Documented defaults (README, "Measurement defaults").
+DEFAULT_TIMEOUT_S = 300.0
+DEFAULT_MAX_SECONDS_PER_CONFIG = 5.0
+DEFAULT_TARGET_CI_PCT = 2.0
+
+
+@dataclass
+class BenchGrid:
+    """The configurations to measure and how hard to try; validated on creation."""
+
+    size: str = "tiny"
+    batch_sizes: list[int] = field(default_factory=lambda: [1])
+    seq_lens: list[int] = field(default_factory=lambda: [128])
+    dtypes: list[str] = field(default_factory=lambda: ["float32"])
+    threads: int | None = None
+    target_ci_pct: float = DEFAULT_TARGET_CI_PCT
+    max_seconds_per_config: float = DEFAULT_MAX_SECONDS_PER_CONFIG
+
+    def __post_init__(self) -> None:
+        validate_grid(self.size, self.batch_sizes, self.seq_lens, self.dtypes, self.target_ci_pct, self.max_seconds_per_config, self.threads)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(kw_only=True)
+class BenchRequest(BenchGrid):
+    """A grid for one skillset on one device: what the isolated process receives."""
+
+    skillset_path: str
+    model_type: str
+    hardware: str
+    device_index: int = 0
+
+    def configs(self) -> list[tuple[int, int, str]]:
+        return [(batch, seq, dtype) for dtype in self.dtypes for seq in self.seq_lens for batch in self.batch_sizes]
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self)))
+
+    @classmethod
+    def load(cls, path: Path) -> "BenchRequest":
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def _positive_ints(name: str, values: list[int], ceiling: int) -> None:
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"{name} must be a non-empty list of integers, got {values!r}")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= ceiling:
+            raise ValueError(f"{name} must hold integers from 1 to {ceiling}, got {value!r}")
+
+
+def validate_grid(size, batch_sizes, seq_lens, dtypes, target_ci_pct, max_seconds_per_config, threads) -> None:
+    """Reject a bad benchmark configuration with an error naming the field."""
+    from mlperf_pipeline.skillsets.runtime import DTYPES
+
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    _positive_ints("batch_sizes", batch_sizes, MAX_BATCH_SIZE)
+    _positive_ints("seq_lens", seq_lens, MAX_SEQ_LEN)
+    if not dtypes or any(dtype not in DTYPES for dtype in dtypes):
+        raise ValueError(f"dtypes must be a non-empty list from {sorted(DTYPES)}, got {dtypes!r}")
+    if not 0 < float(target_ci_pct) <= 50:
+        raise ValueError(f"target_ci_pct must be in (0, 50], got {target_ci_pct!r}")
+    if not 0 < float(max_seconds_per_config) <= 3600:
+        raise ValueError(f"max_seconds_per_config must be in (0, 3600], got {max_seconds_per_config!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive integer or null, got {threads!r}")

@@ -1,0 +1,209 @@
+"""Runs one benchmark request in its own process and turns whatever happens into result records.
+
+- A fresh interpreter per (hardware, model): no state leaks between models.
+- Own process group and a parent-death signal: stopping the Dagster run stops the benchmark.
+- A wall-clock timeout and an address-space cap; a crash, hang or out-of-memory becomes a
+  `failed` record with a `reason_code`, never an exception in the pipeline.
+- The parent blocks in `wait()` (no polling loop), so it never competes for the measured cores.
+- One benchmark per device at a time: an OS file lock per device, freed by the kernel if we die.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import json
+import logging
+import os
+import resource
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlperf_pipeline.bench.request import DEFAULT_TIMEOUT_S, BenchRequest
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+_EXIT_SIGNAL_REASONS = {
+    signal.SIGSEGV: ("crash", "segmentation fault"),
+    signal.SIGBUS: ("crash", "bus error"),
+    signal.SIGABRT: ("crash", "aborted"),
+    signal.SIGILL: ("crash", "illegal instruction"),
+    signal.SIGFPE: ("crash", "floating point exception"),
+    # The kernel's OOM killer sends SIGKILL; we only send it on timeout, which is classified first.
+    signal.SIGKILL: ("out_of_memory", "killed by SIGKILL (the kernel's out-of-memory killer?)"),
+}
+
+
+def default_memory_cap_bytes() -> int:
+    """Three quarters of physical memory, leaving room for the pipeline and the OS."""
+    import psutil
+
+    return int(psutil.virtual_memory().total * 0.75)
+
+
+@dataclass
+class ChildOutcome:
+    records: list[dict]
+    exit_code: int | None
+    reason_code: str | None = None
+    reason: str | None = None
+    wall_s: float = 0.0
+    log_tail: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def completed(self) -> bool:
+        return self.reason_code is None
+
+
+@contextmanager
+def device_lock(lock_dir: Path, hardware: str):
+    """Exclusive per-device lock; blocks in the kernel (no spinning) until the device is free."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    path = lock_dir / f"{hardware}.lock"
+    with open(path, "a+") as handle:
+        started = time.monotonic()
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        waited = time.monotonic() - started
+        if waited > 1:
+            log.info("waited %.1f s for the %s device lock", waited, hardware)
+        try:
+            yield path
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _child_preexec(memory_cap_bytes: int | None):
+    def preexec() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if memory_cap_bytes:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_cap_bytes, memory_cap_bytes))
+
+    return preexec
+
+
+def child_environment(threads: int, omp_wait_policy: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "OMP_NUM_THREADS": str(threads),
+            "MKL_NUM_THREADS": str(threads),
+            "OMP_WAIT_POLICY": omp_wait_policy,
+            "TOKENIZERS_PARALLELISM": "false",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TRANSFORMERS_VERBOSITY": "error",
+            "PYTHONUNBUFFERED": "1",
+            # NVML and CUDA must agree on device indices.
+            "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+        }
+    )
+    return env
+
+
+def _read_records(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut short by a crash
+            break
+    return records
+
+
+def _classify_exit(exit_code: int, log_tail: str) -> tuple[str, str]:
+    if exit_code < 0:
+        code, text = _EXIT_SIGNAL_REASONS.get(-exit_code, ("crash", f"killed by signal {-exit_code}"))
+        return code, f"benchmark process {text} (signal {-exit_code})"
+    if "MemoryError" in log_tail or "out of memory" in log_tail.lower() or "std::bad_alloc" in log_tail:
+        return "out_of_memory", f"benchmark process ran out of memory (exit code {exit_code})"
+    last_line = log_tail.strip().splitlines()[-1] if log_tail.strip() else "no output"
+    return "crash", f"benchmark process exited with code {exit_code}: {last_line[:300]}"
+
+
+def run_isolated(
+    request: BenchRequest,
+    *,
+    lock_dir: Path,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    memory_cap_bytes: int | None = None,
+    omp_wait_policy: str = "PASSIVE",
+) -> ChildOutcome:
+    """Run `request` in a fresh process under the device lock; never raises for child failures."""
+    from mlperf_pipeline.hardware.detect import usable_cores
+
+    threads = request.threads or usable_cores()
+    with tempfile.TemporaryDirectory(prefix="mlperf-bench-") as work, device_lock(lock_dir, request.hardware):
+        work_dir = Path(work)
+        request_path, results_path, log_path = work_dir / "request.json", work_dir / "results.jsonl", work_dir / "child.log"
+        request.save(request_path)
+        started = time.monotonic()
+        with open(log_path, "w") as child_log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "mlperf_pipeline.bench.child", str(request_path), str(results_path)],
+                stdout=child_log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=child_environment(threads, omp_wait_policy),
+                start_new_session=True,
+                preexec_fn=_child_preexec(memory_cap_bytes),
+            )
+            exit_code, timed_out = _wait(process, timeout_s)
+        wall_s = time.monotonic() - started
+        log_tail = log_path.read_text(errors="replace")[-4000:]
+        records = _read_records(results_path)
+    outcome = ChildOutcome(records, exit_code, wall_s=wall_s, log_tail=log_tail, extra={"threads": threads, "omp_wait_policy": omp_wait_policy})
+    if timed_out:
+        outcome.reason_code, outcome.reason = "timeout", f"benchmark process exceeded its {timeout_s:.0f} s timeout and was killed"
+    elif exit_code != 0 or not any(record.get("kind") == "finished" for record in records):
+        outcome.reason_code, outcome.reason = _classify_exit(exit_code, log_tail)
+    return outcome
+
+
+def _block_until_exit(process: subprocess.Popen, timeout_s: float) -> bool:
+    """Sleep in the kernel until the child exits or the timeout passes; True if it exited."""
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # not Linux >= 5.3: Popen.wait polls, gently
+        try:
+            process.wait(timeout=timeout_s)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        return bool(poller.poll(timeout_s * 1000))
+    finally:
+        os.close(pidfd)
+
+
+def _wait(process: subprocess.Popen, timeout_s: float) -> tuple[int, bool]:
+    try:
+        if _block_until_exit(process, timeout_s):
+            return process.wait(), False
+        _kill_group(process)
+        return process.wait(), True
+    except BaseException:
+        # The step itself is being stopped (run terminated): take the benchmark down with it.
+        _kill_group(process)
+        process.wait()
+        raise
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,178 @@
+"""When to stop timing a model, and whether the numbers can be trusted.
+
+The rule, with the defaults of `StopRule`:
+
+1. Warm-up. Call the model, discarding the latencies from the results, until the median of the
+   last `warmup_window` (5) calls is within `warmup_tolerance_pct` (5%) of the median of the 5
+   calls before them, and at least `min_warmup` (2) calls were made. Warm-up also ends after
+   `max_warmup_seconds` (3 s), but never before one call. The number of warm-up calls is
+   recorded as `warmup_n`.
+2. Sampling. Keep calling and keep every latency until the distribution-free 95% confidence
+   interval of the median (order statistics, see `stats.median_ci`) has a half-width of at most
+   `target_ci_pct` (±2%) of the median. The interval is checked once there are `min_samples`
+   (10) samples, then after every ~5% more samples, so the check costs next to nothing per call.
+   Sampling also stops after `max_seconds` (10 s) or `max_samples` (2000) samples, and always
+   takes at least one sample.
+3. Verdict.
+   - `ok`: the median's interval met the target.
+   - `invalid`, `too_noisy`: a cap came first and the interval is wider than the target; the
+     reason says how wide, e.g. "median 95% CI ±3.4% after 41 samples in 10.0 s, target ±2.0%".
+   - `invalid`, `too_few_samples`: a cap came first with too few samples for any interval
+     (fewer than 6), e.g. when one call takes longer than the time cap.
+
+The caller times each call itself (CUDA events on a GPU, `perf_counter_ns` on a CPU) and passes a
+function returning that latency in milliseconds; the caps are measured with `clock`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, fields
+from typing import Callable, Literal
+
+from mlperf_pipeline.bench import stats
+
+CONFIDENCE = 0.95
+# Re-check the CI after this fraction more samples: the check sorts all samples, so doing it
+# geometrically keeps its total cost near-linear while overshooting the target by at most ~5%.
+CHECK_GROWTH = 0.05
+
+_INT_FIELDS = ("min_warmup", "warmup_window", "min_samples", "max_samples")
+
+
+@dataclass(frozen=True)
+class StopRule:
+    target_ci_pct: float = 2.0
+    max_seconds: float = 10.0
+    max_warmup_seconds: float = 3.0
+    min_warmup: int = 2
+    warmup_window: int = 5
+    warmup_tolerance_pct: float = 5.0
+    min_samples: int = 10
+    max_samples: int = 2000
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            allowed = int if item.name in _INT_FIELDS else (int, float)
+            if isinstance(value, bool) or not isinstance(value, allowed):
+                kind = "an integer" if allowed is int else "a number"
+                raise ValueError(f"StopRule.{item.name} must be {kind}, got {value!r}")
+            # `not value > 0` also rejects NaN.
+            if not value > 0 or math.isinf(value):
+                raise ValueError(f"StopRule.{item.name} must be positive and finite, got {value!r}")
+        if self.max_samples < self.min_samples:
+            raise ValueError(
+                f"StopRule.max_samples ({self.max_samples}) must be >= min_samples ({self.min_samples})"
+            )
+
+
+Status = Literal["ok", "invalid"]
+ReasonCode = Literal["too_noisy", "too_few_samples"]
+
+
+@dataclass
+class Measurement:
+    samples_ms: list[float]
+    warmup_ms: list[float]
+    warmup_n: int
+    elapsed_s: float  # sampling phase only; the time the caps and the reason refer to
+    status: Status
+    reason_code: ReasonCode | None = None
+    reason: str | None = None
+    warmup_s: float = 0.0  # the warm-up phase's own duration
+
+    def summary(self) -> dict[str, float | int | None]:
+        return stats.summarize(self.samples_ms) | {"warmup_n": self.warmup_n}
+
+
+def _checked_latency(timed_call: Callable[[], float]) -> float:
+    latency = float(timed_call())
+    if not math.isfinite(latency) or latency < 0:
+        raise ValueError(f"timed_call returned an impossible latency: {latency!r} ms")
+    return latency
+
+
+def _warmup_is_stable(latencies: list[float], rule: StopRule) -> bool:
+    window = rule.warmup_window
+    if len(latencies) < max(rule.min_warmup, 2 * window):
+        return False
+    recent = statistics.median(latencies[-window:])
+    before = statistics.median(latencies[-2 * window : -window])
+    return abs(recent - before) <= rule.warmup_tolerance_pct / 100.0 * before
+
+
+def _warm_up(timed_call: Callable[[], float], rule: StopRule, clock: Callable[[], float]) -> list[float]:
+    latencies: list[float] = []
+    start = clock()
+    while True:
+        latencies.append(_checked_latency(timed_call))
+        if _warmup_is_stable(latencies, rule) or clock() - start >= rule.max_warmup_seconds:
+            return latencies
+
+
+def _sample(
+    timed_call: Callable[[], float], rule: StopRule, clock: Callable[[], float]
+) -> tuple[list[float], float]:
+    """Sample until the target is met or a cap is hit; returns (samples, elapsed seconds)."""
+    samples: list[float] = []
+    next_check = rule.min_samples
+    start = clock()
+    while True:
+        samples.append(_checked_latency(timed_call))
+        n = len(samples)
+        if n >= next_check:
+            half_width = stats.ci_half_width_pct(samples)
+            if half_width is not None and half_width <= rule.target_ci_pct:
+                return samples, clock() - start
+            next_check = n + max(1, int(n * CHECK_GROWTH))
+        elapsed = clock() - start
+        if n >= rule.max_samples or elapsed >= rule.max_seconds:
+            return samples, elapsed
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _verdict(samples: list[float], elapsed_s: float, rule: StopRule) -> tuple[Status, ReasonCode | None, str | None]:
+    # Judged on all samples: the target may have been met between two periodic checks.
+    half_width = stats.ci_half_width_pct(samples)
+    n = len(samples)
+    if half_width is None:
+        needed = stats.min_samples_for_quantile(0.5, CONFIDENCE)
+        return "invalid", "too_few_samples", (
+            f"no {CONFIDENCE:.0%} CI for the median: {_count(n, 'sample')} in {elapsed_s:.1f} s, "
+            f"at least {needed} needed"
+        )
+    if half_width <= rule.target_ci_pct:
+        return "ok", None, None
+    return "invalid", "too_noisy", (
+        f"median {CONFIDENCE:.0%} CI ±{half_width:.1f}% after {_count(n, 'sample')} in {elapsed_s:.1f} s, "
+        f"target ±{rule.target_ci_pct:.1f}%"
+    )
+
+
+def measure(
+    timed_call: Callable[[], float],
+    rule: StopRule = StopRule(),
+    clock: Callable[[], float] = time.perf_counter,
+) -> Measurement:
+    """Warm up, then sample `timed_call` (one iteration, returns its latency in ms) per the rule."""
+    warmup_start = clock()
+    warmup = _warm_up(timed_call, rule, clock)
+    warmup_s = clock() - warmup_start
+    samples, elapsed_s = _sample(timed_call, rule, clock)
+    status, reason_code, reason = _verdict(samples, elapsed_s, rule)
+    return Measurement(
+        samples_ms=samples,
+        warmup_ms=warmup,
+        warmup_n=len(warmup),
+        elapsed_s=elapsed_s,
+        status=status,
+        reason_code=reason_code,
+        reason=reason,
+        warmup_s=warmup_s,
+    )

@@ -1,0 +1,1 @@
+from mlperf_pipeline.orchestration.definitions import defs  # noqa: F401

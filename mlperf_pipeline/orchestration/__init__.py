@@ -1,0 +1,1 @@
+"""Everything Dagster: assets, checks, partitions, resources, sensors, schedules and jobs."""

@@ -1,0 +1,119 @@
+"""Benchmark results: each partition measured in its own process, written to DuckDB."""
+
+
+import time
+from typing import Optional
+from pathlib import Path
+
+import dagster as dg
+
+from mlperf_pipeline.bench.partition import PartitionContext, benchmark_partition
+from mlperf_pipeline.bench.request import BenchGrid, BenchRequest
+from mlperf_pipeline.hardware.detect import detect
+from mlperf_pipeline.hardware.fingerprint import environment, fingerprint
+from mlperf_pipeline.orchestration.partitions import benchmark_partitions, split_key
+from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
+from mlperf_pipeline.settings import PROFILE_TAG, benchmark_profile
+from mlperf_pipeline.skillsets.generate import load_record
+from mlperf_pipeline.store.results import write_partition_results
+
+BENCHMARK_RESULTS = dg.AssetKey("benchmark_results")
+
+
+class BenchmarkConfig(dg.Config):
+    """Run config of `benchmark_results` (a public contract).
+
+    A field left unset takes its value from the run's benchmark profile (tag `mlperf/profile`,
+    profiles in `defaults.yaml`): range runs get no partition-derived config, so a job's own
+    defaults travel as a tag.
+    """
+
+    size: Optional[str] = None
+    batch_sizes: Optional[list[int]] = None
+    seq_lens: Optional[list[int]] = None
+    dtypes: Optional[list[str]] = None
+    target_ci_pct: Optional[float] = None
+    max_seconds_per_config: Optional[float] = None
+    threads: Optional[int] = None
+
+    def resolved(self, profile_name: Optional[str]) -> BenchGrid:
+        profile = benchmark_profile(profile_name)
+        given = {name: value for name, value in self.model_dump().items() if value is not None}
+        return BenchGrid(**{**profile, **given})
+
+
+def _partition_context(hardware: str, model_key: str, size: str, skillsets_dir: Path) -> PartitionContext:
+    record = load_record(skillsets_dir, hardware, model_key)
+    device = detect(hardware)
+    runnable = record.runnable(size)
+    return PartitionContext(
+        hardware=hardware,
+        model_type=record.model_type,
+        family=record.family,
+        device_name=(device.device_names or [None])[0],
+        env_fingerprint=fingerprint(environment(device)),
+        skillset_hash=record.source_hash,
+        skillset_path=Path(record.path),
+        runnable=runnable,
+        skip_reason_code=None if runnable else record.verdict["sizes"].get(size),
+        skip_reason=None if runnable else record.verdict.get("reason"),
+    )
+
+
+def _request(grid: BenchGrid, context: PartitionContext) -> BenchRequest:
+    return BenchRequest(skillset_path=str(context.skillset_path), model_type=context.model_type, hardware=context.hardware, **grid.to_dict())
+
+
+def _summary_metadata(rows: list[dict]) -> dict:
+    first = rows[0]
+    return {
+        "status": first["status"],
+        "reason_code": first.get("reason_code") or "",
+        "latency_ms_p50": first.get("latency_ms_p50"),
+        "ci95_ms": f"{first.get('ci95_low_ms')}–{first.get('ci95_high_ms')}",
+        "n_samples": first.get("n_samples"),
+        "rows": len(rows),
+    }
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            BENCHMARK_RESULTS,
+            partitions_def=benchmark_partitions,
+            deps=["skillsets"],
+            group_name="benchmarks",
+            kinds={"duckdb"},
+            description="Measurements of the partition's skillset on its hardware, each in an isolated process "
+            "with a timeout and memory cap, stored in the DuckDB `benchmark_results` and `benchmark_samples` tables.",
+        )
+    ],
+    partitions_def=benchmark_partitions,
+)
+def benchmark_results(context: dg.AssetExecutionContext, config: BenchmarkConfig, bench_settings: BenchSettings, results_store: ResultsStore):
+    # Resolving validates the whole grid before anything runs, so a bad config stores nothing.
+    grid = config.resolved(context.run.tags.get(PROFILE_TAG))
+    keys = context.partition_keys
+    context.log.info(f"benchmarking {len(keys)} partition(s) with {grid.to_dict()}")
+    materializations = []
+    started = time.monotonic()
+    for index, partition_key in enumerate(keys, start=1):
+        hardware, model_key = split_key(partition_key)
+        partition = _partition_context(hardware, model_key, grid.size, Path(bench_settings.skillsets_dir))
+        result = benchmark_partition(
+            partition, _request(grid, partition), lock_dir=bench_settings.lock_dir,
+            timeout_s=bench_settings.timeout_s, memory_cap_bytes=bench_settings.memory_cap_bytes,
+            omp_wait_policy=bench_settings.omp_wait_policy,
+        )
+        write_partition_results(results_store.path, result.rows, result.samples, dagster_run_id=context.run.run_id, hardware=hardware, model_type=partition.model_type)
+        context.log.info(f"[{index}/{len(keys)}] {partition_key}: {result.status_counts()} in {result.wall_s:.1f} s (elapsed {time.monotonic() - started:.0f} s)")
+        materializations.append(
+            dg.AssetMaterialization(
+                BENCHMARK_RESULTS,
+                partition=partition_key,
+                tags={"dagster/data_version": f"{partition.skillset_hash}-{partition.env_fingerprint}-{result.rows[0]['run_id'][:8]}"},
+                metadata={**_summary_metadata(result.rows), "wall_s": round(result.wall_s, 2)},
+            )
+        )
+    yield dg.Output(None, output_name="benchmark_results")
+    yield from materializations

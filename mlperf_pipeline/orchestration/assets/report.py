@@ -1,0 +1,31 @@
+"""The benchmark report: a self-contained HTML file and a Markdown summary in the UI."""
+
+
+from pathlib import Path
+
+import dagster as dg
+
+from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
+from mlperf_pipeline.report import render_report
+from mlperf_pipeline.store.results import read_current_results
+
+
+@dg.asset(
+    deps=["benchmark_results"],
+    group_name="reports",
+    kinds={"html"},
+    description="HTML report (results table, plots, what could not be measured and why) built from the "
+    "DuckDB `current_results` view, plus a Markdown summary shown here.",
+)
+def benchmark_report(context: dg.AssetExecutionContext, bench_settings: BenchSettings, results_store: ResultsStore) -> dg.MaterializeResult:
+    results = read_current_results(results_store.path)
+    report = render_report(results, Path(bench_settings.reports_dir))
+    context.log.info(f"report: {report.html_path} ({report.n_rows} rows, {len(report.models)} model types)")
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(report.html_path)),
+            "rows": report.n_rows,
+            "model_types": len(report.models),
+            "summary": dg.MetadataValue.md(report.markdown),
+        }
+    )

@@ -1,0 +1,33 @@
+"""Jobs. All run in process: one interpreter per run, torch imported once, benchmarks isolated below it."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from mlperf_pipeline.catalog.catalog import partition_key_for
+from mlperf_pipeline.catalog.tiers import CRITICAL
+from mlperf_pipeline.orchestration.partitions import range_tags
+from mlperf_pipeline.settings import PROFILE_TAG
+
+SMOKE_MODELS = sorted(partition_key_for(model_type) for model_type in CRITICAL)[:5]
+
+
+ci_smoke_job = dg.define_asset_job(
+    "ci_smoke_job",
+    selection=["model_catalog", "skillsets", "benchmark_results", "benchmark_report"],
+    description=f"Catalogue to report in one run: {', '.join(SMOKE_MODELS)} at tiny size on cpu.",
+    tags={**range_tags("cpu", SMOKE_MODELS[0], SMOKE_MODELS[-1]), PROFILE_TAG: "smoke"},
+)
+
+benchmark_job = dg.define_asset_job(
+    "benchmark_job",
+    selection=["skillsets", "benchmark_results"],
+    description="Generate skillsets and benchmark them over a partition range "
+    "(tags dagster/asset_partition_range_start and _end, e.g. cpu|albert ... cpu|whisper).",
+)
+
+analysis_job = dg.define_asset_job(
+    "analysis_job",
+    selection=["benchmark_report"],
+    description="Modelling, detection and the report, from what is stored in DuckDB.",
+)

@@ -1,0 +1,94 @@
+"""Launchers behind the Makefile: register the catalogue, then one `dagster job execute` per range.
+
+    python -m mlperf_pipeline.orchestration.launch register
+    python -m mlperf_pipeline.orchestration.launch bench --hardware cpu --tier critical
+    python -m mlperf_pipeline.orchestration.launch bench --hardware cpu --models bert,gpt2
+    python -m mlperf_pipeline.orchestration.launch run        # the main job: what `make run` does
+
+A run covers one contiguous partition range, so a set of model keys becomes one run per range.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import dagster as dg
+
+from mlperf_pipeline import paths
+from mlperf_pipeline.catalog.catalog import build_catalog, partition_keys_in_tier_order, select
+from mlperf_pipeline.hardware.detect import check_hardware, present_hardware
+from mlperf_pipeline.orchestration.assets.catalog import register_model_types
+from mlperf_pipeline.orchestration.partitions import contiguous_ranges, model_type_partitions, range_tags
+from mlperf_pipeline.settings import PROFILE_TAG, settings
+
+DEFINITIONS_MODULE = "mlperf_pipeline.definitions"
+
+
+def _instance() -> dg.DagsterInstance:
+    if not os.environ.get("DAGSTER_HOME"):
+        raise SystemExit("DAGSTER_HOME is not set: run through the Makefile, or export an absolute DAGSTER_HOME")
+    return dg.DagsterInstance.get()
+
+
+def register() -> list[str]:
+    entries = build_catalog(with_configs=False)
+    with _instance() as instance:
+        added = register_model_types(instance, partition_keys_in_tier_order(entries))
+    print(f"model_type partitions: {len(added)} newly registered, {len(partition_keys_in_tier_order(entries))} in the catalogue")
+    return partition_keys_in_tier_order(entries)
+
+
+def execute_job(job: str, tags: dict[str, str], run_config: dict | None = None) -> None:
+    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", DEFINITIONS_MODULE, "-j", job, "--tags", json.dumps(tags)]
+    if run_config:
+        config_path = paths.mlperf_home() / f"run_config_{os.getpid()}.json"
+        config_path.write_text(json.dumps(run_config))
+        command += ["-c", str(config_path)]
+    print(f"$ dagster job execute -j {job} --tags '{json.dumps(tags)}'", flush=True)
+    started = time.monotonic()
+    completed = subprocess.run(command)
+    if completed.returncode != 0:
+        raise SystemExit(f"{job} failed (exit code {completed.returncode}); see the log above or the Dagster UI")
+    print(f"{job} finished in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def bench(hardware_names: list[str], tier: str | None, models: list[str] | None, profile: str | None, size: str | None) -> None:
+    register()
+    wanted = [entry.partition_key for entry in select(build_catalog(with_configs=False), tier=tier, models=models)]
+    with _instance() as instance:
+        registered = instance.get_dynamic_partitions(model_type_partitions.name)
+    run_config = {"ops": {"benchmark_results": {"config": {"size": size}}}} if size else None
+    for hardware in hardware_names:
+        for first, last in contiguous_ranges(wanted, registered):
+            execute_job("benchmark_job", {**range_tags(hardware, first, last), PROFILE_TAG: profile or "default"}, run_config)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m mlperf_pipeline.orchestration.launch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("register", help="register every benchmarkable model type as a model_type partition")
+    for name in ("bench", "run"):
+        command = commands.add_parser(name, help="benchmark a tier or named models" if name == "bench" else "the main job: a tier on every present hardware, then analysis and the report")
+        command.add_argument("--hardware", default="", help="comma-separated hardware (default: every present one)")
+        command.add_argument("--tier", default=None, help="critical, high, medium or all")
+        command.add_argument("--models", default="", help="comma-separated model types")
+        command.add_argument("--profile", default=None, help="benchmark profile from defaults.yaml")
+        command.add_argument("--size", default=None, choices=["tiny", "full"])
+    args = parser.parse_args(argv)
+    if args.command == "register":
+        register()
+        return
+    hardware = [check_hardware(name) for name in args.hardware.split(",") if name] or present_hardware()
+    models = [name for name in args.models.split(",") if name] or None
+    tier = args.tier or (None if models else settings()["default_tier"])
+    bench(hardware, tier, models, args.profile, args.size)
+    if args.command == "run":
+        execute_job("analysis_job", {})
+        print(f"report: {paths.reports_dir() / 'report.html'}")
+
+
+if __name__ == "__main__":
+    main()

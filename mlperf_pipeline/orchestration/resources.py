@@ -1,0 +1,79 @@
+"""Resources, built per deployment (`MLPERF_DEPLOYMENT`: local, ci, cluster) in one place."""
+
+
+import os
+from typing import Optional
+from pathlib import Path
+
+import dagster as dg
+
+from mlperf_pipeline import paths
+from mlperf_pipeline.bench.request import DEFAULT_TIMEOUT_S
+
+
+class ResultsStore(dg.ConfigurableResource):
+    """The DuckDB results file. Opened briefly per write or read; never held."""
+
+    db_path: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.db_path)
+
+
+class BenchSettings(dg.ConfigurableResource):
+    """Where the pipeline keeps skillsets, locks and reports, and how benchmark processes are bounded."""
+
+    home: str
+    skillsets_dir: str
+    overrides_dir: str
+    reports_dir: str
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    memory_cap_gb: Optional[float] = None
+    omp_wait_policy: str = "PASSIVE"
+
+    @property
+    def lock_dir(self) -> Path:
+        return Path(self.home) / "locks"
+
+    @property
+    def memory_cap_bytes(self) -> int | None:
+        from mlperf_pipeline.bench.runner import default_memory_cap_bytes
+
+        return int(self.memory_cap_gb * 2**30) if self.memory_cap_gb else default_memory_cap_bytes()
+
+
+def resources_under(home: Path, db_path: Path | None = None, **bench_overrides) -> dict:
+    """Resources rooted at one home folder (what tests and the local deployment use)."""
+    return {
+        "results_store": ResultsStore(db_path=str(db_path or home / "results.duckdb")),
+        "bench_settings": BenchSettings(
+            home=str(home),
+            skillsets_dir=str(home / "skillsets"),
+            overrides_dir=str(home / "overrides"),
+            reports_dir=str(home / "reports"),
+            **bench_overrides,
+        ),
+    }
+
+
+def _local_resources() -> dict:
+    resources = resources_under(paths.mlperf_home(), paths.results_db_path())
+    resources["bench_settings"] = resources["bench_settings"].model_copy(update={"overrides_dir": str(paths.overrides_dir())})
+    return resources
+
+
+def _ci_resources() -> dict:
+    resources = _local_resources()
+    resources["bench_settings"] = resources["bench_settings"].model_copy(update={"timeout_s": 180.0})
+    return resources
+
+
+DEPLOYMENTS = {"local": _local_resources, "ci": _ci_resources}
+
+
+def resources_for_deployment(name: str | None = None) -> dict:
+    deployment = name or os.environ.get("MLPERF_DEPLOYMENT", "local")
+    if deployment not in DEPLOYMENTS:
+        raise ValueError(f"unknown MLPERF_DEPLOYMENT {deployment!r}: expected one of {', '.join(DEPLOYMENTS)}")
+    return DEPLOYMENTS[deployment]()

@@ -1,0 +1,76 @@
+"""Generate one skillset for a (hardware, model type) pair and record its verdict beside it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mlperf_pipeline.catalog.catalog import entry_for
+from mlperf_pipeline.hardware.detect import DeviceInfo
+from mlperf_pipeline.skillsets.render import write_skillset
+from mlperf_pipeline.skillsets.spec import HARDWARE, SkillsetSpec, build_spec, verdict_for
+
+
+@dataclass
+class SkillsetRecord:
+    """What `benchmark_results` needs to know about a generated skillset."""
+
+    model_type: str
+    partition_key: str
+    hardware: str
+    family: str
+    path: str
+    source_hash: str
+    overridden: bool
+    verdict: dict
+    params: dict
+
+    @property
+    def data_version(self) -> str:
+        """Hash of the module and its verdict for this hardware: changes only when either does."""
+        payload = json.dumps({"source": self.source_hash, "verdict": self.verdict}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def runnable(self, size: str) -> bool:
+        return self.verdict["present"] and self.verdict["sizes"].get(size) is None
+
+
+def _record_path(out_dir: Path, hardware: str, partition_key: str) -> Path:
+    return out_dir / "verdicts" / hardware / f"{partition_key}.json"
+
+
+def generate(spec: SkillsetSpec, device: DeviceInfo, out_dir: Path, overrides_dir: Path | None, devices: dict[str, DeviceInfo]) -> SkillsetRecord:
+    """Write the module (all hardware verdicts inside) and this hardware's verdict record."""
+    verdicts = {hw: verdict_for(spec, hw, devices[hw].present, devices[hw].memory_bytes) for hw in HARDWARE if hw in devices}
+    rendered = write_skillset(spec, verdicts, out_dir, overrides_dir)
+    record = SkillsetRecord(
+        model_type=spec.model_type,
+        partition_key=spec.entry.partition_key,
+        hardware=device.hardware,
+        family=spec.entry.family,
+        path=str(rendered.path),
+        source_hash=rendered.source_hash,
+        overridden=rendered.overridden,
+        verdict=verdicts[device.hardware].to_dict(),
+        params=spec.params,
+    )
+    path = _record_path(out_dir, device.hardware, spec.entry.partition_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".tmp{os.getpid()}")
+    temporary.write_text(json.dumps(asdict(record), indent=1))
+    os.replace(temporary, path)
+    return record
+
+
+def spec_for(model_key: str) -> SkillsetSpec:
+    return build_spec(entry_for(model_key))
+
+
+def load_record(out_dir: Path, hardware: str, partition_key: str) -> SkillsetRecord:
+    path = _record_path(out_dir, hardware, partition_key)
+    if not path.is_file():
+        raise FileNotFoundError(f"no skillset generated for {hardware}|{partition_key} (looked for {path}); materialise `skillsets` for this partition first")
+    return SkillsetRecord(**json.loads(path.read_text()))

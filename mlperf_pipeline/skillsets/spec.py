@@ -1,0 +1,104 @@
+"""What a skillset knows about one model type: how to shrink it, its size, where it can run."""
+
+from __future__ import annotations
+
+import logging
+import pprint
+from dataclasses import dataclass, field
+
+from mlperf_pipeline.catalog.catalog import CatalogEntry
+from mlperf_pipeline.skillsets.runtime import SkillsetInfo, count_parameters_on_meta
+from mlperf_pipeline.skillsets.shrink import tiny_overrides
+
+log = logging.getLogger(__name__)
+
+HARDWARE = ("cpu", "cuda", "rocm", "mps", "xpu")
+DTYPES_BY_HARDWARE = {
+    "cpu": ("float32", "bfloat16"),
+    "cuda": ("float32", "float16", "bfloat16"),
+    "rocm": ("float32", "float16", "bfloat16"),
+    "mps": ("float32", "float16"),
+    "xpu": ("float32", "float16", "bfloat16"),
+}
+# Weights plus activations and allocator slack: a model needs about this many bytes per parameter
+# in float32 before it is worth launching.
+BYTES_PER_PARAM_WITH_HEADROOM = 4 * 1.5
+
+
+@dataclass
+class SkillsetSpec:
+    entry: CatalogEntry
+    tiny_overrides: dict
+    params: dict[str, int | None]
+    transformers_version: str
+    build_errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def model_type(self) -> str:
+        return self.entry.model_type
+
+    @property
+    def filename(self) -> str:
+        return f"hf_{self.entry.partition_key.replace('-', '_').replace('.', '_')}.py"
+
+    def info(self) -> SkillsetInfo:
+        return SkillsetInfo(self.entry.model_type, self.entry.model_class, self.entry.family, self.entry.modality, self.tiny_overrides)
+
+
+def build_spec(entry: CatalogEntry) -> SkillsetSpec:
+    """Shrink the default config and count parameters at both sizes on the meta device."""
+    import transformers
+    from transformers import AutoConfig
+
+    if not entry.has_model_class:
+        raise ValueError(f"model type {entry.model_type!r} has no model class: nothing to benchmark")
+    overrides = tiny_overrides(AutoConfig.for_model(entry.model_type).to_dict())
+    spec = SkillsetSpec(entry, overrides, {}, transformers.__version__)
+    for size in ("tiny", "full"):
+        try:
+            spec.params[size] = count_parameters_on_meta(spec.info(), size)
+        except Exception as error:  # the verdict carries the reason; the spec is still rendered
+            spec.params[size] = None
+            spec.build_errors[size] = f"{type(error).__name__}: {error}"[:500]
+    return spec
+
+
+@dataclass(frozen=True)
+class Verdict:
+    hardware: str
+    present: bool
+    dtypes: tuple[str, ...]
+    sizes: dict[str, str | None]  # size -> None when runnable, else a reason_code
+    reason: str | None
+
+    def runnable(self, size: str) -> bool:
+        return self.present and self.sizes.get(size) is None
+
+    def to_dict(self) -> dict:
+        return {"hardware": self.hardware, "present": self.present, "dtypes": list(self.dtypes), "sizes": dict(self.sizes), "reason": self.reason}
+
+
+def verdict_for(spec: SkillsetSpec, hardware: str, present: bool, memory_bytes: int | None) -> Verdict:
+    """Whether the skillset can run on `hardware` at each size, and why not where it cannot."""
+    if hardware not in HARDWARE:
+        raise ValueError(f"unknown hardware {hardware!r}: expected one of {', '.join(HARDWARE)}")
+    if not present:
+        return Verdict(hardware, False, (), {"tiny": "hardware_absent", "full": "hardware_absent"}, f"no {hardware} device on this host")
+    sizes: dict[str, str | None] = {}
+    reasons = []
+    for size in ("tiny", "full"):
+        if spec.build_errors.get(size):
+            sizes[size] = "invalid_config"
+            reasons.append(f"{size}: {spec.build_errors[size]}")
+        elif memory_bytes and (spec.params[size] or 0) * BYTES_PER_PARAM_WITH_HEADROOM > memory_bytes:
+            sizes[size] = "too_large"
+            reasons.append(f"{size}: {spec.params[size] / 1e9:.1f} B parameters need about "
+                           f"{spec.params[size] * BYTES_PER_PARAM_WITH_HEADROOM / 2**30:.0f} GiB, cap is {memory_bytes / 2**30:.0f} GiB")
+        else:
+            sizes[size] = None
+    return Verdict(hardware, True, DTYPES_BY_HARDWARE[hardware], sizes, "; ".join(reasons) or None)
+
+
+def literal(value) -> str:
+    """A Python literal that reads well in a generated module."""
+    return pprint.pformat(value, indent=1, width=100, sort_dicts=True)

@@ -1,0 +1,210 @@
+"""Writing and reading benchmark results: validated, idempotent per partition, parameterised SQL.
+
+Table and column names in the SQL below come only from `schema`; values travel as parameters or
+in a DataFrame scanned by DuckDB, never as SQL text.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Iterable, Sequence
+from contextlib import closing
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from mlperf_pipeline.store.db import connect
+from mlperf_pipeline.store.schema import (
+    REASON_CODES,
+    RESULT_STATUSES,
+    SERIES_KEY,
+    SIZES,
+    TABLE_COLUMNS,
+    migrate,
+)
+from mlperf_pipeline.store.transaction import transaction
+
+APPEND_TABLES = frozenset({"hardware_ceilings", "calibration_params", "predictions", "anomalies", "regressions"})
+PARQUET_EXPORTS = ("benchmark_results", "benchmark_samples", "current_results")
+
+_PANDAS_DTYPES = {"INTEGER": "Int64", "BIGINT": "Int64", "DOUBLE": "float64", "BOOLEAN": "boolean", "VARCHAR": object}
+_ALLOWED_VALUES = {"status": RESULT_STATUSES, "size": SIZES, "reason_code": REASON_CODES}
+_SERIES_ORDER = ", ".join(SERIES_KEY)
+
+DbPath = str | os.PathLike
+
+
+def write_partition_results(
+    db_path: DbPath,
+    rows: list[dict],
+    samples: list[dict],
+    *,
+    dagster_run_id: str,
+    hardware: str,
+    model_type: str,
+    timeout_s: float = 60.0,
+) -> int:
+    """Replace this run's rows for one (hardware, model_type) partition; return the rows written.
+
+    Earlier runs' rows stay: they are the history that regressions are measured against.
+    """
+    partition = {"dagster_run_id": dagster_run_id, "hardware": hardware, "model_type": model_type}
+    results = _staged_frame("benchmark_results", rows, partition)
+    raw_samples = _staged_frame("benchmark_samples", samples, partition)
+    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+        for table in ("benchmark_results", "benchmark_samples"):
+            conn.execute(
+                f"DELETE FROM {table} WHERE dagster_run_id = ? AND hardware = ? AND model_type = ?",
+                [dagster_run_id, hardware, model_type],
+            )
+        _insert(conn, "benchmark_results", results)
+        _insert(conn, "benchmark_samples", raw_samples)
+    return len(results)
+
+
+def write_table_rows(db_path: DbPath, table: str, rows: list[dict], timeout_s: float = 60.0) -> int:
+    """Append rows to one of the analysis tables; return the rows written."""
+    if table not in APPEND_TABLES:
+        raise ValueError(f"unknown table {table!r}: expected one of {sorted(APPEND_TABLES)}")
+    frame = _staged_frame(table, rows, fixed={})
+    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+        _insert(conn, table, frame)
+    return len(frame)
+
+
+def read_current_results(
+    db_path: DbPath,
+    hardware: str | None = None,
+    model_types: str | Iterable[str] | None = None,
+    status: str | Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """The latest result per series (see `SERIES_KEY`), optionally filtered."""
+    where, params = _filters(hardware=hardware, model_type=model_types, status=status)
+    return _query(db_path, f"SELECT * FROM current_results {where} ORDER BY {_SERIES_ORDER}", params)
+
+
+def read_results_history(
+    db_path: DbPath, hardware: str | None = None, model_type: str | None = None
+) -> pd.DataFrame:
+    """Every stored result, oldest first."""
+    where, params = _filters(hardware=hardware, model_type=model_type)
+    sql = f"SELECT * FROM benchmark_results {where} ORDER BY measured_at NULLS FIRST, {_SERIES_ORDER}"
+    return _query(db_path, sql, params)
+
+
+def read_samples(db_path: DbPath, run_id: str) -> pd.DataFrame:
+    """The raw per-iteration latencies of one benchmark run."""
+    where, params = _filters(run_id=run_id)
+    return _query(db_path, f"SELECT * FROM benchmark_samples {where} ORDER BY {_SERIES_ORDER}, iteration", params)
+
+
+def export_parquet(db_path: DbPath, out_dir: str | os.PathLike) -> list[Path]:
+    """Write results, samples and current results as Parquet, for readers that must not take the lock."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with connect(db_path, read_only=True) as conn:
+        for name in PARQUET_EXPORTS:
+            target = out / f"{name}.parquet"
+            # Written beside the target and renamed, so a reader never sees half a file.
+            partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+            conn.execute(f"COPY (SELECT * FROM {name}) TO ? (FORMAT parquet)", [str(partial)])
+            partial.replace(target)
+            written.append(target)
+    return written
+
+
+def _staged_frame(table: str, rows: Sequence[dict], fixed: dict[str, Any]) -> pd.DataFrame:
+    columns = TABLE_COLUMNS[table]
+    checked = [_checked_row(table, row, fixed) for row in rows]
+    return pd.DataFrame(
+        {name: _column(table, name, sql_type, [row.get(name) for row in checked]) for name, sql_type in columns}
+    )
+
+
+def _checked_row(table: str, row: dict, fixed: dict[str, Any]) -> dict:
+    _check_types(table, row)
+    for name, expected in fixed.items():
+        if row.get(name) not in (None, expected):
+            raise ValueError(f"{table}.{name}: row has {row[name]!r}, but this write is for {expected!r}")
+    row = {**row, **fixed}
+    for name, allowed in _ALLOWED_VALUES.items():
+        if name in dict(TABLE_COLUMNS[table]) and _violates(name, row.get(name), allowed):
+            raise ValueError(f"{table}.{name}: {row.get(name)!r} is not one of {sorted(allowed)}")
+    return row
+
+
+def _check_types(table: str, row: dict) -> None:
+    known = dict(TABLE_COLUMNS[table])
+    for name, value in row.items():
+        if name not in known:
+            raise ValueError(f"{table}: unknown column {name!r}")
+        if value is not None and not _accepts(known[name], value):
+            raise ValueError(f"{table}.{name}: {value!r} is not a valid {known[name]} value")
+
+
+def _violates(name: str, value: Any, allowed: Iterable[str]) -> bool:
+    # Every result needs a status; size and reason_code may be unknown (e.g. a skipped partition).
+    if value is None:
+        return name == "status"
+    return value not in allowed
+
+
+def _accepts(sql_type: str, value: Any) -> bool:
+    if sql_type == "BOOLEAN":
+        return isinstance(value, (bool, np.bool_))
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if sql_type in ("INTEGER", "BIGINT"):
+        return isinstance(value, numbers.Integral)
+    if sql_type == "DOUBLE":
+        return isinstance(value, numbers.Real)
+    if sql_type == "TIMESTAMP":
+        return isinstance(value, (datetime, str))
+    return isinstance(value, str)
+
+
+def _column(table: str, name: str, sql_type: str, values: list) -> Any:
+    if sql_type != "TIMESTAMP":
+        return pd.array(values, dtype=_PANDAS_DTYPES[sql_type])
+    try:
+        # Stored as naive UTC: aware values are converted, naive ones are taken to be UTC already.
+        stamps = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{table}.{name}: not an ISO 8601 timestamp ({error})") from error
+    return stamps.dt.tz_localize(None).array
+
+
+def _insert(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    if frame.empty:
+        return
+    # Explicit casts: a column that is all None reaches DuckDB without a type. The frame's
+    # columns are in table order, which is what insert_into expects.
+    casts = ", ".join(f"CAST({name} AS {sql_type})" for name, sql_type in TABLE_COLUMNS[table])
+    conn.from_df(frame).project(casts).insert_into(table)
+
+
+def _filters(**wanted: str | Iterable[str] | None) -> tuple[str, list]:
+    """A WHERE clause over constant column names, with the wanted values as parameters."""
+    clauses, params = [], []
+    for column, value in wanted.items():
+        if value is None:
+            continue
+        clauses.append(f"list_contains(?::VARCHAR[], {column})")
+        params.append([value] if isinstance(value, str) else list(value))
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _query(db_path: DbPath, sql: str, params: list) -> pd.DataFrame:
+    if not Path(db_path).expanduser().exists():
+        # Same query on an empty in-memory database: callers get the right columns and dtypes.
+        with closing(duckdb.connect(":memory:")) as conn:
+            migrate(conn)
+            return conn.execute(sql, params).df()
+    with connect(db_path, read_only=True) as conn:
+        return conn.execute(sql, params).df()

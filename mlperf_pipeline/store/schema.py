@@ -1,0 +1,289 @@
+"""The results database's tables, the view of current results, and numbered migrations.
+
+Timestamps are stored as naive `TIMESTAMP` in UTC. The column lists below describe the schema
+after the last migration; a test checks they agree with what the migrations actually build.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import duckdb
+
+from mlperf_pipeline.store.transaction import transaction
+
+ColumnList = list[tuple[str, str]]
+
+RESULT_STATUSES = ("ok", "invalid", "failed", "skipped")
+SIZES = ("tiny", "full")
+
+# Kept in Python rather than as a CHECK constraint: DuckDB cannot alter a CHECK in place, so a
+# new code here would otherwise need a table rebuild.
+REASON_CODES = frozenset(
+    {
+        "missing_dependency",
+        "unsupported_inputs",
+        "invalid_config",
+        "too_large",
+        "library_error",
+        "crash",
+        "timeout",
+        "out_of_memory",
+        "non_finite_output",
+        "too_noisy",
+        "too_few_samples",
+        "hardware_absent",
+        "unsupported_dtype",
+        "unsupported_hardware",
+    }
+)
+
+SERIES_KEY = ("hardware", "model_type", "size", "batch_size", "seq_len", "dtype", "scenario", "workers")
+
+
+def _typed(sql_type: str, *names: str) -> ColumnList:
+    return [(name, sql_type) for name in names]
+
+
+RESULT_COLUMNS: ColumnList = [
+    ("run_id", "VARCHAR"),
+    ("measured_at", "TIMESTAMP"),
+    *_typed("VARCHAR", "hardware", "device_name", "model_type", "family", "size"),
+    *_typed("INTEGER", "batch_size", "seq_len"),
+    *_typed("VARCHAR", "dtype", "scenario"),
+    *_typed("INTEGER", "workers", "threads"),
+    *_typed("VARCHAR", "status", "reason_code", "reason"),
+    *_typed(
+        "DOUBLE",
+        "latency_ms_p50",
+        "latency_ms_p90",
+        "latency_ms_p99",
+        "latency_ms_mean",
+        "latency_ms_std",
+        "latency_ms_iqr",
+        "ci95_low_ms",
+        "ci95_high_ms",
+    ),
+    *_typed("INTEGER", "n_samples", "warmup_n"),
+    *_typed(
+        "DOUBLE",
+        "throughput_per_s",
+        "peak_memory_mb",
+        "energy_j",
+        "import_s",
+        "build_s",
+        "to_device_s",
+        "first_call_ms",
+        "cpu_util_pct",
+        "gpu_util_pct",
+    ),
+    ("params", "BIGINT"),
+    # FLOPs and bytes of a large model at a large batch can pass 2**63.
+    *_typed("DOUBLE", "flops", "bytes"),
+    *_typed("VARCHAR", "env_fingerprint", "skillset_hash", "bench_version", "git_commit", "dagster_run_id"),
+]
+
+SAMPLE_COLUMNS: ColumnList = [
+    *_typed("VARCHAR", "run_id", "dagster_run_id", "hardware", "model_type", "size"),
+    *_typed("INTEGER", "batch_size", "seq_len"),
+    *_typed("VARCHAR", "dtype", "scenario"),
+    *_typed("INTEGER", "workers", "iteration"),
+    ("latency_ms", "DOUBLE"),
+]
+
+HARDWARE_CEILING_COLUMNS: ColumnList = [
+    ("run_id", "VARCHAR"),
+    ("measured_at", "TIMESTAMP"),
+    *_typed("VARCHAR", "hardware", "device_name", "dtype", "metric"),
+    ("value", "DOUBLE"),
+    *_typed("VARCHAR", "unit", "env_fingerprint"),
+]
+
+CALIBRATION_COLUMNS: ColumnList = [
+    ("fitted_at", "TIMESTAMP"),
+    *_typed("VARCHAR", "hardware", "family", "dtype", "parameter"),
+    *_typed("DOUBLE", "value", "ci_low", "ci_high"),
+    ("n_points", "INTEGER"),
+    ("run_id", "VARCHAR"),
+]
+
+PREDICTION_COLUMNS: ColumnList = [
+    ("predicted_at", "TIMESTAMP"),
+    *_typed("VARCHAR", "hardware", "model_type", "size"),
+    *_typed("INTEGER", "batch_size", "seq_len"),
+    ("dtype", "VARCHAR"),
+    *_typed("DOUBLE", "predicted_ms", "roofline_ms"),
+    *_typed("VARCHAR", "model_version", "run_id"),
+]
+
+ANOMALY_COLUMNS: ColumnList = [
+    ("detected_at", "TIMESTAMP"),
+    *_typed("VARCHAR", "hardware", "model_type", "size"),
+    *_typed("INTEGER", "batch_size", "seq_len"),
+    *_typed("VARCHAR", "dtype", "scenario", "metric"),
+    *_typed("DOUBLE", "value", "expected", "robust_z"),
+    ("run_id", "VARCHAR"),
+]
+
+REGRESSION_COLUMNS: ColumnList = [
+    *_typed("VARCHAR", "hardware", "model_type", "size"),
+    *_typed("INTEGER", "batch_size", "seq_len"),
+    *_typed("VARCHAR", "dtype", "scenario", "metric"),
+    *_typed("DOUBLE", "baseline_value", "current_value", "change_pct", "effect", "p_value"),
+    ("method", "VARCHAR"),
+    *_typed("TIMESTAMP", "baseline_from", "baseline_to"),
+    ("severity", "VARCHAR"),
+    ("confirmed", "BOOLEAN"),
+    ("detected_at", "TIMESTAMP"),
+    ("run_id", "VARCHAR"),
+]
+
+TABLE_COLUMNS: dict[str, ColumnList] = {
+    "benchmark_results": RESULT_COLUMNS,
+    "benchmark_samples": SAMPLE_COLUMNS,
+    "hardware_ceilings": HARDWARE_CEILING_COLUMNS,
+    "calibration_params": CALIBRATION_COLUMNS,
+    "predictions": PREDICTION_COLUMNS,
+    "anomalies": ANOMALY_COLUMNS,
+    "regressions": REGRESSION_COLUMNS,
+}
+
+# Migration 1 is written out rather than generated from the lists above so that it never changes
+# once a database has applied it; later schema changes are new migrations.
+_MIGRATION_1 = [
+    """
+    CREATE TABLE benchmark_results (
+        run_id VARCHAR,
+        measured_at TIMESTAMP,
+        hardware VARCHAR NOT NULL,
+        device_name VARCHAR,
+        model_type VARCHAR NOT NULL,
+        family VARCHAR,
+        size VARCHAR CHECK (size IN ('tiny', 'full')),
+        batch_size INTEGER,
+        seq_len INTEGER,
+        dtype VARCHAR,
+        scenario VARCHAR,
+        workers INTEGER,
+        threads INTEGER,
+        status VARCHAR NOT NULL CHECK (status IN ('ok', 'invalid', 'failed', 'skipped')),
+        reason_code VARCHAR,
+        reason VARCHAR,
+        latency_ms_p50 DOUBLE,
+        latency_ms_p90 DOUBLE,
+        latency_ms_p99 DOUBLE,
+        latency_ms_mean DOUBLE,
+        latency_ms_std DOUBLE,
+        latency_ms_iqr DOUBLE,
+        ci95_low_ms DOUBLE,
+        ci95_high_ms DOUBLE,
+        n_samples INTEGER,
+        warmup_n INTEGER,
+        throughput_per_s DOUBLE,
+        peak_memory_mb DOUBLE,
+        energy_j DOUBLE,
+        import_s DOUBLE,
+        build_s DOUBLE,
+        to_device_s DOUBLE,
+        first_call_ms DOUBLE,
+        cpu_util_pct DOUBLE,
+        gpu_util_pct DOUBLE,
+        params BIGINT,
+        flops DOUBLE,
+        bytes DOUBLE,
+        env_fingerprint VARCHAR,
+        skillset_hash VARCHAR,
+        bench_version VARCHAR,
+        git_commit VARCHAR,
+        dagster_run_id VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE benchmark_samples (
+        run_id VARCHAR,
+        dagster_run_id VARCHAR,
+        hardware VARCHAR NOT NULL,
+        model_type VARCHAR NOT NULL,
+        size VARCHAR CHECK (size IN ('tiny', 'full')),
+        batch_size INTEGER,
+        seq_len INTEGER,
+        dtype VARCHAR,
+        scenario VARCHAR,
+        workers INTEGER,
+        iteration INTEGER,
+        latency_ms DOUBLE
+    )
+    """,
+    """
+    CREATE TABLE hardware_ceilings (
+        run_id VARCHAR, measured_at TIMESTAMP, hardware VARCHAR, device_name VARCHAR,
+        dtype VARCHAR, metric VARCHAR, value DOUBLE, unit VARCHAR, env_fingerprint VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE calibration_params (
+        fitted_at TIMESTAMP, hardware VARCHAR, family VARCHAR, dtype VARCHAR, parameter VARCHAR,
+        value DOUBLE, ci_low DOUBLE, ci_high DOUBLE, n_points INTEGER, run_id VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE predictions (
+        predicted_at TIMESTAMP, hardware VARCHAR, model_type VARCHAR, size VARCHAR,
+        batch_size INTEGER, seq_len INTEGER, dtype VARCHAR, predicted_ms DOUBLE,
+        roofline_ms DOUBLE, model_version VARCHAR, run_id VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE anomalies (
+        detected_at TIMESTAMP, hardware VARCHAR, model_type VARCHAR, size VARCHAR,
+        batch_size INTEGER, seq_len INTEGER, dtype VARCHAR, scenario VARCHAR, metric VARCHAR,
+        value DOUBLE, expected DOUBLE, robust_z DOUBLE, run_id VARCHAR
+    )
+    """,
+    """
+    CREATE TABLE regressions (
+        hardware VARCHAR, model_type VARCHAR, size VARCHAR, batch_size INTEGER, seq_len INTEGER,
+        dtype VARCHAR, scenario VARCHAR, metric VARCHAR, baseline_value DOUBLE,
+        current_value DOUBLE, change_pct DOUBLE, effect DOUBLE, p_value DOUBLE, method VARCHAR,
+        baseline_from TIMESTAMP, baseline_to TIMESTAMP, severity VARCHAR, confirmed BOOLEAN,
+        detected_at TIMESTAMP, run_id VARCHAR
+    )
+    """,
+    # The later tie-breakers only matter for rows measured at the same instant; they make the
+    # chosen row independent of storage order.
+    """
+    CREATE VIEW current_results AS
+    SELECT * FROM benchmark_results
+    QUALIFY row_number() OVER (
+        PARTITION BY hardware, model_type, size, batch_size, seq_len, dtype, scenario, workers
+        ORDER BY measured_at DESC NULLS LAST, dagster_run_id DESC NULLS LAST, run_id DESC NULLS LAST
+    ) = 1
+    """,
+]
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "results, samples, analysis tables and the current_results view", _MIGRATION_1),
+]
+
+
+def applied_versions(conn: duckdb.DuckDBPyConnection) -> set[int]:
+    rows = conn.execute("SELECT version FROM schema_migrations").fetchall()
+    return {version for (version,) in rows}
+
+
+def migrate(conn: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply the migrations this database lacks, each in its own transaction; return their versions."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMP)"
+    )
+    missing = [migration for migration in MIGRATIONS if migration[0] not in applied_versions(conn)]
+    for version, description, statements in missing:
+        with transaction(conn):
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                [version, description, datetime.now(timezone.utc).replace(tzinfo=None)],
+            )
+    return [version for version, _, _ in missing]

@@ -1,0 +1,83 @@
+"""The isolated runner with real child processes: a real skillset, and skillsets that misbehave."""
+
+import fcntl
+from pathlib import Path
+
+import pytest
+
+from mlperf_pipeline.bench.request import BenchRequest
+from mlperf_pipeline.bench.runner import run_isolated
+
+FAULTY_SKILLSET = """
+import os, signal, time
+import torch
+
+MODE = {mode!r}
+
+
+def build(size="tiny", device="cpu", dtype="float32"):
+    if MODE == "segfault":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if MODE == "hang":
+        time.sleep(3600)
+    if MODE == "memory":
+        hog = [bytearray(64 * 2**20) for _ in range(10_000)]
+    return torch.nn.Linear(4, 4)
+
+
+def inputs(model, batch_size=1, seq_len=8, device="cpu", dtype="float32"):
+    value = torch.full((batch_size, 4), float("nan") if MODE == "nan" else 1.0)
+    return {{"input": value}}
+"""
+
+
+def _faulty(tmp_path: Path, mode: str) -> str:
+    path = tmp_path / f"hf_faulty_{mode}.py"
+    path.write_text(FAULTY_SKILLSET.format(mode=mode))
+    return str(path)
+
+
+def _request(path: str, **overrides) -> BenchRequest:
+    settings = {"seq_lens": [16], "max_seconds_per_config": 1.0, **overrides}
+    return BenchRequest(skillset_path=path, model_type="faulty", hardware="cpu", **settings)
+
+
+def test_a_real_skillset_is_measured_in_a_fresh_process(bert_record, tmp_path):
+    outcome = run_isolated(_request(bert_record.path, batch_sizes=[1, 2]), lock_dir=tmp_path)
+    assert outcome.completed, outcome.log_tail
+    results = [record for record in outcome.records if record["kind"] == "result"]
+    assert [r["batch_size"] for r in results] == [1, 2]
+    for result in results:
+        assert result["status"] in ("ok", "invalid")
+        assert result["latency_ms_p50"] > 0 and result["n_samples"] == len(result["samples"])
+        assert result["import_s"] > 0 and result["first_call_ms"] > 0 and result["threads"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason_code", "limits"),
+    [
+        ("segfault", "crash", {}),
+        ("hang", "timeout", {"timeout_s": 8}),
+        ("memory", "out_of_memory", {"memory_cap_bytes": 3 * 2**30}),
+    ],
+)
+def test_faults_become_classified_outcomes_and_free_the_device_lock(tmp_path, mode, reason_code, limits):
+    outcome = run_isolated(_request(_faulty(tmp_path, mode)), lock_dir=tmp_path, **{"timeout_s": 60, **limits})
+    assert outcome.reason_code == reason_code, outcome.log_tail
+    with open(tmp_path / "cpu.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if the lock were still held
+
+
+def test_non_finite_output_is_a_failed_result_not_a_number(tmp_path):
+    outcome = run_isolated(_request(_faulty(tmp_path, "nan")), lock_dir=tmp_path)
+    result = next(record for record in outcome.records if record["kind"] == "result")
+    assert (result["status"], result["reason_code"]) == ("failed", "non_finite_output")
+
+
+def test_bad_grids_are_refused_naming_the_field():
+    with pytest.raises(ValueError, match="batch_sizes"):
+        _request("x", batch_sizes=[0])
+    with pytest.raises(ValueError, match="seq_lens"):
+        _request("x", seq_lens=[10**9])
+    with pytest.raises(ValueError, match="dtypes"):
+        _request("x", dtypes=["int3"])

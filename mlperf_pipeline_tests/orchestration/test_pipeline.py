@@ -1,0 +1,96 @@
+"""Real Dagster runs against a temp DuckDB file and a temp Dagster instance."""
+
+import dagster as dg
+import pytest
+
+from mlperf_pipeline.orchestration.assets.benchmarks import benchmark_results
+from mlperf_pipeline.orchestration.assets.skillsets import skillsets
+from mlperf_pipeline.orchestration.definitions import build_definitions, defs
+from mlperf_pipeline.orchestration.jobs import SMOKE_MODELS
+from mlperf_pipeline.orchestration.partitions import contiguous_ranges
+from mlperf_pipeline.orchestration.resources import resources_under
+from mlperf_pipeline.orchestration.sensors import model_catalog_sensor
+from mlperf_pipeline.store.results import read_current_results, read_results_history
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+def test_definitions_load_with_every_contract_name():
+    dg.Definitions.validate_loadable(defs)
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"environment", "hardware_inventory", "model_catalog", "skillsets", "benchmark_results", "benchmark_report"} <= keys
+    for job in ("ci_smoke_job", "benchmark_job", "analysis_job"):
+        assert defs.resolve_job_def(job) is not None
+    assert defs.resolve_sensor_def("model_catalog_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_catalogue_sensor_registers_in_tier_order_then_skips_an_unchanged_catalogue(instance):
+    result = model_catalog_sensor(dg.build_sensor_context(instance=instance))
+    (request,) = result.dynamic_partitions_requests
+    assert request.partition_keys[:len(SMOKE_MODELS)] == SMOKE_MODELS
+    assert isinstance(model_catalog_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor)), dg.SkipReason)
+
+
+def test_a_benchmark_partition_materialises_into_duckdb_with_its_own_data_version(instance, tmp_path):
+    instance.add_dynamic_partitions("model_type", ["bert", "distilbert"])
+    resources = resources_under(tmp_path)
+    config = dg.RunConfig(ops={"benchmark_results": {"config": {"seq_lens": [16], "max_seconds_per_config": 1.0}}})
+    for _ in range(2):  # re-materialising keeps history and one current result set
+        result = dg.materialize([skillsets, benchmark_results], partition_key="cpu|bert", instance=instance, resources=resources, run_config=config)
+        assert result.success
+    current = read_current_results(tmp_path / "results.duckdb")
+    assert list(current["model_type"]) == ["bert"] and current["status"].iloc[0] in ("ok", "invalid")
+    assert current["latency_ms_p50"].iloc[0] > 0 and current["seq_len"].iloc[0] == 16
+    assert len(read_results_history(tmp_path / "results.duckdb")) == 2
+    latest = instance.fetch_materializations(dg.AssetKey("skillsets"), limit=1).records[0]
+    assert len(latest.asset_materialization.tags["dagster/data_version"]) == 16
+    assert latest.partition_key == "cpu|bert"
+
+
+def test_range_run_gives_each_partition_its_own_data_version(instance, tmp_path):
+    instance.add_dynamic_partitions("model_type", ["bert", "distilbert"])
+    result = dg.materialize(
+        [skillsets], instance=instance, resources=resources_under(tmp_path),
+        tags={"dagster/asset_partition_range_start": "cpu|bert", "dagster/asset_partition_range_end": "cpu|distilbert"},
+    )
+    assert result.success
+    versions = {}
+    for key in ("cpu|bert", "cpu|distilbert"):
+        record = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("skillsets"), asset_partitions=[key]), limit=1).records[0]
+        versions[key] = record.asset_materialization.tags["dagster/data_version"]
+    assert versions["cpu|bert"] != versions["cpu|distilbert"]
+
+
+def test_ci_smoke_job_runs_catalogue_to_report_in_one_run(instance, tmp_path):
+    smoke_defs = build_definitions(resources_under(tmp_path))
+    instance.add_dynamic_partitions("model_type", SMOKE_MODELS)  # what `make` registers first
+    result = smoke_defs.resolve_job_def("ci_smoke_job").execute_in_process(instance=instance)
+    assert result.success
+    current = read_current_results(tmp_path / "results.duckdb")
+    assert sorted(current["model_type"]) == SMOKE_MODELS
+    assert (current["status"] == "ok").sum() >= 4, current[["model_type", "status", "reason"]]
+    report = (tmp_path / "reports" / "report.html").read_text()
+    for model in SMOKE_MODELS:
+        assert model in report
+    registered = instance.get_dynamic_partitions("model_type")
+    assert len(registered) > 600 and registered[:5] == SMOKE_MODELS
+
+
+def test_key_sets_split_into_contiguous_ranges():
+    registered = ["a", "b", "c", "d", "e"]
+    assert contiguous_ranges(["a", "b", "d"], registered) == [("a", "b"), ("d", "d")]
+    with pytest.raises(ValueError, match="not registered"):
+        contiguous_ranges(["z"], registered)
+
+
+def test_bad_run_config_is_refused_before_anything_is_stored(instance, tmp_path):
+    instance.add_dynamic_partitions("model_type", ["bert"])
+    resources = resources_under(tmp_path)
+    config = dg.RunConfig(ops={"benchmark_results": {"config": {"batch_sizes": [-1]}}})
+    with pytest.raises(Exception, match="batch_sizes"):
+        dg.materialize([skillsets, benchmark_results], partition_key="cpu|bert", instance=instance, resources=resources, run_config=config)
+    assert read_current_results(tmp_path / "results.duckdb").empty

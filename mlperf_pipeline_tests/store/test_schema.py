@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from mlperf_pipeline.store.db import connect
+from mlperf_pipeline.store.schema import MIGRATIONS, RESULT_COLUMNS, TABLE_COLUMNS, migrate
+
+
+def test_migrations_are_applied_once_and_rerunning_is_a_no_op(db_path):
+    with connect(db_path) as conn:
+        first = conn.execute("SELECT version, applied_at FROM schema_migrations ORDER BY version").fetchall()
+        assert migrate(conn) == []
+    with connect(db_path) as conn:
+        again = conn.execute("SELECT version, applied_at FROM schema_migrations ORDER BY version").fetchall()
+    assert [version for version, _ in first] == [version for version, _, _ in MIGRATIONS]
+    assert again == first
+
+
+def test_migrated_tables_match_the_declared_columns(db_path):
+    with connect(db_path) as conn:
+        for table, columns in TABLE_COLUMNS.items():
+            described = conn.execute(f"DESCRIBE {table}").fetchall()
+            assert [(name, sql_type) for name, sql_type, *_ in described] == columns, table
+        view_columns = [row[0] for row in conn.execute("DESCRIBE current_results").fetchall()]
+    assert view_columns == [name for name, _ in RESULT_COLUMNS]
+
+
+def test_a_failed_migration_leaves_nothing_behind(db_path, monkeypatch):
+    broken = (99, "broken on purpose", ["CREATE TABLE half_done (x INTEGER)", "SELECT no_such_column"])
+    monkeypatch.setattr("mlperf_pipeline.store.schema.MIGRATIONS", [*MIGRATIONS, broken])
+    with pytest.raises(duckdb.Error):
+        with connect(db_path):
+            pass
+    monkeypatch.undo()
+    with connect(db_path) as conn:
+        versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations").fetchall()]
+        tables = [t for (t,) in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+    assert 99 not in versions
+    assert "half_done" not in tables
+
+
+@pytest.mark.parametrize("column, value", [("status", "great"), ("size", "huge")])
+def test_the_database_itself_rejects_values_outside_the_contract(db_path, column, value):
+    with connect(db_path) as conn:
+        values = {"hardware": "cpu", "model_type": "bert", "status": "ok", "size": "tiny"}
+        insert = f"INSERT INTO benchmark_results ({', '.join(values)}) VALUES (?, ?, ?, ?)"
+        conn.execute(insert, list(values.values()))
+        with pytest.raises(duckdb.ConstraintException, match=column):
+            conn.execute(insert, list({**values, column: value}.values()))
+
+
+def test_the_store_does_not_import_dagster():
+    # A fresh interpreter: this test process may already have dagster loaded by other tests.
+    code = "import sys, mlperf_pipeline.store.results; sys.exit('dagster' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
