@@ -10,6 +10,7 @@ BENCH_VERSION = "1"
 SIZES = ("tiny", "full")
 MAX_SEQ_LEN = 32768
 MAX_BATCH_SIZE = 4096
+MAX_WORKERS = 64
 
 # Documented defaults (README, "Measurement defaults").
 DEFAULT_TIMEOUT_S = 300.0
@@ -28,9 +29,13 @@ class BenchGrid:
     threads: int | None = None
     target_ci_pct: float = DEFAULT_TARGET_CI_PCT
     max_seconds_per_config: float = DEFAULT_MAX_SECONDS_PER_CONFIG
+    # Concurrent-throughput scenario: worker-process counts to run besides single-stream (none by default).
+    workers: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         validate_grid(self.size, self.batch_sizes, self.seq_lens, self.dtypes, self.target_ci_pct, self.max_seconds_per_config, self.threads)
+        if self.workers:
+            _positive_ints("workers", self.workers, MAX_WORKERS)
 
     def to_dict(self) -> dict:
         return asdict(self)

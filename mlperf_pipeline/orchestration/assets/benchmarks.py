@@ -35,6 +35,7 @@ class BenchmarkConfig(dg.Config):
     target_ci_pct: Optional[float] = None
     max_seconds_per_config: Optional[float] = None
     threads: Optional[int] = None
+    workers: Optional[list[int]] = None
 
     def resolved(self, profile_name: Optional[str]) -> BenchGrid:
         profile = benchmark_profile(profile_name)
