@@ -1,23 +1,32 @@
 """The measured process: builds one skillset and measures every configuration it was asked for.
 
-Run as `python -m mlperf_pipeline.bench.child REQUEST.json RESULTS.jsonl`. Each finished
-configuration is appended to RESULTS.jsonl and flushed, so a crash later in the process keeps
-what was already measured; the parent classifies whatever is missing.
+    python -m mlperf_pipeline.bench.child REQUEST.json RESULTS.jsonl [--worker READY_FD GO_FD]
+
+Phases, each reported separately: import, build, move to device, first call, warm latency (stop
+rule), memory pass (one call with the peak reset), energy pass (where the hardware has a counter).
+Each finished configuration is appended to RESULTS.jsonl and flushed, so a crash later keeps what
+was already measured; the parent classifies whatever is missing.
+
+With `--worker`, the process is one of N concurrent workers: it builds and warms up, signals
+ready, blocks until the parent says go, then runs for a fixed time (concurrent-throughput scenario).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import resource
-import sys
 import time
-import traceback
-from pathlib import Path
 
 PROCESS_STARTED = time.perf_counter()
 
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 from mlperf_pipeline.bench.request import BenchRequest  # noqa: E402
+
+ENERGY_PASS_MIN_S = 1.0
+WORKER_WARMUP_CALLS = 5
 
 
 class NonFiniteOutput(Exception):
@@ -29,12 +38,7 @@ def _emit(out, record: dict) -> None:
     out.flush()
 
 
-def _peak_rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _classify(error: BaseException) -> str:
+def classify_error(error: BaseException) -> str:
     from mlperf_pipeline.skillsets.runtime import UnsupportedInputs
 
     if isinstance(error, MemoryError) or "out of memory" in str(error).lower():
@@ -50,7 +54,7 @@ def _classify(error: BaseException) -> str:
 
 def _failure(error: BaseException, phase: str) -> dict:
     message = f"{phase}: {type(error).__name__}: {error}"
-    return {"status": "failed", "reason_code": _classify(error), "reason": message[:2000], "traceback": traceback.format_exc()[-4000:]}
+    return {"status": "failed", "reason_code": classify_error(error), "reason": message[:2000], "traceback": traceback.format_exc()[-4000:]}
 
 
 def _configure_threads(request: BenchRequest) -> int:
@@ -59,7 +63,7 @@ def _configure_threads(request: BenchRequest) -> int:
     from mlperf_pipeline.hardware.detect import usable_cores
 
     threads = request.threads or usable_cores()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads)  # intra-op: the cores given to this benchmark
     return threads
 
 
@@ -73,48 +77,108 @@ def _check_finite(output) -> None:
         raise NonFiniteOutput("model output holds NaN or inf")
 
 
-def _measure_config(module, model, timer, request: BenchRequest, batch: int, seq: int, dtype: str) -> tuple[dict, list[float]]:
+class Workload:
+    """One model and one input set: a checked, timed call."""
+
+    def __init__(self, module, model, timer, batch: int, seq: int, dtype: str):
+        self.model, self.timer = model, timer
+        self.inputs = module.inputs(model, batch, seq, timer.device, dtype)
+
+    def call(self):
+        output = self.model(**self.inputs)
+        _check_finite(output)
+        return output
+
+    def timed(self) -> float:
+        elapsed_ms, _ = self.timer.time_call(self.call)
+        return elapsed_ms
+
+
+def _foreign_load_pct(system_busy_pct: float, own_cpu_pct: float, cores: int) -> float:
+    """Busy share of the host not explained by the measured process, in percent of all cores."""
+    return max(0.0, system_busy_pct - own_cpu_pct / max(cores, 1))
+
+
+def _latency_phase(workload: Workload, request: BenchRequest, hardware_trackers: list) -> tuple[dict, list[float]]:
     import psutil
-    import torch
 
     from mlperf_pipeline.bench.stop_rule import StopRule, measure
+    from mlperf_pipeline.bench.trackers import CpuUtilTracker, start_all, stop_all
 
-    inputs = module.inputs(model, batch, seq, timer.device, dtype)
-    with torch.inference_mode():
-        first_call_ms, output = timer.time_call(lambda: model(**inputs))
-        _check_finite(output)
-
-        def timed_call() -> float:
-            elapsed_ms, result = timer.time_call(lambda: model(**inputs))
-            _check_finite(result)
-            return elapsed_ms
-
-        process = psutil.Process()
-        process.cpu_percent(None)
-        rule = StopRule(target_ci_pct=request.target_ci_pct, max_seconds=request.max_seconds_per_config)
-        measurement = measure(timed_call, rule)
-        cpu_util = process.cpu_percent(None)
-    summary = measurement.summary()
-    median = summary.get("latency_ms_p50")
-    from mlperf_pipeline.skillsets.runtime import effective_seq_len
-
-    row = {
-        **summary,
-        "effective_seq_len": effective_seq_len(model.config, seq),
-        "status": measurement.status,
-        "reason_code": measurement.reason_code,
-        "reason": measurement.reason,
-        "first_call_ms": first_call_ms,
-        "throughput_per_s": batch * 1000.0 / median if median else None,
-        "peak_memory_mb": max(_peak_rss_mb(), timer.peak_memory_mb()),
-        "cpu_util_pct": cpu_util,
-    }
+    trackers = [CpuUtilTracker(), *hardware_trackers]
+    psutil.cpu_percent(None)
+    start_all(trackers)
+    measurement = measure(workload.timed, StopRule(target_ci_pct=request.target_ci_pct, max_seconds=request.max_seconds_per_config))
+    fields = stop_all(trackers)
+    system_busy = psutil.cpu_percent(None)
+    fields.pop("energy_j", None)  # energy comes from its own pass, over a known number of calls
+    fields["foreign_load_pct"] = _foreign_load_pct(system_busy, fields.get("cpu_util_pct", 0.0), psutil.cpu_count() or 1)
+    row = {**measurement.summary(), "status": measurement.status, "reason_code": measurement.reason_code, "reason": measurement.reason, **fields}
     return row, measurement.samples_ms
 
 
-def run(request: BenchRequest, out) -> None:
-    from mlperf_pipeline.bench.timers import timer_for
+def _memory_pass(workload: Workload) -> dict:
+    from mlperf_pipeline.bench.trackers import PeakRssTracker
 
+    tracker = PeakRssTracker()
+    workload.timer.reset_peak_memory()
+    tracker.start()
+    workload.call()
+    workload.timer.synchronize()
+    fields = tracker.stop()
+    device_peak = workload.timer.peak_memory_mb()
+    if device_peak:
+        fields["peak_memory_mb"] = device_peak  # on a GPU the device memory is the scarce one
+    return fields
+
+
+def _energy_pass(workload: Workload, energy_trackers: list) -> dict:
+    """Joules per call, over as many calls as fill ENERGY_PASS_MIN_S (counters tick coarsely)."""
+    from mlperf_pipeline.bench.trackers import start_all, stop_all
+
+    if not energy_trackers:
+        return {}
+    calls, started = 0, time.perf_counter()
+    start_all(energy_trackers)
+    while calls == 0 or time.perf_counter() - started < ENERGY_PASS_MIN_S:
+        workload.call()
+        calls += 1
+    workload.timer.synchronize()
+    energy = stop_all(energy_trackers).get("energy_j")
+    return {"energy_j": energy / calls} if energy is not None else {}
+
+
+def _measure_config(module, model, timer, request: BenchRequest, batch: int, seq: int, dtype: str) -> tuple[dict, list[float]]:
+    import torch
+
+    from mlperf_pipeline.bench.trackers import energy_trackers_for, utilisation_trackers_for
+    from mlperf_pipeline.skillsets.runtime import effective_seq_len
+
+    workload = Workload(module, model, timer, batch, seq, dtype)
+    with torch.inference_mode():
+        first_call_ms = workload.timed()
+        row, samples = _latency_phase(workload, request, utilisation_trackers_for(request.hardware, request.device_index))
+        row.update(_memory_pass(workload))
+        row.update(_energy_pass(workload, energy_trackers_for(request.hardware, request.device_index)))
+    median = row.get("latency_ms_p50")
+    row.update(
+        effective_seq_len=effective_seq_len(model.config, seq),
+        first_call_ms=first_call_ms,
+        throughput_per_s=batch * 1000.0 / median if median else None,
+    )
+    return row, samples
+
+
+def _build(module, request: BenchRequest, timer, dtype: str):
+    started = time.perf_counter()
+    model = module.build(request.size, "cpu", dtype)
+    built = time.perf_counter()
+    model = timer.to_device(model)
+    return model, {"build_s": built - started, "to_device_s": time.perf_counter() - built}
+
+
+def _load(request: BenchRequest, process_started: float):
+    from mlperf_pipeline.bench.timers import timer_for
     from mlperf_pipeline.skillsets.render import load_skillset_module
     from mlperf_pipeline.skillsets.runtime import model_class
 
@@ -123,10 +187,13 @@ def run(request: BenchRequest, out) -> None:
     if hasattr(module, "INFO"):
         # The model's own modules load lazily on first use: touching the class counts them here.
         model_class(module.INFO)
-    phases = {"import_s": time.perf_counter() - PROCESS_STARTED, "threads": threads}
-    timer = timer_for(request.hardware, request.device_index)
-    current_dtype = None
-    model = None
+    phases = {"import_s": time.perf_counter() - process_started, "threads": threads}
+    return module, timer_for(request.hardware, request.device_index), phases
+
+
+def run(request: BenchRequest, out, process_started: float) -> None:
+    module, timer, phases = _load(request, process_started)
+    current_dtype, model = None, None
     for batch, seq, dtype in request.configs():
         config = {"batch_size": batch, "seq_len": seq, "dtype": dtype}
         try:
@@ -143,23 +210,39 @@ def run(request: BenchRequest, out) -> None:
                 raise
 
 
-def _build(module, request: BenchRequest, timer, dtype: str):
-    started = time.perf_counter()
-    model = module.build(request.size, "cpu", dtype)
-    built = time.perf_counter()
-    model = timer.to_device(model)
-    return model, {"build_s": built - started, "to_device_s": time.perf_counter() - built}
+def run_worker(request: BenchRequest, out, process_started: float, ready_fd: int, go_fd: int, duration_s: float) -> None:
+    """One concurrent worker: first configuration of the grid, fixed duration after a shared start."""
+    import torch
+
+    module, timer, phases = _load(request, process_started)
+    batch, seq, dtype = request.configs()[0]
+    model, build_phases = _build(module, request, timer, dtype)
+    workload = Workload(module, model, timer, batch, seq, dtype)
+    latencies: list[float] = []
+    with torch.inference_mode():
+        for _ in range(WORKER_WARMUP_CALLS):
+            workload.call()
+        os.write(ready_fd, b"r")
+        os.read(go_fd, 1)  # blocks in the kernel until every worker is ready
+        started = time.perf_counter()
+        while time.perf_counter() - started < duration_s:
+            latencies.append(workload.timed())
+        elapsed = time.perf_counter() - started
+    _emit(out, {"kind": "worker", "batch_size": batch, "seq_len": seq, "dtype": dtype, "calls": len(latencies), "elapsed_s": elapsed, "samples": latencies, **phases, **build_phases})
 
 
-def main(argv: list[str]) -> int:
-    request_path, results_path = argv
-    request = BenchRequest.load(request_path)
-    with open(results_path, "a") as out:
+def main(argv: list[str], process_started: float | None = None) -> int:
+    process_started = process_started or time.perf_counter()
+    request = BenchRequest.load(argv[0])
+    with open(argv[1], "a") as out:
         _emit(out, {"kind": "started", "pid": os.getpid()})
-        run(request, out)
+        if len(argv) > 2 and argv[2] == "--worker":
+            run_worker(request, out, process_started, int(argv[3]), int(argv[4]), float(argv[5]))
+        else:
+            run(request, out, process_started)
         _emit(out, {"kind": "finished"})
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], PROCESS_STARTED))

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from mlperf_pipeline.bench.request import BENCH_VERSION, BenchRequest
-from mlperf_pipeline.bench.runner import ChildOutcome, run_isolated
+from mlperf_pipeline.bench.runner import ChildOutcome, run_concurrent, run_isolated
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,10 @@ _MEASURED_FIELDS = (
     "threads", "status", "reason_code", "reason", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99",
     "latency_ms_mean", "latency_ms_std", "latency_ms_iqr", "ci95_low_ms", "ci95_high_ms", "n_samples",
     "warmup_n", "throughput_per_s", "peak_memory_mb", "import_s", "build_s", "to_device_s",
-    "first_call_ms", "cpu_util_pct", "params",
+    "first_call_ms", "cpu_util_pct", "gpu_util_pct", "energy_j", "params", "foreign_load_pct",
 )
+# Another process keeping more than this share of the host busy marks the result as taken under load.
+FOREIGN_LOAD_THRESHOLD_PCT = 10.0
 
 
 def _rows_from_outcome(context: PartitionContext, request: BenchRequest, run_id: str, outcome: ChildOutcome) -> tuple[list[dict], list[dict]]:
@@ -95,12 +97,40 @@ def _rows_from_outcome(context: PartitionContext, request: BenchRequest, run_id:
         else:
             row.update({name: record.get(name) for name in _MEASURED_FIELDS})
             row["seq_len"] = record.get("effective_seq_len") or seq
-            samples += [
-                {**{key: row[key] for key in ("run_id", "hardware", "model_type", "size", "batch_size", "seq_len", "dtype", "scenario", "workers")}, "iteration": index, "latency_ms": value}
-                for index, value in enumerate(record.get("samples") or [])
-            ]
+            samples += _sample_rows(row, record.get("samples") or [])
+        row.update(omp_wait_policy=outcome.extra.get("omp_wait_policy"), load_before_pct=outcome.extra.get("load_before_pct"))
+        row["foreign_load"] = _under_foreign_load(row)
         rows.append(row)
     return rows, samples
+
+
+def _under_foreign_load(row: dict) -> bool | None:
+    loads = [load for load in (row.get("load_before_pct"), row.get("foreign_load_pct")) if load is not None]
+    return any(load > FOREIGN_LOAD_THRESHOLD_PCT for load in loads) if loads else None
+
+
+def _sample_rows(row: dict, latencies: list[float]) -> list[dict]:
+    key = {name: row[name] for name in ("run_id", "hardware", "model_type", "size", "batch_size", "seq_len", "dtype", "scenario", "workers")}
+    return [{**key, "iteration": index, "latency_ms": value} for index, value in enumerate(latencies)]
+
+
+def concurrent_row(context: PartitionContext, request: BenchRequest, run_id: str, workers: int, outcomes: list[ChildOutcome], sequential_throughput: float | None) -> tuple[dict, list[dict]]:
+    """Aggregate throughput of N workers released together, and its speedup over one stream."""
+    from mlperf_pipeline.bench.stats import summarize
+
+    batch, seq, dtype = request.configs()[0]
+    row = {**_base_row(context, request, run_id, batch, seq, dtype), "scenario": "concurrent", "workers": workers, "threads": outcomes[0].extra.get("threads") if outcomes else None, "omp_wait_policy": outcomes[0].extra.get("omp_wait_policy") if outcomes else None}
+    failed = next((outcome for outcome in outcomes if not outcome.completed), None)
+    if failed is not None:
+        return {**row, "status": "failed", "reason_code": failed.reason_code, "reason": f"a concurrent worker failed: {failed.reason}"}, []
+    reports = [next(r for r in outcome.records if r.get("kind") == "worker") for outcome in outcomes]
+    latencies = [value for report in reports for value in report["samples"]]
+    seq_used = reports[0].get("seq_len", seq)
+    elapsed = max(report["elapsed_s"] for report in reports)
+    throughput = sum(report["calls"] for report in reports) * batch / elapsed if elapsed else None
+    row.update(summarize(latencies), status="ok" if latencies else "invalid", reason_code=None if latencies else "too_few_samples", seq_len=seq_used,
+               throughput_per_s=throughput, speedup=throughput / sequential_throughput if throughput and sequential_throughput else None)
+    return row, _sample_rows(row, latencies)
 
 
 def skipped_rows(context: PartitionContext, request: BenchRequest) -> list[dict]:
@@ -118,6 +148,12 @@ def benchmark_partition(context: PartitionContext, request: BenchRequest, *, loc
     outcome = run_isolated(request, lock_dir=lock_dir, timeout_s=timeout_s, memory_cap_bytes=memory_cap_bytes, omp_wait_policy=omp_wait_policy)
     if not outcome.completed:
         log.warning("%s on %s: %s", context.model_type, context.hardware, outcome.reason)
-    rows, samples = _rows_from_outcome(context, request, uuid.uuid4().hex, outcome)
+    run_id = uuid.uuid4().hex
+    rows, samples = _rows_from_outcome(context, request, run_id, outcome)
+    for workers in request.workers:
+        outcomes = run_concurrent(request, workers, lock_dir=lock_dir, duration_s=request.max_seconds_per_config, timeout_s=timeout_s, memory_cap_bytes=memory_cap_bytes, omp_wait_policy=omp_wait_policy)
+        row, worker_samples = concurrent_row(context, request, run_id, workers, outcomes, rows[0].get("throughput_per_s"))
+        rows.append(row)
+        samples += worker_samples
     measured_s = sum(sample["latency_ms"] for sample in samples) / 1000
     return PartitionResult(rows, samples, outcome.wall_s, measured_s, {**outcome.extra, "log_tail": outcome.log_tail[-1500:] if not outcome.completed else ""})

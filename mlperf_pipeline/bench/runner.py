@@ -132,6 +132,28 @@ def _classify_exit(exit_code: int, log_tail: str) -> tuple[str, str]:
     return "crash", f"benchmark process exited with code {exit_code}: {last_line[:300]}"
 
 
+def _launch(args: list[str], log_file, env: dict[str, str], memory_cap_bytes: int | None, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlperf_pipeline.bench.child", *args],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+        preexec_fn=_child_preexec(memory_cap_bytes),
+        pass_fds=pass_fds,
+    )
+
+
+def _outcome(records: list[dict], exit_code: int, timed_out: bool, timeout_s: float, wall_s: float, log_tail: str, extra: dict) -> ChildOutcome:
+    outcome = ChildOutcome(records, exit_code, wall_s=wall_s, log_tail=log_tail, extra=extra)
+    if timed_out:
+        outcome.reason_code, outcome.reason = "timeout", f"benchmark process exceeded its {timeout_s:.0f} s timeout and was killed"
+    elif exit_code != 0 or not any(record.get("kind") == "finished" for record in records):
+        outcome.reason_code, outcome.reason = _classify_exit(exit_code, log_tail)
+    return outcome
+
+
 def run_isolated(
     request: BenchRequest,
     *,
@@ -141,6 +163,7 @@ def run_isolated(
     omp_wait_policy: str = "PASSIVE",
 ) -> ChildOutcome:
     """Run `request` in a fresh process under the device lock; never raises for child failures."""
+    from mlperf_pipeline.bench.trackers import system_busy_pct
     from mlperf_pipeline.hardware.detect import usable_cores
 
     threads = request.threads or usable_cores()
@@ -148,27 +171,77 @@ def run_isolated(
         work_dir = Path(work)
         request_path, results_path, log_path = work_dir / "request.json", work_dir / "results.jsonl", work_dir / "child.log"
         request.save(request_path)
+        extra = {"threads": threads, "omp_wait_policy": omp_wait_policy, "load_before_pct": system_busy_pct()}
         started = time.monotonic()
         with open(log_path, "w") as child_log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "mlperf_pipeline.bench.child", str(request_path), str(results_path)],
-                stdout=child_log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=child_environment(threads, omp_wait_policy),
-                start_new_session=True,
-                preexec_fn=_child_preexec(memory_cap_bytes),
-            )
+            process = _launch([str(request_path), str(results_path)], child_log, child_environment(threads, omp_wait_policy), memory_cap_bytes)
             exit_code, timed_out = _wait(process, timeout_s)
-        wall_s = time.monotonic() - started
         log_tail = log_path.read_text(errors="replace")[-4000:]
-        records = _read_records(results_path)
-    outcome = ChildOutcome(records, exit_code, wall_s=wall_s, log_tail=log_tail, extra={"threads": threads, "omp_wait_policy": omp_wait_policy})
-    if timed_out:
-        outcome.reason_code, outcome.reason = "timeout", f"benchmark process exceeded its {timeout_s:.0f} s timeout and was killed"
-    elif exit_code != 0 or not any(record.get("kind") == "finished" for record in records):
-        outcome.reason_code, outcome.reason = _classify_exit(exit_code, log_tail)
-    return outcome
+        return _outcome(_read_records(results_path), exit_code, timed_out, timeout_s, time.monotonic() - started, log_tail, extra)
+
+
+def run_concurrent(
+    request: BenchRequest,
+    workers: int,
+    *,
+    lock_dir: Path,
+    duration_s: float,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    memory_cap_bytes: int | None = None,
+    omp_wait_policy: str = "PASSIVE",
+) -> list[ChildOutcome]:
+    """N worker processes on the first grid configuration, released together, each for `duration_s`.
+
+    The cores are split between workers (at least one thread each); the memory cap is shared.
+    """
+    from mlperf_pipeline.hardware.detect import usable_cores
+
+    threads = max(1, (request.threads or usable_cores()) // workers)
+    worker_request = BenchRequest(**{**request.__dict__, "threads": threads})
+    cap = memory_cap_bytes // workers if memory_cap_bytes else None
+    ready_read, ready_write = os.pipe()
+    go_read, go_write = os.pipe()
+    with tempfile.TemporaryDirectory(prefix="mlperf-concurrent-") as work, device_lock(lock_dir, request.hardware):
+        work_dir = Path(work)
+        request_path = work_dir / "request.json"
+        worker_request.save(request_path)
+        env = child_environment(threads, omp_wait_policy)
+        processes, logs = [], []
+        started = time.monotonic()
+        try:
+            for index in range(workers):
+                logs.append(open(work_dir / f"worker{index}.log", "w"))
+                args = [str(request_path), str(work_dir / f"worker{index}.jsonl"), "--worker", str(ready_write), str(go_read), str(duration_s)]
+                processes.append(_launch(args, logs[-1], env, cap, pass_fds=(ready_write, go_read)))
+            _release_when_ready(ready_read, go_write, workers, processes, timeout_s)
+            waits = [_wait(process, max(1.0, timeout_s - (time.monotonic() - started))) for process in processes]
+        finally:
+            for fd in (ready_read, ready_write, go_read, go_write):
+                os.close(fd)
+            for handle in logs:
+                handle.close()
+            for process in processes:
+                if process.poll() is None:
+                    _kill_group(process)
+                    process.wait()
+        wall_s = time.monotonic() - started
+        return [
+            _outcome(_read_records(work_dir / f"worker{index}.jsonl"), exit_code, timed_out, timeout_s, wall_s, (work_dir / f"worker{index}.log").read_text(errors="replace")[-2000:], {"threads": threads, "omp_wait_policy": omp_wait_policy})
+            for index, (exit_code, timed_out) in enumerate(waits)
+        ]
+
+
+def _release_when_ready(ready_read: int, go_write: int, workers: int, processes: list, timeout_s: float) -> None:
+    """Block until every worker has warmed up (or one died), then let them all go at once."""
+    deadline = time.monotonic() + timeout_s
+    ready = 0
+    while ready < workers and time.monotonic() < deadline:
+        readable, _, _ = select.select([ready_read], [], [], min(1.0, deadline - time.monotonic()))
+        if readable:
+            ready += len(os.read(ready_read, workers))
+        elif any(process.poll() is not None for process in processes):
+            break  # a worker died before it was ready: release the others so they finish
+    os.write(go_write, b"g" * workers)
 
 
 def _block_until_exit(process: subprocess.Popen, timeout_s: float) -> bool:

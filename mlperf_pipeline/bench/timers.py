@@ -19,6 +19,12 @@ class CpuTimer:
     def peak_memory_mb(self) -> float:
         return 0.0
 
+    def reset_peak_memory(self) -> None:
+        pass
+
+    def synchronize(self) -> None:
+        pass
+
 
 class CudaTimer:
     """CUDA events bracket each call, after a synchronise so no earlier work is queued.
@@ -27,10 +33,11 @@ class CudaTimer:
     `last_wall_ms` so host-side launch overhead stays visible when it dominates.
     """
 
-    def __init__(self, device_index: int = 0):
-        import torch
+    def __init__(self, device_index: int = 0, torch_module=None):
+        if torch_module is None:
+            import torch as torch_module
 
-        self.torch = torch
+        torch = self.torch = torch_module
         self.device = f"cuda:{device_index}"
         torch.cuda.set_device(device_index)
         torch.cuda.reset_peak_memory_stats(device_index)
@@ -54,6 +61,12 @@ class CudaTimer:
 
     def peak_memory_mb(self) -> float:
         return self.torch.cuda.max_memory_allocated(self.device) / 2**20
+
+    def reset_peak_memory(self) -> None:
+        self.torch.cuda.reset_peak_memory_stats(self.device)
+
+    def synchronize(self) -> None:
+        self.torch.cuda.synchronize(self.device)
 
 
 def timer_for(hardware: str, device_index: int = 0):

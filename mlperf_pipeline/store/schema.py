@@ -81,6 +81,10 @@ RESULT_COLUMNS: ColumnList = [
     # FLOPs and bytes of a large model at a large batch can pass 2**63.
     *_typed("DOUBLE", "flops", "bytes"),
     *_typed("VARCHAR", "env_fingerprint", "skillset_hash", "bench_version", "git_commit", "dagster_run_id"),
+    # Added by migration 2: the conditions of the measurement.
+    ("omp_wait_policy", "VARCHAR"),
+    *_typed("DOUBLE", "load_before_pct", "foreign_load_pct", "speedup"),
+    ("foreign_load", "BOOLEAN"),
 ]
 
 SAMPLE_COLUMNS: ColumnList = [
@@ -261,8 +265,21 @@ _MIGRATION_1 = [
     """,
 ]
 
+_CURRENT_RESULTS_VIEW = _MIGRATION_1[-1].replace("CREATE VIEW", "CREATE OR REPLACE VIEW")
+
+_MIGRATION_2 = [
+    "ALTER TABLE benchmark_results ADD COLUMN omp_wait_policy VARCHAR",
+    "ALTER TABLE benchmark_results ADD COLUMN load_before_pct DOUBLE",
+    "ALTER TABLE benchmark_results ADD COLUMN foreign_load_pct DOUBLE",
+    "ALTER TABLE benchmark_results ADD COLUMN speedup DOUBLE",
+    "ALTER TABLE benchmark_results ADD COLUMN foreign_load BOOLEAN",
+    # Re-created so that `*` takes in the new columns.
+    _CURRENT_RESULTS_VIEW,
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "results, samples, analysis tables and the current_results view", _MIGRATION_1),
+    (2, "measurement conditions: OpenMP wait policy, foreign load, concurrent speedup", _MIGRATION_2),
 ]
 
 

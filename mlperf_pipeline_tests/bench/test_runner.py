@@ -81,3 +81,51 @@ def test_bad_grids_are_refused_naming_the_field():
         _request("x", seq_lens=[10**9])
     with pytest.raises(ValueError, match="dtypes"):
         _request("x", dtypes=["int3"])
+
+
+def test_concurrent_workers_run_together_and_report_speedup(bert_record, tmp_path):
+    from mlperf_pipeline.bench.partition import PartitionContext, benchmark_partition
+
+    context = PartitionContext("cpu", "bert", "encoder", "cpu", "env", "hash", Path(bert_record.path), True)
+    request = BenchRequest(skillset_path=bert_record.path, model_type="bert", hardware="cpu", seq_lens=[16], max_seconds_per_config=1.0, workers=[2])
+    result = benchmark_partition(context, request, lock_dir=tmp_path, timeout_s=120, memory_cap_bytes=None)
+    latency, concurrent = result.rows
+    assert (latency["scenario"], concurrent["scenario"], concurrent["workers"]) == ("latency", "concurrent", 2)
+    assert concurrent["status"] == "ok" and concurrent["threads"] == 1
+    assert concurrent["throughput_per_s"] > 0 and concurrent["speedup"] == pytest.approx(concurrent["throughput_per_s"] / latency["throughput_per_s"])
+    assert latency["omp_wait_policy"] == "PASSIVE" and latency["load_before_pct"] is not None
+    assert {sample["scenario"] for sample in result.samples} == {"latency", "concurrent"}
+
+
+KILLED_PARENT = """
+import sys
+from pathlib import Path
+from mlperf_pipeline.bench.request import BenchRequest
+from mlperf_pipeline.bench.runner import run_isolated
+request = BenchRequest(skillset_path=sys.argv[1], model_type="faulty", hardware="cpu")
+run_isolated(request, lock_dir=Path(sys.argv[2]), timeout_s=600)
+"""
+
+
+def test_killing_the_run_kills_its_benchmark_process_and_frees_the_device_lock(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    parent = subprocess.Popen([sys.executable, "-c", KILLED_PARENT, _faulty(tmp_path, "hang"), str(tmp_path)])
+    deadline = time.monotonic() + 60
+    children = []
+    while time.monotonic() < deadline and not children:
+        time.sleep(0.5)
+        children = psutil.Process(parent.pid).children()
+    assert children, "the benchmark process never started"
+    os.kill(parent.pid, signal.SIGKILL)  # what a killed Dagster step looks like
+    parent.wait()
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive
+    with open(tmp_path / "cpu.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,0 +1,148 @@
+"""Trackers against what this host has, and against fake sources where the hardware cannot exist here."""
+
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from mlperf_pipeline.bench.child import _foreign_load_pct
+from mlperf_pipeline.bench.runner import child_environment
+from mlperf_pipeline.bench.timers import CpuTimer, CudaTimer, timer_for
+from mlperf_pipeline.bench.trackers import NvmlTracker, PeakRssTracker, RaplEnergyTracker, energy_trackers_for
+
+
+def _fake_powercap(root, zones):
+    for name, (energy, max_range) in zones.items():
+        zone = root / name
+        zone.mkdir(parents=True)
+        (zone / "energy_uj").write_text(f"{energy}\n")
+        (zone / "max_energy_range_uj").write_text(f"{max_range}\n")
+    return root
+
+
+def test_rapl_sums_packages_and_survives_counter_wrap(tmp_path):
+    root = _fake_powercap(tmp_path, {"intel-rapl:0": (1_000_000, 10_000_000), "intel-rapl:1": (9_900_000, 10_000_000)})
+    (tmp_path / "intel-rapl:0:0").mkdir()  # a sub-zone (core), already counted in its package
+    tracker = RaplEnergyTracker(root)
+    assert tracker.available and len(tracker.zones) == 2
+    tracker.start()
+    (root / "intel-rapl:0" / "energy_uj").write_text("3500000")  # +2.5 J
+    (root / "intel-rapl:1" / "energy_uj").write_text("400000")  # wrapped: +0.5 J
+    assert tracker.stop() == {"energy_j": pytest.approx(3.0)}
+
+
+def test_no_rapl_tree_means_no_energy_rather_than_a_made_up_number(tmp_path):
+    assert energy_trackers_for("cpu", powercap_root=tmp_path) == []
+    tracker = RaplEnergyTracker(tmp_path)
+    tracker.start()
+    assert tracker.stop() == {}
+
+
+def test_peak_rss_belongs_to_the_phase_after_a_reset():
+    tracker = PeakRssTracker()
+    hog = bytearray(200 * 2**20)
+    for index in range(0, len(hog), 4096):
+        hog[index] = 1
+    del hog
+    tracker.start()
+    assert tracker.resettable
+    assert tracker.stop()["peak_memory_mb"] < 150 + _rss_mb()
+
+
+def _rss_mb():
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+class FakeNvml:
+    """Stands in for the NVIDIA driver, which cannot exist on this host."""
+
+    def __init__(self):
+        self.energy_mj = 5_000
+        self.utilisation = 80
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        return index
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        return self.energy_mj
+
+    def nvmlDeviceGetUtilizationRates(self, handle):
+        return SimpleNamespace(gpu=self.utilisation)
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle):
+        return [SimpleNamespace(pid=1, usedGpuMemory=1), SimpleNamespace(pid=os.getpid(), usedGpuMemory=512 * 2**20)]
+
+
+def test_nvml_tracker_reports_energy_utilisation_and_this_process_memory():
+    nvml = FakeNvml()
+    tracker = NvmlTracker(0, nvml=nvml)
+    tracker.SAMPLE_INTERVAL_S = 0.01
+    tracker.start()
+    nvml.energy_mj += 2_500
+    import time
+
+    time.sleep(0.1)
+    fields = tracker.stop()
+    assert fields["energy_j"] == pytest.approx(2.5)
+    assert fields["gpu_util_pct"] == pytest.approx(80)
+    assert fields["nvml_memory_mb"] == pytest.approx(512)
+
+
+class FakeCuda:
+    """torch.cuda's timing surface, for the code path a GPU would take."""
+
+    def __init__(self):
+        self.synchronized = 0
+        self.current = None
+
+    class Event:
+        clock = 0.0
+
+        def __init__(self, enable_timing):
+            self.time = None
+
+        def record(self):
+            FakeCuda.Event.clock += 7.5
+            self.time = FakeCuda.Event.clock
+
+        def elapsed_time(self, end):
+            return end.time - self.time
+
+    def set_device(self, index):
+        self.current = index
+
+    def reset_peak_memory_stats(self, device):
+        pass
+
+    def synchronize(self, device=None):
+        self.synchronized += 1
+
+    def max_memory_allocated(self, device):
+        return 3 * 2**20
+
+
+def test_cuda_timer_brackets_calls_with_events_after_a_synchronise():
+    fake_torch = SimpleNamespace(cuda=FakeCuda())
+    timer = CudaTimer(1, torch_module=fake_torch)
+    elapsed, result = timer.time_call(lambda: "output")
+    assert (elapsed, result) == (7.5, "output")
+    assert fake_torch.cuda.synchronized == 2 and fake_torch.cuda.current == 1 and timer.device == "cuda:1"
+    assert timer.peak_memory_mb() == 3 and timer.last_wall_ms >= 0
+
+
+def test_timer_choice_and_device_order():
+    assert isinstance(timer_for("cpu"), CpuTimer)
+    with pytest.raises(ValueError, match="mps"):
+        timer_for("mps")
+    env = child_environment(threads=3, omp_wait_policy="PASSIVE")
+    assert env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID" and env["OMP_NUM_THREADS"] == "3" and env["HF_HUB_OFFLINE"] == "1"
+
+
+def test_foreign_load_discounts_the_measured_process():
+    assert _foreign_load_pct(system_busy_pct=50.0, own_cpu_pct=100.0, cores=2) == 0.0
+    assert _foreign_load_pct(system_busy_pct=100.0, own_cpu_pct=100.0, cores=2) == 50.0
