@@ -113,7 +113,7 @@ def markdown_summary(df: pd.DataFrame | None, max_rows: int = 30) -> str:
         _counts_section(frame),
         _limited_table("Measured", ok_rows(frame), OK_HEADERS, _ok_row, max_rows),
         _limited_table(
-            "Not measured", not_measured_rows(frame), NOT_OK_HEADERS, _not_ok_row, max_rows
+            "Not ok (failed, skipped or invalid)", not_measured_rows(frame), NOT_OK_HEADERS, _not_ok_row, max_rows
         ),
     ]
     return "\n\n".join(section for section in sections if section) + "\n"

@@ -44,6 +44,17 @@ def _request(path: str, **overrides) -> BenchRequest:
 
 def test_a_real_skillset_is_measured_in_a_fresh_process(bert_record, tmp_path):
     outcome = run_isolated(_request(bert_record.path, batch_sizes=[1, 2]), lock_dir=tmp_path)
+    _assert_measured(outcome)
+
+
+def test_a_forked_child_measures_like_a_fresh_interpreter_without_the_import_cost(bert_record, tmp_path, fork_server):
+    outcome = run_isolated(_request(bert_record.path, batch_sizes=[1, 2]), lock_dir=tmp_path, fork_server=fork_server)
+    _assert_measured(outcome)
+    assert next(r for r in outcome.records if r["kind"] == "result")["import_s"] < 1.0
+    assert fork_server.alive
+
+
+def _assert_measured(outcome):
     assert outcome.completed, outcome.log_tail
     results = [record for record in outcome.records if record["kind"] == "result"]
     assert [r["batch_size"] for r in results] == [1, 2]
@@ -53,6 +64,16 @@ def test_a_real_skillset_is_measured_in_a_fresh_process(bert_record, tmp_path):
         assert result["import_s"] > 0 and result["first_call_ms"] > 0 and result["threads"] >= 1
 
 
+@pytest.fixture(scope="module")
+def fork_server():
+    from mlperf_pipeline.bench.forkserver import ForkServer
+    from mlperf_pipeline.bench.runner import child_environment
+
+    with ForkServer(["BertModel"], child_environment(2, "PASSIVE")) as server:
+        yield server
+
+
+@pytest.mark.parametrize("launcher", ["interpreter", "fork_server"])
 @pytest.mark.parametrize(
     ("mode", "reason_code", "limits"),
     [
@@ -61,9 +82,12 @@ def test_a_real_skillset_is_measured_in_a_fresh_process(bert_record, tmp_path):
         ("memory", "out_of_memory", {"memory_cap_bytes": 3 * 2**30}),
     ],
 )
-def test_faults_become_classified_outcomes_and_free_the_device_lock(tmp_path, mode, reason_code, limits):
-    outcome = run_isolated(_request(_faulty(tmp_path, mode)), lock_dir=tmp_path, **{"timeout_s": 60, **limits})
+def test_faults_become_classified_outcomes_and_free_the_device_lock(tmp_path, mode, reason_code, limits, launcher, request):
+    server = request.getfixturevalue("fork_server") if launcher == "fork_server" else None
+    outcome = run_isolated(_request(_faulty(tmp_path, mode)), lock_dir=tmp_path, fork_server=server, **{"timeout_s": 60, **limits})
     assert outcome.reason_code == reason_code, outcome.log_tail
+    if server is not None:
+        assert server.alive  # a child's crash never hurts the server
     with open(tmp_path / "cpu.lock", "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if the lock were still held
 

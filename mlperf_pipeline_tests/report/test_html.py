@@ -56,7 +56,7 @@ def test_user_strings_are_escaped(results, tmp_path):
 def test_report_shows_context_and_not_measured(page):
     assert "2025-01-02 03:04:05+00:00" in page
     assert "NVIDIA H100" in page and "cpu-3f2a9c" in page and "cuda-77e1" in page
-    not_measured = page.split("<h2>Not measured</h2>")[1]
+    not_measured = page.split("<h2>Not ok: failed, skipped or invalid (with the reason)</h2>")[1]
     assert str(escape(OOM_REASON)) in not_measured
     assert "too_large" in not_measured and "too_noisy" in not_measured
     assert ">bert<" not in not_measured

@@ -30,7 +30,7 @@ def test_summary_escapes_html_and_pipes(results):
 
 def test_ok_table_sorted_by_model(results):
     text = markdown_summary(results)
-    measured = text.split("### Measured")[1].split("### Not measured")[0]
+    measured = text.split("### Measured")[1].split("### Not ok (failed, skipped or invalid)")[0]
     models = [line.split("|")[1].strip() for line in measured.splitlines() if line.startswith("| ")]
     assert models[0] == "model"
     assert models[1:] == sorted(models[1:])
