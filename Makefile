@@ -14,9 +14,10 @@ TIER ?=
 MODEL ?=
 PROFILE ?=
 SIZE ?=
+FORCE ?=
 LAUNCH := $(BIN)/python -m mlperf_pipeline.orchestration.launch
 
-.PHONY: install home run test bench register dev validate smoke clean
+.PHONY: install home run test bench register dev validate smoke clean incremental
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,7 +42,7 @@ run: install home
 	$(LAUNCH) run $(if $(HARDWARE),--hardware $(HARDWARE)) $(if $(TIER),--tier $(TIER)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(SIZE),--size $(SIZE))
 
 bench: install home
-	$(LAUNCH) bench $(if $(HARDWARE),--hardware $(HARDWARE)) $(if $(TIER),--tier $(TIER)) $(if $(MODEL),--models $(MODEL)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(SIZE),--size $(SIZE))
+	$(LAUNCH) bench $(if $(HARDWARE),--hardware $(HARDWARE)) $(if $(TIER),--tier $(TIER)) $(if $(MODEL),--models $(MODEL)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(SIZE),--size $(SIZE)) $(if $(FORCE),--force)
 
 smoke: register
 	$(BIN)/dagster job execute -m mlperf_pipeline.definitions -j ci_smoke_job
@@ -54,6 +55,10 @@ validate: install
 
 dev: register
 	$(BIN)/dagster dev -m mlperf_pipeline.definitions -h 127.0.0.1 -p 3000
+
+# A second benchmark_job over an unchanged range measures nothing: prints both runs' timings.
+incremental: install
+	$(BIN)/python benchmarks/incremental.py
 
 clean:
 	rm -rf $(MLPERF_HOME) .env

@@ -10,6 +10,20 @@ import yaml
 
 _PACKAGED = Path(__file__).with_name("defaults.yaml")
 PROFILE_TAG = "mlperf/profile"
+FORCE_TAG = "mlperf/force"  # "true": re-measure even partitions whose inputs are unchanged
+
+_AUTOMATION_DEFAULTS = {
+    "nightly_cron": "0 2 * * *",
+    "timezone": "UTC",
+    "sentinel_tier": "critical",
+    "sentinel_models": [],
+    "nightly_tier": "all",
+    "nightly_profile": "default",
+    "catalog_interval_s": 300,
+    "environment_interval_s": 300,
+    "overrides_interval_s": 60,
+    "automation_interval_s": 60,
+}
 
 
 @lru_cache(maxsize=4)
@@ -33,3 +47,17 @@ def benchmark_profile(name: str | None) -> dict:
     if name not in profiles:
         raise ValueError(f"unknown benchmark profile {name!r} (tag {PROFILE_TAG}): expected one of {sorted(profiles)}")
     return {**profiles["default"], **profiles[name]}
+
+
+def automation_settings() -> dict:
+    """The `automation` section with defaults filled in; MLPERF_NIGHTLY_CRON and MLPERF_TIMEZONE override."""
+    section = settings().get("automation") or {}
+    if not isinstance(section, dict):
+        raise ValueError("settings: `automation` must be a mapping")
+    unknown = sorted(set(section) - set(_AUTOMATION_DEFAULTS))
+    if unknown:
+        raise ValueError(f"settings: unknown automation field(s) {unknown}: expected some of {sorted(_AUTOMATION_DEFAULTS)}")
+    merged = {**_AUTOMATION_DEFAULTS, **section}
+    merged["nightly_cron"] = os.environ.get("MLPERF_NIGHTLY_CRON") or merged["nightly_cron"]
+    merged["timezone"] = os.environ.get("MLPERF_TIMEZONE") or merged["timezone"]
+    return merged

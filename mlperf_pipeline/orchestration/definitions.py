@@ -8,17 +8,24 @@ from mlperf_pipeline.orchestration.assets.benchmarks import benchmark_results
 from mlperf_pipeline.orchestration.assets.catalog import model_catalog
 from mlperf_pipeline.orchestration.assets.hardware import environment, hardware_inventory
 from mlperf_pipeline.orchestration.assets.report import benchmark_report
-from mlperf_pipeline.orchestration.assets.skillsets import skillsets
+from mlperf_pipeline.orchestration.assets.skillsets import skillset_overrides, skillsets
+from mlperf_pipeline.orchestration.automation import automation_sensor
 from mlperf_pipeline.orchestration.jobs import analysis_job, benchmark_job, ci_smoke_job
 from mlperf_pipeline.orchestration.resources import resources_for_deployment
-from mlperf_pipeline.orchestration.sensors import model_catalog_sensor
+from mlperf_pipeline.orchestration.schedules import nightly_schedule
+from mlperf_pipeline.orchestration.sensors import environment_sensor, model_catalog_sensor, skillset_overrides_sensor
+from mlperf_pipeline.settings import automation_settings
 
 
 def build_definitions(resources: dict) -> dg.Definitions:
     return dg.Definitions(
-        assets=[environment, hardware_inventory, model_catalog, skillsets, benchmark_results, benchmark_report],
+        assets=[environment, skillset_overrides, hardware_inventory, model_catalog, skillsets, benchmark_results, benchmark_report],
         jobs=[ci_smoke_job, benchmark_job, analysis_job],
-        sensors=[model_catalog_sensor],
+        schedules=[nightly_schedule],
+        sensors=[
+            model_catalog_sensor, environment_sensor, skillset_overrides_sensor,
+            automation_sensor(int(automation_settings()["automation_interval_s"])),
+        ],
         resources=resources,
         executor=dg.in_process_executor,
     )

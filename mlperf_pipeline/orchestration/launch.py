@@ -3,9 +3,12 @@
     python -m mlperf_pipeline.orchestration.launch register
     python -m mlperf_pipeline.orchestration.launch bench --hardware cpu --tier critical
     python -m mlperf_pipeline.orchestration.launch bench --hardware cpu --models bert,gpt2
+    python -m mlperf_pipeline.orchestration.launch bench --hardware cpu --tier critical --force   # re-measure anyway
     python -m mlperf_pipeline.orchestration.launch run        # the main job: what `make run` does
 
 A run covers one contiguous partition range, so a set of model keys becomes one run per range.
+Runs are incremental: a partition whose skillset, environment, bench version and grid are unchanged
+since its last measurement is not measured again unless `--force` is given.
 """
 
 import argparse
@@ -22,7 +25,7 @@ from mlperf_pipeline.catalog.catalog import build_catalog, partition_keys_in_tie
 from mlperf_pipeline.hardware.detect import check_hardware, present_hardware
 from mlperf_pipeline.orchestration.assets.catalog import register_model_types
 from mlperf_pipeline.orchestration.partitions import contiguous_ranges, model_type_partitions, range_tags
-from mlperf_pipeline.settings import PROFILE_TAG, settings
+from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, settings
 
 DEFINITIONS_MODULE = "mlperf_pipeline.definitions"
 
@@ -55,7 +58,7 @@ def execute_job(job: str, tags: dict[str, str], run_config: dict | None = None) 
     print(f"{job} finished in {time.monotonic() - started:.0f} s", flush=True)
 
 
-def bench(hardware_names: list[str], tier: str | None, models: list[str] | None, profile: str | None, size: str | None) -> None:
+def bench(hardware_names: list[str], tier: str | None, models: list[str] | None, profile: str | None, size: str | None, force: bool = False) -> None:
     register()
     wanted = [entry.partition_key for entry in select(build_catalog(with_configs=False), tier=tier, models=models)]
     with _instance() as instance:
@@ -63,7 +66,8 @@ def bench(hardware_names: list[str], tier: str | None, models: list[str] | None,
     run_config = {"ops": {"benchmark_results": {"config": {"size": size}}}} if size else None
     for hardware in hardware_names:
         for first, last in contiguous_ranges(wanted, registered):
-            execute_job("benchmark_job", {**range_tags(hardware, first, last), PROFILE_TAG: profile or "default"}, run_config)
+            tags = {**range_tags(hardware, first, last), PROFILE_TAG: profile or "default", **({FORCE_TAG: "true"} if force else {})}
+            execute_job("benchmark_job", tags, run_config)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         command.add_argument("--models", default="", help="comma-separated model types")
         command.add_argument("--profile", default=None, help="benchmark profile from defaults.yaml")
         command.add_argument("--size", default=None, choices=["tiny", "full"])
+        command.add_argument("--force", action="store_true", help="re-measure partitions whose inputs are unchanged (tag mlperf/force=true)")
     args = parser.parse_args(argv)
     if args.command == "register":
         register()
@@ -84,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     hardware = [check_hardware(name) for name in args.hardware.split(",") if name] or present_hardware()
     models = [name for name in args.models.split(",") if name] or None
     tier = args.tier or (None if models else settings()["default_tier"])
-    bench(hardware, tier, models, args.profile, args.size)
+    bench(hardware, tier, models, args.profile, args.size, args.force)
     if args.command == "run":
         execute_job("analysis_job", {})
         print(f"report: {paths.reports_dir() / 'report.html'}")

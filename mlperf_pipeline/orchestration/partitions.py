@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from mlperf_pipeline.hardware.detect import HARDWARE
@@ -9,6 +11,13 @@ from mlperf_pipeline.hardware.detect import HARDWARE
 hardware_partitions = dg.StaticPartitionsDefinition(list(HARDWARE))
 model_type_partitions = dg.DynamicPartitionsDefinition(name="model_type")
 benchmark_partitions = dg.MultiPartitionsDefinition({"hardware": hardware_partitions, "model_type": model_type_partitions})
+
+# Hardware-partitioned and model-type-partitioned upstreams of the grid (`environment`, `skillset_overrides`):
+# each grid partition depends on its own hardware's / model type's partition only.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    BY_HARDWARE = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="hardware")
+    BY_MODEL_TYPE = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="model_type")
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"

@@ -1,16 +1,31 @@
-"""Sensors: declared running, since Dagster starts sensors stopped otherwise."""
+"""Sensors: declared running, since Dagster starts sensors stopped otherwise.
 
+`environment_sensor` and `skillset_overrides_sensor` observe the two observable assets: each tick
+computes the current versions (cheap: device detection, one directory listing) and records an
+`AssetObservation` (with its `dagster/data_version`) only for partitions whose version changed
+since the cursor, so the automation sensor sees exactly what changed.
+"""
+
+import json
+from pathlib import Path
 
 import dagster as dg
 
 from mlperf_pipeline.catalog.catalog import build_catalog, catalog_fingerprint, partition_keys_in_tier_order
+from mlperf_pipeline.orchestration.assets.hardware import environment_versions
+from mlperf_pipeline.orchestration.assets.skillsets import SKILLSET_OVERRIDES, override_versions
 from mlperf_pipeline.orchestration.partitions import model_type_partitions
+from mlperf_pipeline.orchestration.resources import BenchSettings
+from mlperf_pipeline.settings import automation_settings
+
+ENVIRONMENT = dg.AssetKey("environment")
+_INTERVALS = automation_settings()
 
 
 @dg.sensor(
     name="model_catalog_sensor",
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=300,
+    minimum_interval_seconds=int(_INTERVALS["catalog_interval_s"]),
     description="Registers new model types as `model_type` partitions in tier order and retires types the "
     "library dropped (their stored results stay). The cursor is a hash of the catalogue, so an unchanged tick is free.",
 )
@@ -27,5 +42,43 @@ def model_catalog_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
     if new_keys:
         requests.append(model_type_partitions.build_add_request(new_keys))
     if dropped:
+        # Only the partition key goes: the DuckDB rows and the Dagster event history stay.
         requests.append(model_type_partitions.build_delete_request(dropped))
     return dg.SensorResult(dynamic_partitions_requests=requests, cursor=current)
+
+
+def _changed_observations(asset_key: dg.AssetKey, cursor: str | None, current: dict[str, str], what: str) -> dg.SensorResult | dg.SkipReason:
+    previous = json.loads(cursor) if cursor else {}
+    changed = {key: version for key, version in current.items() if previous.get(key) != version}
+    new_cursor = json.dumps(current, sort_keys=True)
+    if not changed:
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"{what} unchanged"), cursor=new_cursor)
+    observations = [
+        dg.AssetObservation(asset_key, partition=key, tags={"dagster/data_version": version}, metadata={"previous": previous.get(key) or "", "version": version})
+        for key, version in changed.items()
+    ]
+    return dg.SensorResult(asset_events=observations, cursor=new_cursor)
+
+
+@dg.sensor(
+    name="environment_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=int(_INTERVALS["environment_interval_s"]),
+    description="Observes `environment`: the fingerprint per hardware (library versions, devices, driver, CPU), "
+    "`absent` where the hardware is missing. A changed fingerprint makes exactly that hardware's partitions outdated.",
+)
+def environment_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    return _changed_observations(ENVIRONMENT, context.cursor, environment_versions(), "environment")
+
+
+@dg.sensor(
+    name="skillset_overrides_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=int(_INTERVALS["overrides_interval_s"]),
+    description="Observes `skillset_overrides`: the hash of each model type's override file (`none` without one). "
+    "Editing an override makes exactly that type's partitions outdated.",
+)
+def skillset_overrides_sensor(context: dg.SensorEvaluationContext, bench_settings: BenchSettings) -> dg.SensorResult:
+    keys = context.instance.get_dynamic_partitions(model_type_partitions.name)
+    current = override_versions(Path(bench_settings.overrides_dir), keys)
+    return _changed_observations(SKILLSET_OVERRIDES, context.cursor, current, "overrides")

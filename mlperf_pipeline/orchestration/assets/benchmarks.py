@@ -1,6 +1,8 @@
 """Benchmark results: each partition measured in its own process, written to DuckDB."""
 
 
+import hashlib
+import json
 import time
 from typing import Optional
 from pathlib import Path
@@ -8,16 +10,18 @@ from pathlib import Path
 import dagster as dg
 
 from mlperf_pipeline.bench.partition import PartitionContext, benchmark_partition
-from mlperf_pipeline.bench.request import BenchGrid, BenchRequest
+from mlperf_pipeline.bench.request import BENCH_VERSION, BenchGrid, BenchRequest
 from mlperf_pipeline.hardware.detect import detect
 from mlperf_pipeline.hardware.fingerprint import environment, fingerprint
-from mlperf_pipeline.orchestration.partitions import benchmark_partitions, split_key
+from mlperf_pipeline.orchestration.automation import outdated_or_missing
+from mlperf_pipeline.orchestration.partitions import BY_HARDWARE, benchmark_partitions, split_key
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
-from mlperf_pipeline.settings import PROFILE_TAG, benchmark_profile
+from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, benchmark_profile
 from mlperf_pipeline.skillsets.generate import load_record
 from mlperf_pipeline.store.results import write_partition_results
 
 BENCHMARK_RESULTS = dg.AssetKey("benchmark_results")
+DATA_VERSION_TAG = "dagster/data_version"
 
 
 class BenchmarkConfig(dg.Config):
@@ -77,12 +81,35 @@ def _summary_metadata(rows: list[dict]) -> dict:
     }
 
 
+def inputs_version(skillset_version: str, env_fingerprint: str, grid: BenchGrid) -> str:
+    """What a measurement depends on: skillset data version, environment fingerprint, bench version, grid."""
+    grid_hash = hashlib.sha256(json.dumps(grid.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"s={skillset_version}:e={env_fingerprint}:b={BENCH_VERSION}:g={grid_hash}"
+
+
+def _previous_versions(instance: dg.DagsterInstance, keys: list[str]) -> dict[str, str]:
+    """Latest data version of each partition, in one indexed query."""
+    tags = instance.event_log_storage.get_latest_tags_by_partition(
+        BENCHMARK_RESULTS, dg.DagsterEventType.ASSET_MATERIALIZATION, [DATA_VERSION_TAG], asset_partitions=keys
+    )
+    return {key: value[DATA_VERSION_TAG] for key, value in tags.items() if DATA_VERSION_TAG in value}
+
+
+def _unchanged(previous: str | None, inputs: str) -> bool:
+    return previous is not None and previous.startswith(inputs + ":r=")
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
             BENCHMARK_RESULTS,
             partitions_def=benchmark_partitions,
-            deps=["skillsets"],
+            deps=[
+                "skillsets",
+                dg.AssetDep("environment", partition_mapping=BY_HARDWARE),
+            ],
+            automation_condition=outdated_or_missing(),
+            code_version=f"bench-{BENCH_VERSION}",
             group_name="benchmarks",
             kinds={"duckdb"},
             description="Measurements of the partition's skillset on its hardware, each in an isolated process "
@@ -95,26 +122,48 @@ def benchmark_results(context: dg.AssetExecutionContext, config: BenchmarkConfig
     # Resolving validates the whole grid before anything runs, so a bad config stores nothing.
     grid = config.resolved(context.run.tags.get(PROFILE_TAG))
     keys = context.partition_keys
-    context.log.info(f"benchmarking {len(keys)} partition(s) with {grid.to_dict()}")
+    # Incremental: a partition whose skillset data version, environment fingerprint, bench version and
+    # grid are what its latest materialisation recorded is not measured again, unless the run is forced.
+    force = context.run.tags.get(FORCE_TAG, "").lower() in ("1", "true", "yes")
+    previous = {} if force else _previous_versions(context.instance, [str(key) for key in keys])
+    fingerprints: dict[str, str] = {}
+    context.log.info(f"benchmarking {len(keys)} partition(s) with {grid.to_dict()}{' (forced)' if force else ''}")
     materializations = []
     started = time.monotonic()
+    measured = 0
     for index, partition_key in enumerate(keys, start=1):
         hardware, model_key = split_key(partition_key)
+        if hardware not in fingerprints:
+            fingerprints[hardware] = fingerprint(environment(detect(hardware)))
+        skillset_version = load_record(Path(bench_settings.skillsets_dir), hardware, model_key).data_version
+        inputs = inputs_version(skillset_version, fingerprints[hardware], grid)
+        if _unchanged(previous.get(str(partition_key)), inputs):
+            materializations.append(
+                dg.AssetMaterialization(
+                    BENCHMARK_RESULTS,
+                    partition=partition_key,
+                    tags={DATA_VERSION_TAG: previous[str(partition_key)]},
+                    metadata={"measured": False, "reason": "skillset, environment, bench version and grid unchanged since the last measurement"},
+                )
+            )
+            continue
         partition = _partition_context(hardware, model_key, grid.size, Path(bench_settings.skillsets_dir))
         result = benchmark_partition(
             partition, _request(grid, partition), lock_dir=bench_settings.lock_dir,
             timeout_s=bench_settings.timeout_s, memory_cap_bytes=bench_settings.memory_cap_bytes,
             omp_wait_policy=bench_settings.omp_wait_policy,
         )
+        measured += 1
         write_partition_results(results_store.path, result.rows, result.samples, dagster_run_id=context.run.run_id, hardware=hardware, model_type=partition.model_type)
         context.log.info(f"[{index}/{len(keys)}] {partition_key}: {result.status_counts()} in {result.wall_s:.1f} s (elapsed {time.monotonic() - started:.0f} s)")
         materializations.append(
             dg.AssetMaterialization(
                 BENCHMARK_RESULTS,
                 partition=partition_key,
-                tags={"dagster/data_version": f"{partition.skillset_hash}-{partition.env_fingerprint}-{result.rows[0]['run_id'][:8]}"},
-                metadata={**_summary_metadata(result.rows), "wall_s": round(result.wall_s, 2)},
+                tags={DATA_VERSION_TAG: f"{inputs}:r={result.rows[0]['run_id'][:8]}"},
+                metadata={**_summary_metadata(result.rows), "wall_s": round(result.wall_s, 2), "measured": True},
             )
         )
+    context.log.info(f"measured {measured} of {len(keys)} partition(s); {len(keys) - measured} unchanged")
     yield dg.Output(None, output_name="benchmark_results")
     yield from materializations

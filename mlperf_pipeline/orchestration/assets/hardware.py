@@ -16,12 +16,15 @@ from mlperf_pipeline.orchestration.partitions import hardware_partitions
     "as the data version; `absent` where the hardware is not present.",
 )
 def environment(context) -> dg.DataVersionsByPartition:
-    versions = {}
-    for hardware in hardware_partitions.get_partition_keys():
-        env = environment_of(detect(hardware))
-        versions[hardware] = dg.DataVersion(fingerprint(env))
-        context.log.info(f"{hardware}: {versions[hardware].value} {env['devices'] or ''}")
-    return dg.DataVersionsByPartition(versions)
+    versions = environment_versions()
+    for hardware, version in versions.items():
+        context.log.info(f"{hardware}: {version}")
+    return dg.DataVersionsByPartition({hardware: dg.DataVersion(version) for hardware, version in versions.items()})
+
+
+def environment_versions() -> dict[str, str]:
+    """The current fingerprint of every hardware partition (`absent` where not present)."""
+    return {hardware: fingerprint(environment_of(detect(hardware))) for hardware in hardware_partitions.get_partition_keys()}
 
 
 @dg.asset(group_name="hardware", kinds={"python"}, description="Detected devices and their specs on this host.")

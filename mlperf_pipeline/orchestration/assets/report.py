@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from mlperf_pipeline.orchestration.automation import refresh_after_results
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.report import render_report
 from mlperf_pipeline.store.results import read_current_results
@@ -12,6 +13,7 @@ from mlperf_pipeline.store.results import read_current_results
 
 @dg.asset(
     deps=["benchmark_results"],
+    automation_condition=refresh_after_results(),
     group_name="reports",
     kinds={"html"},
     description="HTML report (results table, plots, what could not be measured and why) built from the "
