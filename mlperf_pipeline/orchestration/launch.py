@@ -24,6 +24,7 @@ from mlperf_pipeline import paths
 from mlperf_pipeline.catalog.catalog import build_catalog, partition_keys_in_tier_order, select
 from mlperf_pipeline.hardware.detect import check_hardware, present_hardware
 from mlperf_pipeline.orchestration.assets.catalog import register_model_types
+from mlperf_pipeline.orchestration.run_health import mark_dead_runs_failed
 from mlperf_pipeline.orchestration.partitions import contiguous_ranges, model_type_partitions, range_tags
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, settings
 
@@ -63,6 +64,8 @@ def bench(hardware_names: list[str], tier: str | None, models: list[str] | None,
     wanted = [entry.partition_key for entry in select(build_catalog(with_configs=False), tier=tier, models=models)]
     with _instance() as instance:
         registered = instance.get_dynamic_partitions(model_type_partitions.name)
+        for run_id in mark_dead_runs_failed(instance):
+            print(f"marked run {run_id} failed: its process is gone")
     run_config = {"ops": {"benchmark_results": {"config": {"size": size}}}} if size else None
     for hardware in hardware_names:
         for first, last in contiguous_ranges(wanted, registered):

@@ -97,3 +97,20 @@ def test_bad_run_config_is_refused_before_anything_is_stored(instance, tmp_path)
     with pytest.raises(Exception, match="batch_sizes"):
         dg.materialize([skillsets, benchmark_results], partition_key="cpu|bert", instance=instance, resources=resources, run_config=config)
     assert read_current_results(tmp_path / "results.duckdb").empty
+
+
+def test_a_run_whose_process_died_is_marked_failed_by_the_next_start(instance):
+    import subprocess
+    import sys
+
+    from mlperf_pipeline.orchestration.run_health import claim_run
+
+    dead_process = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_process.wait()
+    orphan = instance.add_run(dg.DagsterRun(job_name="benchmark_job", run_id="orphan-run", status=dg.DagsterRunStatus.STARTED))
+    claim_run(instance, orphan.run_id)
+    instance.add_run_tags(orphan.run_id, {"mlperf/pid": str(dead_process.pid)})
+    live = instance.add_run(dg.DagsterRun(job_name="benchmark_job", run_id="live-run", status=dg.DagsterRunStatus.STARTED))
+    assert claim_run(instance, live.run_id) == ["orphan-run"]
+    assert instance.get_run_by_id("orphan-run").status == dg.DagsterRunStatus.FAILURE
+    assert instance.get_run_by_id("live-run").status == dg.DagsterRunStatus.STARTED

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from mlperf_pipeline.bench.forkserver import ForkServer, ForkServerError
 from mlperf_pipeline.bench.partition import PartitionContext, benchmark_partition
+from mlperf_pipeline.bench.runner import child_environment
 from mlperf_pipeline.bench.request import BENCH_VERSION, BenchGrid, BenchRequest
-from mlperf_pipeline.hardware.detect import detect
+from mlperf_pipeline.hardware.detect import detect, usable_cores
+from mlperf_pipeline.orchestration.run_health import claim_run
 from mlperf_pipeline.hardware.fingerprint import environment, fingerprint
 from mlperf_pipeline.orchestration.automation import outdated_or_missing
 from mlperf_pipeline.orchestration.partitions import BY_HARDWARE, benchmark_partitions, split_key
@@ -67,6 +70,32 @@ def _partition_context(hardware: str, model_key: str, size: str, skillsets_dir: 
 
 def _request(grid: BenchGrid, context: PartitionContext) -> BenchRequest:
     return BenchRequest(skillset_path=str(context.skillset_path), model_type=context.model_type, hardware=context.hardware, **grid.to_dict())
+
+
+class LazyForkServer:
+    """One fork server per step, started only when a partition actually needs measuring.
+
+    Falls back to a new interpreter per benchmark if the server cannot start (logged).
+    """
+
+    def __init__(self, settings: BenchSettings, log):
+        self.settings, self.log = settings, log
+        self.server: ForkServer | None = None
+        self.failed = settings.launcher != "fork_server"
+
+    def get(self) -> ForkServer | None:
+        if self.server is None and not self.failed:
+            try:
+                self.server = ForkServer([], child_environment(usable_cores(), self.settings.omp_wait_policy))
+                self.log.info(f"fork server up: imports preloaded in {self.server.preload_s:.1f} s")
+            except (ForkServerError, OSError) as error:
+                self.failed = True
+                self.log.warning(f"fork server unavailable, starting a new interpreter per benchmark: {error}")
+        return self.server
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
 
 
 def _summary_metadata(rows: list[dict]) -> dict:
@@ -128,42 +157,47 @@ def benchmark_results(context: dg.AssetExecutionContext, config: BenchmarkConfig
     previous = {} if force else _previous_versions(context.instance, [str(key) for key in keys])
     fingerprints: dict[str, str] = {}
     context.log.info(f"benchmarking {len(keys)} partition(s) with {grid.to_dict()}{' (forced)' if force else ''}")
+    claim_run(context.instance, context.run.run_id)
     materializations = []
     started = time.monotonic()
     measured = 0
-    for index, partition_key in enumerate(keys, start=1):
-        hardware, model_key = split_key(partition_key)
-        if hardware not in fingerprints:
-            fingerprints[hardware] = fingerprint(environment(detect(hardware)))
-        skillset_version = load_record(Path(bench_settings.skillsets_dir), hardware, model_key).data_version
-        inputs = inputs_version(skillset_version, fingerprints[hardware], grid)
-        if _unchanged(previous.get(str(partition_key)), inputs):
-            materializations.append(
-                dg.AssetMaterialization(
-                    BENCHMARK_RESULTS,
-                    partition=partition_key,
-                    tags={DATA_VERSION_TAG: previous[str(partition_key)]},
-                    metadata={"measured": False, "reason": "skillset, environment, bench version and grid unchanged since the last measurement"},
-                )
-            )
-            continue
-        partition = _partition_context(hardware, model_key, grid.size, Path(bench_settings.skillsets_dir))
-        result = benchmark_partition(
-            partition, _request(grid, partition), lock_dir=bench_settings.lock_dir,
-            timeout_s=bench_settings.timeout_s, memory_cap_bytes=bench_settings.memory_cap_bytes,
-            omp_wait_policy=bench_settings.omp_wait_policy,
-        )
-        measured += 1
-        write_partition_results(results_store.path, result.rows, result.samples, dagster_run_id=context.run.run_id, hardware=hardware, model_type=partition.model_type)
-        context.log.info(f"[{index}/{len(keys)}] {partition_key}: {result.status_counts()} in {result.wall_s:.1f} s (elapsed {time.monotonic() - started:.0f} s)")
-        materializations.append(
-            dg.AssetMaterialization(
-                BENCHMARK_RESULTS,
-                partition=partition_key,
-                tags={DATA_VERSION_TAG: f"{inputs}:r={result.rows[0]['run_id'][:8]}"},
-                metadata={**_summary_metadata(result.rows), "wall_s": round(result.wall_s, 2), "measured": True},
-            )
-        )
-    context.log.info(f"measured {measured} of {len(keys)} partition(s); {len(keys) - measured} unchanged")
+    launcher = LazyForkServer(bench_settings, context.log)
+    try:
+        for index, partition_key in enumerate(keys, start=1):
+            materializations.append(_one_partition(context, bench_settings, results_store, grid, previous, fingerprints, launcher, index, partition_key))
+            measured += bool(materializations[-1].metadata["measured"].value)
+    finally:
+        launcher.close()
+    context.log.info(f"measured {measured} of {len(keys)} partition(s); {len(keys) - measured} unchanged ({time.monotonic() - started:.0f} s)")
     yield dg.Output(None, output_name="benchmark_results")
     yield from materializations
+
+
+def _one_partition(context, settings: BenchSettings, store: ResultsStore, grid: BenchGrid, previous: dict, fingerprints: dict, launcher: LazyForkServer, index: int, partition_key) -> dg.AssetMaterialization:
+    """Measure one partition (or confirm it is unchanged) and describe it as a materialisation."""
+    hardware, model_key = split_key(partition_key)
+    if hardware not in fingerprints:
+        fingerprints[hardware] = fingerprint(environment(detect(hardware)))
+    skillset_version = load_record(Path(settings.skillsets_dir), hardware, model_key).data_version
+    inputs = inputs_version(skillset_version, fingerprints[hardware], grid)
+    if _unchanged(previous.get(str(partition_key)), inputs):
+        return dg.AssetMaterialization(
+            BENCHMARK_RESULTS,
+            partition=partition_key,
+            tags={DATA_VERSION_TAG: previous[str(partition_key)]},
+            metadata={"measured": False, "reason": "skillset, environment, bench version and grid unchanged since the last measurement"},
+        )
+    partition = _partition_context(hardware, model_key, grid.size, Path(settings.skillsets_dir))
+    result = benchmark_partition(
+        partition, _request(grid, partition), lock_dir=settings.lock_dir,
+        timeout_s=settings.timeout_s, memory_cap_bytes=settings.memory_cap_bytes,
+        omp_wait_policy=settings.omp_wait_policy, fork_server=launcher.get() if partition.runnable else None,
+    )
+    write_partition_results(store.path, result.rows, result.samples, dagster_run_id=context.run.run_id, hardware=hardware, model_type=partition.model_type)
+    context.log.info(f"[{index}/{len(context.partition_keys)}] {partition_key}: {result.status_counts()} in {result.wall_s:.1f} s")
+    return dg.AssetMaterialization(
+        BENCHMARK_RESULTS,
+        partition=partition_key,
+        tags={DATA_VERSION_TAG: f"{inputs}:r={result.rows[0]['run_id'][:8]}"},
+        metadata={**_summary_metadata(result.rows), "wall_s": round(result.wall_s, 2), "measured": True},
+    )
