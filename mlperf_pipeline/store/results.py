@@ -88,6 +88,13 @@ def read_current_results(
     return _query(db_path, f"SELECT * FROM current_results {where} ORDER BY {_SERIES_ORDER}", params)
 
 
+def read_stored_inputs(db_path: DbPath, hardware: str, model_types: Iterable[str]) -> dict[str, str]:
+    """model_type -> `inputs_version` of its latest stored measurement on `hardware`."""
+    current = read_current_results(db_path, hardware=hardware, model_types=list(model_types))
+    current = current[current["inputs_version"].notna()].sort_values("measured_at")
+    return dict(zip(current["model_type"], current["inputs_version"]))
+
+
 def read_results_history(
     db_path: DbPath, hardware: str | None = None, model_type: str | None = None
 ) -> pd.DataFrame:

@@ -85,6 +85,9 @@ RESULT_COLUMNS: ColumnList = [
     ("omp_wait_policy", "VARCHAR"),
     *_typed("DOUBLE", "load_before_pct", "foreign_load_pct", "speedup"),
     ("foreign_load", "BOOLEAN"),
+    # What the measurement depended on (skillset, environment, bench version, grid): a run that was
+    # killed after writing a partition is not measured again for the same inputs.
+    ("inputs_version", "VARCHAR"),
 ]
 
 SAMPLE_COLUMNS: ColumnList = [
@@ -273,13 +276,14 @@ _MIGRATION_2 = [
     "ALTER TABLE benchmark_results ADD COLUMN foreign_load_pct DOUBLE",
     "ALTER TABLE benchmark_results ADD COLUMN speedup DOUBLE",
     "ALTER TABLE benchmark_results ADD COLUMN foreign_load BOOLEAN",
+    "ALTER TABLE benchmark_results ADD COLUMN inputs_version VARCHAR",
     # Re-created so that `*` takes in the new columns.
     _CURRENT_RESULTS_VIEW,
 ]
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "results, samples, analysis tables and the current_results view", _MIGRATION_1),
-    (2, "measurement conditions: OpenMP wait policy, foreign load, concurrent speedup", _MIGRATION_2),
+    (2, "measurement conditions (OpenMP wait policy, foreign load), concurrent speedup, inputs version", _MIGRATION_2),
 ]
 
 

@@ -114,3 +114,18 @@ def test_a_run_whose_process_died_is_marked_failed_by_the_next_start(instance):
     assert claim_run(instance, live.run_id) == ["orphan-run"]
     assert instance.get_run_by_id("orphan-run").status == dg.DagsterRunStatus.FAILURE
     assert instance.get_run_by_id("live-run").status == dg.DagsterRunStatus.STARTED
+
+
+def test_partitions_a_killed_run_already_stored_are_not_measured_again(instance, tmp_path):
+    """The run wrote bert's rows to DuckDB but died before Dagster heard of them."""
+    instance.add_dynamic_partitions("model_type", ["bert"])
+    resources = resources_under(tmp_path)
+    config = dg.RunConfig(ops={"benchmark_results": {"config": {"seq_lens": [16], "max_seconds_per_config": 1.0}}})
+    assert dg.materialize([skillsets, benchmark_results], partition_key="cpu|bert", instance=instance, resources=resources, run_config=config).success
+    with dg.instance_for_test() as fresh_instance:  # Dagster's memory of the materialisation is gone
+        fresh_instance.add_dynamic_partitions("model_type", ["bert"])
+        result = dg.materialize([skillsets, benchmark_results], partition_key="cpu|bert", instance=fresh_instance, resources=resources, run_config=config)
+        assert result.success
+        (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("benchmark_results") and e.materialization.metadata.get("measured")]
+        assert event.materialization.metadata["measured"].value is False
+    assert len(read_results_history(tmp_path / "results.duckdb")) == 1

@@ -21,7 +21,7 @@ from mlperf_pipeline.orchestration.partitions import BY_HARDWARE, benchmark_part
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, benchmark_profile
 from mlperf_pipeline.skillsets.generate import load_record
-from mlperf_pipeline.store.results import write_partition_results
+from mlperf_pipeline.store.results import read_stored_inputs, write_partition_results
 
 BENCHMARK_RESULTS = dg.AssetKey("benchmark_results")
 DATA_VERSION_TAG = "dagster/data_version"
@@ -128,6 +128,18 @@ def _unchanged(previous: str | None, inputs: str) -> bool:
     return previous is not None and previous.startswith(inputs + ":r=")
 
 
+def _stored_versions(store: ResultsStore, settings: BenchSettings, keys: list) -> dict[str, str]:
+    """Data versions recoverable from DuckDB: partitions a killed run measured but never reported."""
+    records = {str(key): load_record(Path(settings.skillsets_dir), *split_key(key)) for key in keys}
+    versions = {}
+    for hardware in {split_key(key)[0] for key in keys}:
+        stored = read_stored_inputs(store.path, hardware, [record.model_type for record in records.values() if record.hardware == hardware])
+        for key, record in records.items():
+            if record.hardware == hardware and record.model_type in stored:
+                versions[key] = f"{stored[record.model_type]}:r=db"
+    return versions
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -154,7 +166,7 @@ def benchmark_results(context: dg.AssetExecutionContext, config: BenchmarkConfig
     # Incremental: a partition whose skillset data version, environment fingerprint, bench version and
     # grid are what its latest materialisation recorded is not measured again, unless the run is forced.
     force = context.run.tags.get(FORCE_TAG, "").lower() in ("1", "true", "yes")
-    previous = {} if force else _previous_versions(context.instance, [str(key) for key in keys])
+    previous = {} if force else {**_stored_versions(results_store, bench_settings, keys), **_previous_versions(context.instance, [str(key) for key in keys])}
     fingerprints: dict[str, str] = {}
     context.log.info(f"benchmarking {len(keys)} partition(s) with {grid.to_dict()}{' (forced)' if force else ''}")
     claim_run(context.instance, context.run.run_id)
@@ -193,6 +205,8 @@ def _one_partition(context, settings: BenchSettings, store: ResultsStore, grid: 
         timeout_s=settings.timeout_s, memory_cap_bytes=settings.memory_cap_bytes,
         omp_wait_policy=settings.omp_wait_policy, fork_server=launcher.get() if partition.runnable else None,
     )
+    for row in result.rows:
+        row["inputs_version"] = inputs
     write_partition_results(store.path, result.rows, result.samples, dagster_run_id=context.run.run_id, hardware=hardware, model_type=partition.model_type)
     context.log.info(f"[{index}/{len(context.partition_keys)}] {partition_key}: {result.status_counts()} in {result.wall_s:.1f} s")
     return dg.AssetMaterialization(
