@@ -142,7 +142,7 @@ def skipped_rows(context: PartitionContext, request: BenchRequest) -> list[dict]
     ]
 
 
-def benchmark_partition(context: PartitionContext, request: BenchRequest, *, lock_dir: Path, timeout_s: float, memory_cap_bytes: int | None, omp_wait_policy: str = "PASSIVE", fork_server: ForkServer | None = None) -> PartitionResult:
+def benchmark_partition(context: PartitionContext, request: BenchRequest, *, lock_dir: Path | None, timeout_s: float, memory_cap_bytes: int | None, omp_wait_policy: str = "PASSIVE", fork_server: ForkServer | None = None) -> PartitionResult:
     """Measure the partition in an isolated process, or record why it is skipped."""
     if not context.runnable:
         return PartitionResult(skipped_rows(context, request), [])

@@ -66,8 +66,14 @@ class ChildOutcome:
 
 
 @contextmanager
-def device_lock(lock_dir: Path, hardware: str):
-    """Exclusive per-device lock; blocks in the kernel (no spinning) until the device is free."""
+def device_lock(lock_dir: Path | None, hardware: str):
+    """Exclusive per-device lock; blocks in the kernel (no spinning) until the device is free.
+
+    `lock_dir=None` means the caller already holds it (flock would block on a second descriptor).
+    """
+    if lock_dir is None:
+        yield None
+        return
     lock_dir.mkdir(parents=True, exist_ok=True)
     path = lock_dir / f"{hardware}.lock"
     with open(path, "a+") as handle:
@@ -158,7 +164,7 @@ def _outcome(records: list[dict], exit_code: int, timed_out: bool, timeout_s: fl
 def run_isolated(
     request: BenchRequest,
     *,
-    lock_dir: Path,
+    lock_dir: Path | None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     memory_cap_bytes: int | None = None,
     omp_wait_policy: str = "PASSIVE",
@@ -193,7 +199,7 @@ def run_concurrent(
     request: BenchRequest,
     workers: int,
     *,
-    lock_dir: Path,
+    lock_dir: Path | None,
     duration_s: float,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     memory_cap_bytes: int | None = None,

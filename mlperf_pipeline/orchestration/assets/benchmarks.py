@@ -11,7 +11,7 @@ import dagster as dg
 
 from mlperf_pipeline.bench.forkserver import ForkServer, ForkServerError
 from mlperf_pipeline.bench.partition import PartitionContext, benchmark_partition
-from mlperf_pipeline.bench.runner import child_environment
+from mlperf_pipeline.bench.runner import child_environment, device_lock
 from mlperf_pipeline.bench.request import BENCH_VERSION, BenchGrid, BenchRequest
 from mlperf_pipeline.hardware.detect import detect, usable_cores
 from mlperf_pipeline.orchestration.run_health import claim_run
@@ -128,18 +128,6 @@ def _unchanged(previous: str | None, inputs: str) -> bool:
     return previous is not None and previous.startswith(inputs + ":r=")
 
 
-def _stored_versions(store: ResultsStore, settings: BenchSettings, keys: list) -> dict[str, str]:
-    """Data versions recoverable from DuckDB: partitions a killed run measured but never reported."""
-    records = {str(key): load_record(Path(settings.skillsets_dir), *split_key(key)) for key in keys}
-    versions = {}
-    for hardware in {split_key(key)[0] for key in keys}:
-        stored = read_stored_inputs(store.path, hardware, [record.model_type for record in records.values() if record.hardware == hardware])
-        for key, record in records.items():
-            if record.hardware == hardware and record.model_type in stored:
-                versions[key] = f"{stored[record.model_type]}:r=db"
-    return versions
-
-
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -166,7 +154,7 @@ def benchmark_results(context: dg.AssetExecutionContext, config: BenchmarkConfig
     # Incremental: a partition whose skillset data version, environment fingerprint, bench version and
     # grid are what its latest materialisation recorded is not measured again, unless the run is forced.
     force = context.run.tags.get(FORCE_TAG, "").lower() in ("1", "true", "yes")
-    previous = {} if force else {**_stored_versions(results_store, bench_settings, keys), **_previous_versions(context.instance, [str(key) for key in keys])}
+    previous = None if force else _previous_versions(context.instance, [str(key) for key in keys])
     fingerprints: dict[str, str] = {}
     context.log.info(f"benchmarking {len(keys)} partition(s) with {grid.to_dict()}{' (forced)' if force else ''}")
     claim_run(context.instance, context.run.run_id)
@@ -185,14 +173,14 @@ def benchmark_results(context: dg.AssetExecutionContext, config: BenchmarkConfig
     yield from materializations
 
 
-def _one_partition(context, settings: BenchSettings, store: ResultsStore, grid: BenchGrid, previous: dict, fingerprints: dict, launcher: LazyForkServer, index: int, partition_key) -> dg.AssetMaterialization:
+def _one_partition(context, settings: BenchSettings, store: ResultsStore, grid: BenchGrid, previous: dict | None, fingerprints: dict, launcher: LazyForkServer, index: int, partition_key) -> dg.AssetMaterialization:
     """Measure one partition (or confirm it is unchanged) and describe it as a materialisation."""
     hardware, model_key = split_key(partition_key)
     if hardware not in fingerprints:
         fingerprints[hardware] = fingerprint(environment(detect(hardware)))
     skillset_version = load_record(Path(settings.skillsets_dir), hardware, model_key).data_version
     inputs = inputs_version(skillset_version, fingerprints[hardware], grid)
-    if _unchanged(previous.get(str(partition_key)), inputs):
+    if previous is not None and _unchanged(previous.get(str(partition_key)), inputs):
         return dg.AssetMaterialization(
             BENCHMARK_RESULTS,
             partition=partition_key,
@@ -200,14 +188,21 @@ def _one_partition(context, settings: BenchSettings, store: ResultsStore, grid: 
             metadata={"measured": False, "reason": "skillset, environment, bench version and grid unchanged since the last measurement"},
         )
     partition = _partition_context(hardware, model_key, grid.size, Path(settings.skillsets_dir))
-    result = benchmark_partition(
-        partition, _request(grid, partition), lock_dir=settings.lock_dir,
-        timeout_s=settings.timeout_s, memory_cap_bytes=settings.memory_cap_bytes,
-        omp_wait_policy=settings.omp_wait_policy, fork_server=launcher.get() if partition.runnable else None,
-    )
-    for row in result.rows:
-        row["inputs_version"] = inputs
-    write_partition_results(store.path, result.rows, result.samples, dagster_run_id=context.run.run_id, hardware=hardware, model_type=partition.model_type)
+    # Check and measure under the device lock: DuckDB knows partitions that a concurrent run over an
+    # overlapping range measured while we waited, or that a killed run stored but never reported.
+    with device_lock(settings.lock_dir, hardware):
+        stored = None if previous is None else read_stored_inputs(store.path, hardware, [partition.model_type]).get(partition.model_type)
+        if stored == inputs:
+            return dg.AssetMaterialization(BENCHMARK_RESULTS, partition=partition_key, tags={DATA_VERSION_TAG: f"{inputs}:r=db"},
+                                           metadata={"measured": False, "reason": "measured by another run while this one waited for the device"})
+        result = benchmark_partition(
+            partition, _request(grid, partition), lock_dir=None,
+            timeout_s=settings.timeout_s, memory_cap_bytes=settings.memory_cap_bytes,
+            omp_wait_policy=settings.omp_wait_policy, fork_server=launcher.get() if partition.runnable else None,
+        )
+        for row in result.rows:
+            row["inputs_version"] = inputs
+        write_partition_results(store.path, result.rows, result.samples, dagster_run_id=context.run.run_id, hardware=hardware, model_type=partition.model_type)
     context.log.info(f"[{index}/{len(context.partition_keys)}] {partition_key}: {result.status_counts()} in {result.wall_s:.1f} s")
     return dg.AssetMaterialization(
         BENCHMARK_RESULTS,
