@@ -29,27 +29,19 @@ ENERGY_PASS_MIN_S = 1.0
 WORKER_WARMUP_CALLS = 5
 
 
-class NonFiniteOutput(Exception):
-    pass
-
-
 def _emit(out, record: dict) -> None:
     out.write(json.dumps(record, default=str) + "\n")
     out.flush()
 
 
 def classify_error(error: BaseException) -> str:
-    from mlperf_pipeline.skillsets.runtime import UnsupportedInputs
+    """The skillset runtime's classification, except that running out of memory here means the
+    process hit its memory cap (`out_of_memory`), not that the model is too large to try."""
+    from mlperf_pipeline.skillsets.runtime import reason_code
 
     if isinstance(error, MemoryError) or "out of memory" in str(error).lower():
         return "out_of_memory"
-    if isinstance(error, UnsupportedInputs):
-        return "unsupported_inputs"
-    if isinstance(error, NonFiniteOutput):
-        return "non_finite_output"
-    if isinstance(error, ImportError):
-        return "missing_dependency"
-    return "library_error"
+    return reason_code(error)
 
 
 def _failure(error: BaseException, phase: str) -> dict:
@@ -70,7 +62,7 @@ def _configure_threads(request: BenchRequest) -> int:
 def _check_finite(output) -> None:
     import torch
 
-    from mlperf_pipeline.skillsets.runtime import first_tensor
+    from mlperf_pipeline.skillsets.runtime import NonFiniteOutput, first_tensor
 
     tensor = first_tensor(output)
     if tensor is not None and tensor.is_floating_point() and not torch.isfinite(tensor).all():
@@ -92,6 +84,15 @@ class Workload:
     def timed(self) -> float:
         elapsed_ms, _ = self.timer.time_call(self.call)
         return elapsed_ms
+
+
+def sequence_length_used(inputs: dict, requested: int) -> int | None:
+    """The token length the model really saw: capped by its position limit, grown by image tokens,
+    and none at all for inputs without a sequence (pixels, fixed-size audio features)."""
+    for name in ("input_ids", "inputs_embeds", "decoder_input_ids"):
+        if name in inputs and getattr(inputs[name], "ndim", 0) >= 2:
+            return int(inputs[name].shape[1])
+    return requested if "input_values" in inputs else None
 
 
 def _foreign_load_pct(system_busy_pct: float, own_cpu_pct: float, cores: int) -> float:
@@ -152,7 +153,6 @@ def _measure_config(module, model, timer, request: BenchRequest, batch: int, seq
     import torch
 
     from mlperf_pipeline.bench.trackers import energy_trackers_for, utilisation_trackers_for
-    from mlperf_pipeline.skillsets.runtime import effective_seq_len
 
     workload = Workload(module, model, timer, batch, seq, dtype)
     with torch.inference_mode():
@@ -162,7 +162,7 @@ def _measure_config(module, model, timer, request: BenchRequest, batch: int, seq
         row.update(_energy_pass(workload, energy_trackers_for(request.hardware, request.device_index)))
     median = row.get("latency_ms_p50")
     row.update(
-        effective_seq_len=effective_seq_len(model.config, seq),
+        effective_seq_len=sequence_length_used(workload.inputs, seq),
         first_call_ms=first_call_ms,
         throughput_per_s=batch * 1000.0 / median if median else None,
     )

@@ -97,7 +97,7 @@ def _rows_from_outcome(context: PartitionContext, request: BenchRequest, run_id:
             row.update(status="failed", reason_code=outcome.reason_code or "crash", reason=outcome.reason or "no result from the benchmark process", threads=outcome.extra.get("threads"))
         else:
             row.update({name: record.get(name) for name in _MEASURED_FIELDS})
-            row["seq_len"] = record.get("effective_seq_len") or seq
+            row["seq_len"] = record.get("effective_seq_len", seq)
             samples += _sample_rows(row, record.get("samples") or [])
         row.update(omp_wait_policy=outcome.extra.get("omp_wait_policy"), load_before_pct=outcome.extra.get("load_before_pct"))
         row["foreign_load"] = _under_foreign_load(row)

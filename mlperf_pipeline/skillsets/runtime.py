@@ -22,6 +22,50 @@ class UnsupportedInputs(Exception):
     """The model's forward needs an input this runtime cannot build."""
 
 
+class NonFiniteOutput(Exception):
+    """The forward pass returned NaN or inf: fast but wrong must not pass."""
+
+
+REASON_CODES = ("missing_dependency", "unsupported_inputs", "invalid_config", "library_error", "non_finite_output", "too_large")
+# Optional packages some architectures need that cannot be installed beside our pinned torch.
+_OPTIONAL_PACKAGES = ("torchvision", "torchaudio", "timm", "detectron2", "natten", "pytesseract", "scipy", "librosa", "causal_conv1d", "mamba_ssm", "flash_attn")
+
+
+def reason_code(error: BaseException) -> str:
+    """The closed-set reason for an exception raised while building or running a skillset."""
+    if isinstance(error, UnsupportedInputs):
+        return "unsupported_inputs"
+    if isinstance(error, NonFiniteOutput) or type(error).__name__ == "NonFiniteOutput":
+        return "non_finite_output"
+    if _is_missing_dependency(error):
+        return "missing_dependency"
+    if isinstance(error, MemoryError) or "out of memory" in str(error).lower():
+        return "too_large"
+    if _raised_by_config(error):
+        return "invalid_config"
+    return "library_error"
+
+
+def _is_missing_dependency(error: BaseException) -> bool:
+    if isinstance(error, ImportError):
+        return True
+    # transformers' `requires_backends` and some model files say so in words instead.
+    message = str(error).lower()
+    return any(f"requires the {name}" in message or f"no module named '{name}" in message for name in _OPTIONAL_PACKAGES)
+
+
+def _raised_by_config(error: BaseException) -> bool:
+    """True when the innermost frame is config code: the config itself is inconsistent."""
+    frame = error.__traceback__
+    if frame is None:
+        return False
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    path = frame.tb_frame.f_code.co_filename.replace("\\", "/")
+    # huggingface_hub's strict dataclasses validate config fields on construction.
+    return "/configuration_" in path or path.endswith(("configuration_utils.py", "huggingface_hub/dataclasses.py"))
+
+
 @dataclass(frozen=True)
 class SkillsetInfo:
     model_type: str
@@ -78,6 +122,14 @@ def count_parameters_on_meta(info: SkillsetInfo, size: str) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
 
+# ---- config lookups: composite models keep modality settings in sub-configs ----
+
+_SUB_CONFIG_NAMES = (
+    "vision_config", "audio_config", "encoder_config", "text_config", "decoder_config", "encoder",
+    "decoder", "backbone_config", "speech_config", "vision_tower_config",
+)
+
+
 def _sub(config, *names):
     for name in names:
         sub_config = getattr(config, name, None)
@@ -86,11 +138,25 @@ def _sub(config, *names):
     return config
 
 
+def _find(config, *fields, prefer=("vision_config",), default=None):
+    """The first set field among `fields`, looked up in preferred sub-configs, the config, then any sub-config."""
+    places = [getattr(config, name, None) for name in prefer] + [config] + [getattr(config, name, None) for name in _SUB_CONFIG_NAMES]
+    for place in places:
+        if place is None or isinstance(place, dict):
+            continue
+        for field in fields:
+            value = getattr(place, field, None)
+            if value is not None and not isinstance(value, bool):
+                return value
+    return default
+
+
 def _image_shape(config) -> tuple[int, int, int]:
-    vision = _sub(config, "vision_config", "encoder")
-    size = getattr(vision, "image_size", None) or getattr(config, "image_size", None) or 224
+    size = _find(config, "image_size", "img_size", "input_size", default=224)
+    if isinstance(size, dict):  # e.g. {"height": 384, "width": 384}
+        size = (size.get("height", 224), size.get("width", 224))
     height, width = (size, size) if isinstance(size, int) else tuple(size)[-2:]
-    channels = getattr(vision, "num_channels", None) or getattr(config, "num_channels", 3)
+    channels = _find(config, "num_channels", "in_channels", "in_chans", default=3)
     return channels, height, width
 
 
@@ -99,43 +165,177 @@ def _vocab_size(config) -> int:
     return getattr(text, "vocab_size", None) or getattr(config, "vocab_size", None) or 1000
 
 
+def _special_token_ids(config) -> set[int]:
+    """Ids with a special meaning (image, audio, video placeholders): plain text must avoid them."""
+    ids = set()
+    for place in [config] + [getattr(config, name, None) for name in _SUB_CONFIG_NAMES]:
+        for name, value in (vars(place).items() if place is not None and hasattr(place, "__dict__") else ()):
+            if name.endswith(("_token_id", "_token_index", "_token_ids")) and isinstance(value, int) and not isinstance(value, bool):
+                ids.add(value)
+    return ids
+
+
 def _token_ids(config, batch_size: int, seq_len: int, generator):
     import torch
 
-    # Stay clear of special ids at the top of some vocabularies.
+    # Stay clear of special ids at the top of some vocabularies and of placeholder ids.
     high = max(2, min(_vocab_size(config), 30000) - 1)
-    return torch.randint(1, high, (batch_size, seq_len), generator=generator)
+    ids = torch.randint(1, high, (batch_size, seq_len), generator=generator)
+    for special in _special_token_ids(config):
+        ids[ids == special] = 1 if special != 1 else 2
+    return ids
 
 
-def _input_builders(config, batch_size: int, seq_len: int, generator) -> dict[str, Any]:
-    import torch
+def _image_token_id(config) -> int | None:
+    for name in ("image_token_id", "image_token_index", "image_token"):
+        value = _find(config, name, prefer=("text_config",))
+        if isinstance(value, int):
+            return value
+    return None
 
-    def pixel_values():
-        return torch.randn((batch_size, *_image_shape(config)), generator=generator)
 
-    def input_features():
-        mel_bins = getattr(config, "num_mel_bins", None) or getattr(config, "feature_size", 80)
-        frames = 2 * getattr(config, "max_source_positions", seq_len)
-        return torch.randn((batch_size, mel_bins, frames), generator=generator)
+def _mel_bins(config) -> int:
+    return _find(config, "num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "mel_bins", prefer=("audio_config", "encoder_config", "encoder"), default=80)
 
-    def input_values():
-        samples = seq_len * _DEFAULT_AUDIO_SAMPLES_PER_TOKEN
-        return torch.randn((batch_size, samples), generator=generator)
 
-    def decoder_input_ids():
-        start = getattr(config, "decoder_start_token_id", None) or 0
-        ids = _token_ids(config, batch_size, max(1, seq_len // 4), generator)
+def _audio_frames(config) -> int:
+    """Whisper-style encoders take exactly 2 × max_source_positions frames; others take any."""
+    positions = _find(config, "max_source_positions", prefer=("audio_config", "encoder_config", "encoder"))
+    return 2 * positions if isinstance(positions, int) and positions <= 1024 else _mel_bins(config)
+
+
+class _InputMaker:
+    """Builds each named forward input from the model's config; one method per input name."""
+
+    def __init__(self, model, info: SkillsetInfo, batch_size: int, seq_len: int, generator):
+        self.model, self.config, self.info = model, model.config, info
+        self.batch, self.seq_len, self.generator = batch_size, seq_len, generator
+
+    def make(self, name: str):
+        builder = getattr(self, f"_{name}", None)
+        if builder is None:
+            raise UnsupportedInputs(f"{self.info.model_class}.forward needs {name!r}, which no input builder makes")
+        return builder()
+
+    def _randn(self, *shape):
+        import torch
+
+        return torch.randn(shape, generator=self.generator)
+
+    def _ones(self, *shape):
+        import torch
+
+        return torch.ones(shape, dtype=torch.long)
+
+    # text
+    def _input_ids(self):
+        return _token_ids(self.config, self.batch, self.seq_len, self.generator)
+
+    def _attention_mask(self):
+        return self._ones(self.batch, self.seq_len)
+
+    def _token_type_ids(self):
+        import torch
+
+        return torch.zeros((self.batch, self.seq_len), dtype=torch.long)
+
+    def _decoder_input_ids(self):
+        start = getattr(self.config, "decoder_start_token_id", None) or 0
+        ids = _token_ids(self.config, self.batch, max(1, self.seq_len // 4), self.generator)
         ids[:, 0] = start
         return ids
 
-    return {
-        "input_ids": lambda: _token_ids(config, batch_size, seq_len, generator),
-        "attention_mask": lambda: torch.ones((batch_size, seq_len), dtype=torch.long),
-        "pixel_values": pixel_values,
-        "input_features": input_features,
-        "input_values": input_values,
-        "decoder_input_ids": decoder_input_ids,
-    }
+    # vision
+    def _pixel_values(self):
+        if _uses_patch_grid(self.model):
+            return self._flat_patches()
+        channels, height, width = _image_shape(self.config)
+        if _takes_image_lists(self.model):
+            return self._randn(self.batch, 1, channels, height, width)
+        if getattr(self.config, "image_grid_pinpoints", None):
+            return self._randn(self.batch, _any_resolution_patches(self.config), channels, height, width)
+        frames = _find(self.config, "num_frames", prefer=())
+        if isinstance(frames, int) and self.info.family == "video":
+            return self._randn(self.batch, frames, channels, height, width)
+        return self._randn(self.batch, channels, height, width)
+
+    def _pixel_values_videos(self):
+        channels, height, width = _image_shape(self.config)
+        frames = _find(self.config, "num_frames", "frames_per_clip", prefer=(), default=8)
+        return self._randn(self.batch, frames, channels, height, width)
+
+    def _flat_patches(self):
+        """Qwen-VL style: every patch flattened, with its (t, h, w) grid given separately."""
+        grid_t, grid_h, grid_w = _patch_grid(self.config)
+        patch = _find(self.config, "patch_size", default=14)
+        temporal = _find(self.config, "temporal_patch_size", default=1)
+        channels = _find(self.config, "in_channels", "num_channels", "in_chans", default=3)
+        return self._randn(self.batch * grid_t * grid_h * grid_w, channels * temporal * patch * patch)
+
+    _hidden_states = _flat_patches
+
+    def _image_grid_thw(self):
+        import torch
+
+        return torch.tensor([_patch_grid(self.config)] * self.batch, dtype=torch.long)
+
+    _grid_thw = _image_grid_thw
+
+    def _image_sizes(self):
+        import torch
+
+        _, height, width = _image_shape(self.config)
+        return torch.tensor([[height, width]] * self.batch, dtype=torch.long)
+
+    def _pixel_attention_mask(self):
+        import torch
+
+        pixels = self._pixel_values()
+        return torch.ones((*pixels.shape[:-3], *pixels.shape[-2:]), dtype=torch.bool)
+
+    # audio
+    def _input_features(self):
+        return self._randn(self.batch, _mel_bins(self.config), _audio_frames(self.config))
+
+    def _input_features_mask(self):
+        return self._ones(self.batch, _audio_frames(self.config))
+
+    _feature_attention_mask = _input_features_mask
+
+    def _input_values(self):
+        samples = self.seq_len * _DEFAULT_AUDIO_SAMPLES_PER_TOKEN
+        if _is_audio_codec(self.config):  # codecs take (batch, channels, samples)
+            return self._randn(self.batch, _find(self.config, "audio_channels", default=1), samples)
+        return self._randn(self.batch, samples)
+
+
+def _patch_grid(config) -> tuple[int, int, int]:
+    """A small (t, h, w) patch grid that the spatial merge divides."""
+    merge = _find(config, "spatial_merge_size", "merge_size", default=1)
+    side = max(2, 2 * merge) if isinstance(merge, int) else 4
+    return 1, side, side
+
+
+def _any_resolution_patches(config) -> int:
+    """LLaVA-NeXT tiles an image of the base size into the best-fitting grid plus one overview."""
+    from transformers.models.llava_next.modeling_llava_next import image_size_to_num_patches
+
+    _, height, width = _image_shape(config)
+    return image_size_to_num_patches((height, width), config.image_grid_pinpoints, height)
+
+
+def _uses_patch_grid(model) -> bool:
+    parameters = inspect.signature(model.forward).parameters
+    return any(name in parameters for name in ("image_grid_thw", "grid_thw"))
+
+
+def _takes_image_lists(model) -> bool:
+    """Idefics-style models take (batch, images, channels, height, width) with a pixel mask."""
+    return "pixel_attention_mask" in inspect.signature(model.forward).parameters
+
+
+def _is_audio_codec(config) -> bool:
+    return _find(config, "codebook_size", "codebook_dim", prefer=()) is not None
 
 
 def _required_parameters(forward) -> list[str]:
@@ -143,17 +343,24 @@ def _required_parameters(forward) -> list[str]:
     return [p.name for p in parameters if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
+# Inputs that are optional in the signature but that the forward pass needs together.
+_COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_values"}
+
+
 def _wanted_inputs(model, info: SkillsetInfo) -> list[str]:
     accepted = inspect.signature(model.forward).parameters
     main = getattr(model, "main_input_name", "input_ids")
     wanted = [main]
-    if info.modality in ("image-text",) and "input_ids" in accepted:
+    if info.modality in ("image-text", "video") and "input_ids" in accepted:
         wanted += ["input_ids", "pixel_values"]
-    if "attention_mask" in accepted and "input_ids" in wanted + [main] and main == "input_ids":
+    if "attention_mask" in accepted and main == "input_ids":
         wanted.append("attention_mask")
     if getattr(model.config, "is_encoder_decoder", False) and "decoder_input_ids" in accepted:
         wanted.append("decoder_input_ids")
     wanted += [name for name in _required_parameters(model.forward) if name != "self"]
+    wanted += [extra for extra, partner in _COMPANIONS.items() if partner in wanted]
+    if getattr(model.config, "image_grid_pinpoints", None) and "pixel_values" in wanted:
+        wanted.append("image_sizes")  # any-resolution tiling needs each image's size
     return [name for name in dict.fromkeys(wanted) if name in accepted]
 
 
@@ -162,6 +369,48 @@ def effective_seq_len(config, seq_len: int) -> int:
     text = _sub(config, "text_config")
     limit = getattr(text, "max_position_embeddings", None)
     return min(seq_len, limit) if isinstance(limit, int) and limit > 0 else seq_len
+
+
+def _image_feature_count(model, inputs: dict) -> int | None:
+    """How many placeholder tokens the images fill: ask the model's own image encoder."""
+    import torch
+
+    get_features = getattr(model, "get_image_features", None)
+    if get_features is None:
+        return None
+    accepted = inspect.signature(get_features).parameters
+    kwargs = {name: value for name, value in inputs.items() if name in accepted}
+    with torch.no_grad():
+        features = get_features(**kwargs)
+    if not isinstance(features, torch.Tensor):
+        features = getattr(features, "pooler_output", None) if hasattr(features, "pooler_output") else features
+    tensors = [features] if isinstance(features, torch.Tensor) else [t for t in (features or ()) if isinstance(t, torch.Tensor)]
+    # One row per placeholder token, whatever the layout: (tokens, dim) or (batch, tokens, dim).
+    rows = sum(tensor.numel() // tensor.shape[-1] for tensor in tensors if tensor.dim() >= 2)
+    return rows // len(inputs["input_ids"]) if rows else None
+
+
+def _place_image_tokens(model, inputs: dict) -> None:
+    """Put as many image placeholder tokens in input_ids as the images produce features."""
+    import torch
+
+    token = _image_token_id(model.config)
+    if token is None or "pixel_values" not in inputs or "input_ids" not in inputs:
+        return
+    count = _image_feature_count(model, inputs)
+    if not count:
+        return
+    ids = inputs["input_ids"]
+    if ids.shape[1] < count + 2:  # the text must hold the whole image plus a little text
+        extra = _token_ids(model.config, ids.shape[0], count + 2 - ids.shape[1], torch.Generator().manual_seed(SEED))
+        ids = torch.cat([ids, extra], dim=1)
+    ids[:, 1 : 1 + count] = token
+    inputs["input_ids"] = ids
+    for name in ("attention_mask", "token_type_ids"):
+        if name in inputs:
+            inputs[name] = torch.ones_like(ids) if name == "attention_mask" else torch.zeros_like(ids)
+    if "mm_token_type_ids" in inspect.signature(model.forward).parameters:
+        inputs["mm_token_type_ids"] = (ids == token).long()  # text 0, image 1 (multimodal RoPE)
 
 
 def make_inputs(model, info: SkillsetInfo, batch_size: int = 1, seq_len: int = 128, device: str = "cpu", dtype: str = "float32") -> dict:
@@ -174,15 +423,18 @@ def make_inputs(model, info: SkillsetInfo, batch_size: int = 1, seq_len: int = 1
     if batch_size < 1 or seq_len < 1:
         raise ValueError(f"batch_size and seq_len must be positive, got {batch_size} and {seq_len}")
     seq_len = effective_seq_len(model.config, seq_len)
-    generator = torch.Generator().manual_seed(SEED)
-    builders = _input_builders(model.config, batch_size, seq_len, generator)
-    inputs = {}
-    for name in _wanted_inputs(model, info):
-        if name not in builders:
-            raise UnsupportedInputs(f"{info.model_class}.forward needs {name!r}, which no input builder makes")
-        value = builders[name]()
-        inputs[name] = value.to(device=device, dtype=torch_dtype(dtype)) if value.is_floating_point() else value.to(device)
-    return inputs
+    maker = _InputMaker(model, info, batch_size, seq_len, torch.Generator().manual_seed(SEED))
+    inputs = {name: maker.make(name) for name in _wanted_inputs(model, info)}
+    inputs = {name: value.to(dtype=_model_dtype(model)) if value.is_floating_point() else value for name, value in inputs.items()}
+    _place_image_tokens(model, inputs)
+    return {name: value.to(device=device, dtype=torch_dtype(dtype)) if value.is_floating_point() else value.to(device) for name, value in inputs.items()}
+
+
+def _model_dtype(model):
+    import torch
+
+    parameter = next(model.parameters(), None)
+    return parameter.dtype if parameter is not None else torch.float32
 
 
 def first_tensor(output):

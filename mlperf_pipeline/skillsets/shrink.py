@@ -1,12 +1,16 @@
 """Shrink a library default config to a `tiny` one that builds and runs in seconds.
 
 The rules act on field names shared across the library (layers, heads, widths, stage lists) and
-recurse into nested sub-configs (text/vision/audio, encoder/decoder). Only changed fields are
-returned, so a generated skillset shows exactly what differs from the library default.
+recurse into nested sub-configs (text/vision/audio, encoder/decoder). After the plain shrink, a
+few consistency passes restore the invariants configs check or models assume: per-layer lists
+follow the kept layers, heads divide widths, rotary sections fit the head size, backbone stage
+names exist. Only changed fields are returned, so a generated skillset shows exactly what
+differs from the library default.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 TINY_LAYERS = 2
@@ -15,25 +19,47 @@ TINY_KV_HEADS = 1
 TINY_WIDTH = 64
 TINY_FFN = 128
 TINY_SOURCE_POSITIONS = 64
+TINY_EXPERTS = 4
+TINY_EXPERTS_PER_TOKEN = 2
+TINY_VOCAB = 1024
+TINY_LORA_RANK = 32
+TINY_ROPE_HEAD_DIM = 16
+MAX_PATCHES_PER_SIDE = 32
+TINY_FRAMES = 4  # a multiple of the usual tubelet size (2)
 
 _LAYER_FIELDS = {
     "num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers",
-    "num_encoder_layers", "num_decoder_layers", "num_hidden_groups_layers",
+    "num_encoder_layers", "num_decoder_layers", "num_hidden_groups_layers", "depth",
 }
 _HEAD_FIELDS = {
     "num_attention_heads", "encoder_attention_heads", "decoder_attention_heads", "n_head",
     "n_heads", "num_heads",
 }
-_KV_HEAD_FIELDS = {"num_key_value_heads", "num_kv_heads", "n_kv_heads"}
-_WIDTH_FIELDS = {"hidden_size", "d_model", "n_embd", "embed_dim", "dim", "embedding_size"}
+_KV_HEAD_FIELDS = {"num_key_value_heads", "num_kv_heads", "n_kv_heads", "multi_query_group_num"}
+_WIDTH_FIELDS = {"hidden_size", "d_model", "n_embd", "embed_dim", "dim", "embedding_size", "projection_size"}
 _FFN_FIELDS = {
     "intermediate_size", "ffn_dim", "encoder_ffn_dim", "decoder_ffn_dim", "d_ff", "n_inner",
-    "hidden_dim", "mlp_dim", "projection_dim",
+    "mlp_dim", "projection_dim", "moe_intermediate_size", "shared_expert_intermediate_size",
+    "moe_shared_expert_intermediate_size",
 }
+_FRAME_FIELDS = {"num_frames", "frames_per_clip"}
+_EXPERT_FIELDS = {"num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"}
+_EXPERT_PER_TOKEN_FIELDS = {"num_experts_per_tok", "moe_topk", "top_k", "num_experts_per_token", "moe_k", "num_selected_experts"}
+# Multi-head latent attention (DeepSeek-style) ranks and rotary head sizes.
+_LORA_RANK_FIELDS = {"kv_lora_rank", "q_lora_rank"}
+_ROPE_HEAD_FIELDS = {"qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"}
 _STAGE_DEPTH_FIELDS = {"depths", "num_layers_per_stage", "stage_depths"}
 _STAGE_WIDTH_FIELDS = {"hidden_sizes", "embed_dims", "dims", "embedding_dims"}
-_STAGE_HEAD_FIELDS = {"num_heads"}
+_STAGE_HEAD_FIELDS = {"num_heads", "num_attention_heads"}
 _CONV_WIDTH_FIELDS = {"conv_dim"}
+# Projections between towers: they follow the (shrunk) widths of the towers they connect.
+_TOWER_WIDTH_FIELDS = {
+    "out_hidden_size", "text_hidden_size", "vision_hidden_size", "audio_hidden_size", "mm_hidden_size",
+    "projector_hidden_size", "encoder_hidden_size", "condition_dim", "reassemble_hidden_size",
+}
+_MEL_FIELDS = ("num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "mel_bins")
+# Lists that name a type per layer (or a cycled pattern of them).
+_LAYER_TYPE_FIELDS = ("layer_types", "block_types", "layers_block_type", "layer_type")
 
 
 def _shrink_int(name: str, value: int) -> int:
@@ -43,7 +69,7 @@ def _shrink_int(name: str, value: int) -> int:
         return min(value, TINY_HEADS)
     if name in _KV_HEAD_FIELDS:
         return min(value, TINY_KV_HEADS)
-    if name in _WIDTH_FIELDS:
+    if name in _WIDTH_FIELDS or name in _TOWER_WIDTH_FIELDS:
         return min(value, TINY_WIDTH)
     if name in _FFN_FIELDS:
         return min(value, TINY_FFN)
@@ -51,20 +77,37 @@ def _shrink_int(name: str, value: int) -> int:
         return min(value, TINY_WIDTH // TINY_HEADS)
     if name == "max_source_positions":
         return min(value, TINY_SOURCE_POSITIONS)
+    if name in _FRAME_FIELDS:
+        return min(value, TINY_FRAMES)
+    if name in _EXPERT_FIELDS:
+        return min(value, TINY_EXPERTS)
+    if name in _EXPERT_PER_TOKEN_FIELDS:
+        return min(value, TINY_EXPERTS_PER_TOKEN)
+    if name in _LORA_RANK_FIELDS:
+        return min(value, TINY_LORA_RANK)
+    if name in _ROPE_HEAD_FIELDS:
+        return min(value, TINY_ROPE_HEAD_DIM)
     return value
 
 
+def _is_int_list(values) -> bool:
+    return isinstance(values, list) and bool(values) and all(isinstance(value, int) and not isinstance(value, bool) for value in values)
+
+
 def _shrink_list(name: str, values: list) -> list:
-    if not values or not all(isinstance(value, int) and not isinstance(value, bool) for value in values):
+    if not _is_int_list(values):
         return values
     if name in _STAGE_DEPTH_FIELDS:
         return [1 for _ in values]
     if name in _STAGE_WIDTH_FIELDS:
-        return [16 * 2**stage for stage in range(len(values))]
+        # Multiples of 32 so that group norms with 32 groups still divide every stage.
+        return [32 * 2**stage for stage in range(len(values))]
     if name in _STAGE_HEAD_FIELDS:
         return [2**stage for stage in range(len(values))]
     if name in _CONV_WIDTH_FIELDS:
         return [32 for _ in values]
+    if "key_value_heads" in name:  # per-layer kv-head counts (Sapiens2)
+        return [min(value, TINY_KV_HEADS) for value in values]
     return values
 
 
@@ -78,6 +121,8 @@ def _shrink_value(name: str, value: Any) -> Any:
     if isinstance(value, dict) and "model_type" in value:
         nested = shrink_config_dict(value)
         return {key: item for key, item in nested.items() if key not in _BASE_CONFIG_NOISE}
+    if isinstance(value, (dict, list)):
+        return copy.deepcopy(value)  # consistency passes edit it; the default must stay intact
     return value
 
 
@@ -93,8 +138,110 @@ _BASE_CONFIG_NOISE = {
 def shrink_config_dict(config: dict) -> dict:
     """The whole config with tiny values (nested sub-configs shrunk too)."""
     shrunk = {name: _shrink_value(name, value) for name, value in config.items()}
+    _shrink_vocab(config, shrunk)
+    _follow_kept_layers(config, shrunk)
     _keep_heads_dividing_width(shrunk)
+    _keep_kv_heads_dividing_heads(config, shrunk)
+    _fit_rope_sections(shrunk)
+    _match_mla_head_dims(config, shrunk)
+    _fit_expert_groups(shrunk)
+    _fit_audio_frames(shrunk)
+    _limit_image_size(shrunk)
+    _fill_missing_head_sizes(shrunk)
+    _fit_pixel_shuffle(shrunk)
     return shrunk
+
+
+def _fill_missing_head_sizes(config: dict) -> None:
+    """Some defaults leave `head_dim` or the kv-head count as None, which their models divide by."""
+    width, heads = _first_int(config, sorted(_WIDTH_FIELDS)), config.get("num_attention_heads")
+    if not isinstance(width, int) or not isinstance(heads, int) or not heads:
+        return
+    if "head_dim" in config and config["head_dim"] is None:
+        config["head_dim"] = width // heads
+    if "num_key_value_heads" in config and config["num_key_value_heads"] is None:
+        config["num_key_value_heads"] = heads
+
+
+def _fit_pixel_shuffle(config: dict) -> None:
+    """Pixel shuffle (Idefics3, Aya) folds `factor` × `factor` patches: patches a side must divide."""
+    factor = _first_int(config, ("scale_factor", "downsample_factor", "pixel_shuffle_factor"))
+    vision = config.get("vision_config")
+    if not factor or factor < 2 or not isinstance(vision, dict):
+        return
+    size, patch = vision.get("image_size"), vision.get("patch_size")
+    if isinstance(size, int) and isinstance(patch, int) and (size // patch) % factor:
+        vision["image_size"] = patch * factor * -(-(size // patch) // factor)
+
+
+def _limit_image_size(config: dict) -> None:
+    """Very large images (Pixtral's 1540 px) make thousands of patches: cap at 32 patches a side."""
+    size, patch = config.get("image_size"), config.get("patch_size")
+    if "window_size" in config:  # windowed attention needs the resolutions its windows divide
+        return
+    if isinstance(size, int) and isinstance(patch, int) and patch > 0 and size // patch > MAX_PATCHES_PER_SIDE:
+        config["image_size"] = patch * MAX_PATCHES_PER_SIDE
+
+
+def _fit_expert_groups(config: dict) -> None:
+    """Group-limited routing splits the experts into `n_group` groups: one group of the few left."""
+    experts = _first_int(config, sorted(_EXPERT_FIELDS))
+    if experts is None:
+        return
+    for name in ("n_group", "topk_group", "num_expert_group", "topk_groups"):
+        if isinstance(config.get(name), int) and not isinstance(config.get(name), bool) and config[name] > 1:
+            config[name] = 1
+
+
+def _match_mla_head_dims(original: dict, config: dict) -> None:
+    """DeepSeek-style attention: head_dim is the rotary part, qk_head_dim the sum of both parts."""
+    if "qk_rope_head_dim" not in config:
+        return
+    if original.get("head_dim") == original.get("qk_rope_head_dim"):
+        config["head_dim"] = config["qk_rope_head_dim"]
+    if "qk_head_dim" in config and "qk_nope_head_dim" in config:
+        config["qk_head_dim"] = config["qk_nope_head_dim"] + config["qk_rope_head_dim"]
+
+
+def _fit_audio_frames(config: dict) -> None:
+    """Whisper-style encoders take 2 × max_source_positions frames: make that equal the mel bins,
+    so one square feature map fits both (batch, mel, frames) and (batch, frames, mel) layouts."""
+    mel = next((config[name] for name in _MEL_FIELDS if isinstance(config.get(name), int)), None)
+    if mel and isinstance(config.get("max_source_positions"), int):
+        config["max_source_positions"] = mel // 2
+
+
+# ---- vocabulary: a small one, with special token ids moved inside it ----
+
+_TOKEN_ID_SUFFIXES = ("_token_id", "_token_index", "_token")
+
+
+def _text_vocab(config: dict) -> int | None:
+    for place in (config, config.get("text_config"), config.get("decoder"), config.get("decoder_config")):
+        if isinstance(place, dict) and isinstance(place.get("vocab_size"), int):
+            return place["vocab_size"]
+    return None
+
+
+def _shrink_vocab(original: dict, shrunk: dict) -> None:
+    """Embedding tables dominate tiny models; special ids (here and in the text sub-config the
+    composite model shares) are moved to the top of the small vocabulary, distinct ids kept distinct."""
+    vocab = _text_vocab(original)
+    if not isinstance(vocab, int) or vocab <= TINY_VOCAB:
+        return
+    places = [shrunk] + [shrunk[name] for name in ("text_config", "decoder", "decoder_config") if isinstance(shrunk.get(name), dict)]
+    large_ids = sorted({value for place in places for name, value in place.items() if _is_token_id(name, value) and value >= TINY_VOCAB - 64})
+    new_id = {old: TINY_VOCAB - 1 - rank for rank, old in enumerate(reversed(large_ids))}
+    for place in places:
+        if isinstance(place.get("vocab_size"), int) and place["vocab_size"] > TINY_VOCAB:
+            place["vocab_size"] = TINY_VOCAB
+        for name, value in list(place.items()):
+            if _is_token_id(name, value) and value in new_id:
+                place[name] = new_id[value]
+
+
+def _is_token_id(name: str, value) -> bool:
+    return name.endswith(_TOKEN_ID_SUFFIXES) and isinstance(value, int) and not isinstance(value, bool)
 
 
 def _keep_heads_dividing_width(config: dict) -> None:
@@ -103,6 +250,171 @@ def _keep_heads_dividing_width(config: dict) -> None:
             width, heads = config[width_field], config[head_field]
             if isinstance(width, int) and isinstance(heads, int) and heads and width % heads:
                 config[head_field] = 1
+
+
+def _keep_kv_heads_dividing_heads(original: dict, config: dict) -> None:
+    """Grouped-query only where the default groups too: many models (MLA, ESM) assume kv == heads."""
+    heads = config.get("num_attention_heads")
+    for field in _KV_HEAD_FIELDS & config.keys():
+        kv_heads = config[field]
+        if not isinstance(heads, int) or not isinstance(kv_heads, int):
+            continue
+        if original.get(field) == original.get("num_attention_heads"):
+            config[field] = heads
+        elif kv_heads and heads % kv_heads:
+            config[field] = 1
+
+
+# ---- layers: per-layer lists, index maps and patterns follow the layers that are kept ----
+
+
+def _layer_count_field(config: dict) -> str | None:
+    for name in ("num_hidden_layers", "num_layers", "n_layer", "n_layers", "depth"):
+        if isinstance(config.get(name), int) and not isinstance(config.get(name), bool):
+            return name
+    return None
+
+
+def _kept_layers(config: dict, original: int, wanted: int) -> list[int]:
+    """First layers, plus the first layer of every distinct layer type so that no kind is lost."""
+    kept = set(range(min(wanted, original)))
+    for field in _LAYER_TYPE_FIELDS:
+        types = config.get(field)
+        if isinstance(types, list) and types and all(isinstance(kind, str) for kind in types):
+            # A short list is a pattern cycled over the layers: index it modulo its length.
+            per_layer = [types[index % len(types)] for index in range(original)]
+            first_of_kind = {}
+            for index, kind in enumerate(per_layer):
+                first_of_kind.setdefault(kind, index)
+            kept |= set(first_of_kind.values())
+    for name, value in config.items():
+        # Lists of special layers (Bamba's `attn_layer_indices`): keep the first one of them.
+        if _names_layer_indices(name) and _is_int_list(value) and all(0 <= index < original for index in value):
+            kept.add(min(value))
+    return sorted(kept)
+
+
+def _follow_kept_layers(original_config: dict, shrunk: dict) -> None:
+    field = _layer_count_field(original_config)
+    if field is None or shrunk[field] >= original_config[field]:
+        return
+    if _STAGE_DEPTH_FIELDS & original_config.keys():
+        # Staged backbones (Swin): the layer count is the number of stages, kept as it is.
+        shrunk[field] = original_config[field]
+        return
+    original = original_config[field]
+    kept = _kept_layers(original_config, original, shrunk[field])
+    shrunk[field] = len(kept)
+    new_index = {old: new for new, old in enumerate(kept)}
+    for name, value in original_config.items():
+        if name == field or isinstance(value, dict) and "model_type" in value:
+            continue
+        projected = _project_layer_value(name, shrunk.get(name, value), original, kept, new_index)
+        if projected is not None:
+            shrunk[name] = projected
+    _fit_layer_periods(shrunk, len(kept))
+    _fit_backbone_outputs(shrunk, len(kept))
+
+
+def _project_layer_value(name: str, value: Any, original: int, kept: list[int], new_index: dict[int, int]):
+    """The value restricted to the kept layers, or None where it is not per-layer."""
+    if isinstance(value, list) and len(value) == original and name not in _STAGE_WIDTH_FIELDS | _STAGE_DEPTH_FIELDS:
+        return [value[index] for index in kept]
+    if isinstance(value, str) and len(value) == original and original > 4 and not any(char.islower() or char.isspace() for char in value):
+        return "".join(value[index] for index in kept)  # e.g. hybrid patterns like "M-M*-"
+    if isinstance(value, dict) and value and all(_as_index(key) is not None and _as_index(key) < original for key in value):
+        # Per-layer settings keyed by layer index.
+        return {str(new_index[_as_index(key)]) if isinstance(key, str) else new_index[_as_index(key)]: item
+                for key, item in value.items() if _as_index(key) in new_index}
+    if _names_layer_indices(name) and _is_int_list(value) and all(0 <= index < original for index in value):
+        return [new_index[index] for index in value if index in new_index]
+    if name in ("num_kv_shared_layers",) and isinstance(value, int) and value:
+        return min(value, len(kept) - 1)
+    return None
+
+
+def _as_index(key) -> int | None:
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    return int(key) if isinstance(key, str) and key.isdigit() else None
+
+
+def _names_layer_indices(name: str) -> bool:
+    words = ("layer_ids", "layer_idx", "layers_idx", "layer_indices", "_layers", "block_indexes", "layer_indexes")
+    return any(word in name for word in words) and "num_" not in name
+
+
+def _fit_layer_periods(config: dict, layers: int) -> None:
+    """`*_period`/`*_offset` schedules (Jamba) must place at least one layer of each kind."""
+    for name, value in list(config.items()):
+        if isinstance(value, bool) or not isinstance(value, int):
+            continue
+        if name.endswith("_layer_period") or name.endswith("_layers_period"):
+            config[name] = min(value, layers)
+        elif name.endswith("_layer_offset") or name.endswith("_layers_offset"):
+            config[name] = min(value, layers - 1)
+        elif name in ("first_k_dense_replace", "max_window_layers", "num_dense_layers"):
+            config[name] = min(value, layers - 1)
+
+
+def _fit_backbone_outputs(config: dict, layers: int) -> None:
+    """Backbones named by stage (`stage9`) must name stages that still exist; keep their count."""
+    out_features = config.get("out_features")
+    out_indices = config.get("out_indices")
+    wanted = len(out_features or out_indices or [])
+    if not wanted:
+        return
+    field = _layer_count_field(config)
+    layers = max(layers, wanted)
+    config[field] = layers
+    indices = list(range(layers - wanted + 1, layers + 1))
+    if out_features:
+        config["out_features"] = [f"stage{index}" for index in indices]
+    if out_indices:
+        config["out_indices"] = indices
+    if isinstance(config.get("stage_names"), list):
+        config["stage_names"] = ["stem"] + [f"stage{index}" for index in range(1, layers + 1)]
+
+
+# ---- rotary embeddings ----
+
+
+def _first_int(config: dict, names) -> int | None:
+    return next((config[name] for name in names if isinstance(config.get(name), int) and not isinstance(config.get(name), bool)), None)
+
+
+def _fit_rope_sections(config: dict) -> None:
+    """Multimodal rotary sections must add up to half the (shrunk) head size."""
+    head_dim = config.get("head_dim")
+    if not isinstance(head_dim, int):
+        width, heads = _first_int(config, sorted(_WIDTH_FIELDS)), _first_int(config, sorted(_HEAD_FIELDS))
+        head_dim = width // heads if width and heads else None
+    rope = config.get("rope_parameters") or config.get("rope_scaling")
+    if head_dim and isinstance(rope, dict):
+        if _uses_multimodal_rope(config.get("model_type")) and "mrope_section" not in rope:
+            rope["mrope_section"] = [0, 0, 0]  # the model's fallback sections fit only the full head size
+        partial = rope.get("partial_rotary_factor") or config.get("partial_rotary_factor") or 1.0
+        for key in ("mrope_section", "mrope_sections"):
+            if _is_int_list(rope.get(key)):
+                rope[key] = _split_evenly(int(head_dim * partial) // 2, len(rope[key]))
+    if isinstance(config.get("rotary_dim"), int) and head_dim:
+        config["rotary_dim"] = min(config["rotary_dim"], head_dim)
+
+
+def _uses_multimodal_rope(model_type) -> bool:
+    """Config classes that use multimodal rotary sections say so by exempting them from validation."""
+    from transformers import CONFIG_MAPPING
+
+    try:
+        config_class = CONFIG_MAPPING[model_type]
+    except KeyError:
+        return False
+    return "mrope_section" in getattr(config_class, "ignore_keys_at_rope_validation", ())
+
+
+def _split_evenly(total: int, parts: int) -> list[int]:
+    base, extra = divmod(total, parts)
+    return [base + (1 if part < extra else 0) for part in range(parts)]
 
 
 def tiny_overrides(default_config: dict) -> dict:

@@ -146,3 +146,13 @@ def test_timer_choice_and_device_order():
 def test_foreign_load_discounts_the_measured_process():
     assert _foreign_load_pct(system_busy_pct=50.0, own_cpu_pct=100.0, cores=2) == 0.0
     assert _foreign_load_pct(system_busy_pct=100.0, own_cpu_pct=100.0, cores=2) == 50.0
+
+
+def test_stored_sequence_length_is_the_one_the_model_saw():
+    import torch
+
+    from mlperf_pipeline.bench.child import sequence_length_used
+
+    assert sequence_length_used({"input_ids": torch.zeros(1, 77), "pixel_values": torch.zeros(1, 3, 8, 8)}, 128) == 77
+    assert sequence_length_used({"pixel_values": torch.zeros(1, 3, 8, 8)}, 128) is None
+    assert sequence_length_used({"input_values": torch.zeros(1, 4096)}, 16) == 16
