@@ -53,7 +53,7 @@ print(json.dumps({"median_ms": measurement.median * 1000, "iqr_ms": measurement.
 def _ours(skillset: str, model_type: str, threads: int, seq_len: int, max_s: float, lock_dir: Path) -> dict:
     request = BenchRequest(skillset_path=skillset, model_type=model_type, hardware="cpu", size="full", seq_lens=[seq_len], threads=threads, max_seconds_per_config=max_s)
     started = time.monotonic()
-    outcome = run_isolated(request, lock_dir=lock_dir, timeout_s=300)
+    outcome = run_isolated(request, lock_dir=lock_dir, timeout_s=300, omp_wait_policy="ACTIVE")
     result = next((r for r in outcome.records if r.get("kind") == "result"), {})
     return {"median_ms": result.get("latency_ms_p50"), "valid": result.get("status") == "ok", "status": result.get("status") or outcome.reason_code,
             "reason": result.get("reason") or outcome.reason, "n": result.get("n_samples"), "wall_s": time.monotonic() - started}
@@ -62,7 +62,7 @@ def _ours(skillset: str, model_type: str, threads: int, seq_len: int, max_s: flo
 def _reference(skillset: str, threads: int, seq_len: int, max_s: float) -> dict:
     started = time.monotonic()
     completed = subprocess.run([sys.executable, "-c", REFERENCE_SCRIPT, skillset, str(threads), str(seq_len), str(max_s)],
-                               capture_output=True, text=True, env=child_environment(threads, "PASSIVE"), timeout=600)
+                               capture_output=True, text=True, env=child_environment(threads, "ACTIVE"), timeout=600)
     if completed.returncode != 0:
         return {"median_ms": None, "valid": False, "wall_s": time.monotonic() - started, "error": completed.stderr[-300:]}
     result = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -82,7 +82,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
-        print(f"threads={args.threads} OMP_WAIT_POLICY=PASSIVE seq_len={args.seq_len} batch=1 size=full")
+        print(f"threads={args.threads} OMP_WAIT_POLICY=ACTIVE (idle host) seq_len={args.seq_len} batch=1 size=full")
         print(f"{'model':<9}{'round':>6}{'ours ms':>10}{'ref ms':>10}{'ratio':>8}{'ours ok':>9}{'ref ok':>8}{'ours wall s':>13}{'ref wall s':>12}")
         for model_type in args.models.split(","):
             skillset = generate(spec_for(model_type), devices["cpu"], work_dir, None, devices).path

@@ -169,6 +169,44 @@ class ForkServer:
         self.close()
 
 
+class ForkServerPool:
+    """Fork servers started on first use, one per OpenMP wait policy.
+
+    The OpenMP runtime reads OMP_WAIT_POLICY once, when torch loads it, so a server's children all
+    inherit the policy the server started with. If a server cannot start, benchmarks fall back to
+    a new interpreter each (`get` returns None) and the reason is logged.
+    """
+
+    def __init__(self, environment_for, model_classes: list[str] | None = None, log=None):
+        self.environment_for = environment_for  # policy -> environment for the server process
+        self.model_classes = sorted(set(model_classes or []))
+        self.log = log or logging.getLogger(__name__)
+        self.servers: dict[str, ForkServer] = {}
+        self.failed: set[str] = set()
+
+    def get(self, omp_wait_policy: str) -> ForkServer | None:
+        if omp_wait_policy not in self.servers and omp_wait_policy not in self.failed:
+            try:
+                self.servers[omp_wait_policy] = ForkServer(self.model_classes, self.environment_for(omp_wait_policy))
+                self.log.info(f"fork server ({omp_wait_policy}) up: imports preloaded in {self.servers[omp_wait_policy].preload_s:.1f} s")
+            except (ForkServerError, OSError) as error:
+                self.failed.add(omp_wait_policy)
+                self.log.warning(f"fork server unavailable, starting a new interpreter per benchmark: {error}")
+        server = self.servers.get(omp_wait_policy)
+        return server if server is not None and server.alive else None
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            server.close()
+        self.servers.clear()
+
+    def __enter__(self) -> "ForkServerPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def kill_group(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from mlperf_pipeline.bench.forkserver import ForkServer
+from mlperf_pipeline.bench.forkserver import ForkServerPool
 from mlperf_pipeline.bench.request import BENCH_VERSION, BenchRequest
 from mlperf_pipeline.bench.runner import ChildOutcome, run_concurrent, run_isolated
 
@@ -142,11 +142,11 @@ def skipped_rows(context: PartitionContext, request: BenchRequest) -> list[dict]
     ]
 
 
-def benchmark_partition(context: PartitionContext, request: BenchRequest, *, lock_dir: Path | None, timeout_s: float, memory_cap_bytes: int | None, omp_wait_policy: str = "PASSIVE", fork_server: ForkServer | None = None) -> PartitionResult:
+def benchmark_partition(context: PartitionContext, request: BenchRequest, *, lock_dir: Path | None, timeout_s: float, memory_cap_bytes: int | None, omp_wait_policy: str = "auto", fork_servers: ForkServerPool | None = None) -> PartitionResult:
     """Measure the partition in an isolated process, or record why it is skipped."""
     if not context.runnable:
         return PartitionResult(skipped_rows(context, request), [])
-    outcome = run_isolated(request, lock_dir=lock_dir, timeout_s=timeout_s, memory_cap_bytes=memory_cap_bytes, omp_wait_policy=omp_wait_policy, fork_server=fork_server)
+    outcome = run_isolated(request, lock_dir=lock_dir, timeout_s=timeout_s, memory_cap_bytes=memory_cap_bytes, omp_wait_policy=omp_wait_policy, fork_servers=fork_servers)
     if not outcome.completed:
         log.warning("%s on %s: %s", context.model_type, context.hardware, outcome.reason)
     run_id = uuid.uuid4().hex

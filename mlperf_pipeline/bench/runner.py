@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlperf_pipeline.bench.forkserver import ForkServer
+from mlperf_pipeline.bench.forkserver import ForkServerPool
 from mlperf_pipeline.bench.request import DEFAULT_TIMEOUT_S, BenchRequest
 
 log = logging.getLogger(__name__)
@@ -161,19 +161,35 @@ def _outcome(records: list[dict], exit_code: int, timed_out: bool, timeout_s: fl
     return outcome
 
 
+# Above this much foreign CPU use before a benchmark, OpenMP threads must not spin (DESIGN §5:
+# a spinning 2-thread forward went 14x slower next to a busy process); below it, spinning is
+# 10-25% faster and what peers measure.
+PASSIVE_ABOVE_LOAD_PCT = 10.0
+WAIT_POLICIES = ("auto", "ACTIVE", "PASSIVE")
+
+
+def choose_wait_policy(configured: str, load_before_pct: float) -> str:
+    """`auto` picks ACTIVE on an idle host and PASSIVE under foreign load; the choice is recorded."""
+    if configured not in WAIT_POLICIES:
+        raise ValueError(f"omp_wait_policy must be one of {WAIT_POLICIES}, got {configured!r}")
+    if configured != "auto":
+        return configured
+    return "PASSIVE" if load_before_pct > PASSIVE_ABOVE_LOAD_PCT else "ACTIVE"
+
+
 def run_isolated(
     request: BenchRequest,
     *,
     lock_dir: Path | None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     memory_cap_bytes: int | None = None,
-    omp_wait_policy: str = "PASSIVE",
-    fork_server: ForkServer | None = None,
+    omp_wait_policy: str = "auto",
+    fork_servers: ForkServerPool | None = None,
 ) -> ChildOutcome:
     """Run `request` in a fresh process under the device lock; never raises for child failures.
 
-    With a `fork_server`, the process is forked from it (imports already paid) instead of a new
-    interpreter; everything else (limits, classification, lock) is the same.
+    With `fork_servers`, the process is forked from a server (imports already paid) instead of a
+    new interpreter; everything else (limits, classification, lock) is the same.
     """
     from mlperf_pipeline.bench.trackers import system_busy_pct
     from mlperf_pipeline.hardware.detect import usable_cores
@@ -183,10 +199,13 @@ def run_isolated(
         work_dir = Path(work)
         request_path, results_path, log_path = work_dir / "request.json", work_dir / "results.jsonl", work_dir / "child.log"
         request.save(request_path)
-        extra = {"threads": threads, "omp_wait_policy": omp_wait_policy, "load_before_pct": system_busy_pct()}
+        load_before = system_busy_pct()
+        policy = choose_wait_policy(omp_wait_policy, load_before)
+        extra = {"threads": threads, "omp_wait_policy": policy, "load_before_pct": load_before}
         started = time.monotonic()
-        args, env = [str(request_path), str(results_path)], child_environment(threads, omp_wait_policy)
-        if fork_server is not None and fork_server.alive:
+        args, env = [str(request_path), str(results_path)], child_environment(threads, policy)
+        fork_server = fork_servers.get(policy) if fork_servers is not None else None
+        if fork_server is not None:
             exit_code, timed_out = fork_server.wait(fork_server.launch(args, log_path, env, memory_cap_bytes), timeout_s)
         else:
             with open(log_path, "w") as child_log:
@@ -203,7 +222,7 @@ def run_concurrent(
     duration_s: float,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     memory_cap_bytes: int | None = None,
-    omp_wait_policy: str = "PASSIVE",
+    omp_wait_policy: str = "auto",
 ) -> list[ChildOutcome]:
     """N worker processes on the first grid configuration, released together, each for `duration_s`.
 
@@ -211,6 +230,9 @@ def run_concurrent(
     """
     from mlperf_pipeline.hardware.detect import usable_cores
 
+    from mlperf_pipeline.bench.trackers import system_busy_pct
+
+    omp_wait_policy = choose_wait_policy(omp_wait_policy, system_busy_pct())
     threads = max(1, (request.threads or usable_cores()) // workers)
     worker_request = BenchRequest(**{**request.__dict__, "threads": threads})
     cap = memory_cap_bytes // workers if memory_cap_bytes else None

@@ -30,7 +30,8 @@ class BenchSettings(dg.ConfigurableResource):
     reports_dir: str
     timeout_s: float = DEFAULT_TIMEOUT_S
     memory_cap_gb: Optional[float] = None
-    omp_wait_policy: str = "PASSIVE"
+    # `auto`: ACTIVE on an idle host, PASSIVE when something else keeps it busy (recorded per row).
+    omp_wait_policy: str = "auto"
     # `fork_server`: benchmark processes forked from a server that preloaded torch and transformers
     # (~30 ms a start); `interpreter`: a new Python per benchmark (~4 s a start).
     launcher: str = "fork_server"

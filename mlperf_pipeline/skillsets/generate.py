@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mlperf_pipeline.catalog.catalog import entry_for
 from mlperf_pipeline.hardware.detect import DeviceInfo
-from mlperf_pipeline.skillsets.render import write_skillset
+from mlperf_pipeline.skillsets.render import override_problem, write_skillset
 from mlperf_pipeline.skillsets.spec import HARDWARE, SkillsetSpec, build_spec, verdict_for
 
 
@@ -27,6 +27,7 @@ class SkillsetRecord:
     overridden: bool
     verdict: dict
     params: dict
+    model_class: str | None = None
 
     @property
     def data_version(self) -> str:
@@ -46,6 +47,11 @@ def generate(spec: SkillsetSpec, device: DeviceInfo, out_dir: Path, overrides_di
     """Write the module (all hardware verdicts inside) and this hardware's verdict record."""
     verdicts = {hw: verdict_for(spec, hw, devices[hw].present, devices[hw].memory_bytes) for hw in HARDWARE if hw in devices}
     rendered = write_skillset(spec, verdicts, out_dir, overrides_dir)
+    verdict = verdicts[device.hardware].to_dict()
+    problem = override_problem(rendered.path) if rendered.overridden else None
+    if problem and verdict["present"]:
+        # A broken override fails this type's benchmarks with the reason; other types are unaffected.
+        verdict = {**verdict, "sizes": {size: "invalid_config" for size in verdict["sizes"]}, "reason": problem}
     record = SkillsetRecord(
         model_type=spec.model_type,
         partition_key=spec.entry.partition_key,
@@ -54,8 +60,9 @@ def generate(spec: SkillsetSpec, device: DeviceInfo, out_dir: Path, overrides_di
         path=str(rendered.path),
         source_hash=rendered.source_hash,
         overridden=rendered.overridden,
-        verdict=verdicts[device.hardware].to_dict(),
+        verdict=verdict,
         params=spec.params,
+        model_class=spec.entry.model_class,
     )
     path = _record_path(out_dir, device.hardware, spec.entry.partition_key)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -62,6 +62,22 @@ def write_skillset(spec: SkillsetSpec, verdicts: dict[str, Verdict], out_dir: Pa
     return RenderedSkillset(spec.model_type, path, source_hash(source), False)
 
 
+REQUIRED_FUNCTIONS = ("build", "inputs")
+
+
+def override_problem(path: Path) -> str | None:
+    """Why a hand-written skillset cannot be used, or None: it must parse and define build() and inputs()."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except (SyntaxError, ValueError, OSError) as error:
+        return f"override {path} does not parse: {error}"
+    defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    missing = [name for name in REQUIRED_FUNCTIONS if name not in defined]
+    return f"override {path} does not define {', '.join(missing)}()" if missing else None
+
+
 def load_skillset_module(path: Path):
     """Import a skillset module from its file, under a private name."""
     import importlib.util

@@ -201,7 +201,8 @@ def _mel_bins(config) -> int:
 def _audio_frames(config) -> int:
     """Whisper-style encoders take exactly 2 × max_source_positions frames; others take any."""
     positions = _find(config, "max_source_positions", prefer=("audio_config", "encoder_config", "encoder"))
-    return 2 * positions if isinstance(positions, int) and positions <= 1024 else _mel_bins(config)
+    # Whisper itself has 1500 positions at full size; far larger limits (6000) are upper bounds, not exact.
+    return 2 * positions if isinstance(positions, int) and positions <= 1500 else _mel_bins(config)
 
 
 class _InputMaker:

@@ -156,3 +156,13 @@ def test_stored_sequence_length_is_the_one_the_model_saw():
     assert sequence_length_used({"input_ids": torch.zeros(1, 77), "pixel_values": torch.zeros(1, 3, 8, 8)}, 128) == 77
     assert sequence_length_used({"pixel_values": torch.zeros(1, 3, 8, 8)}, 128) is None
     assert sequence_length_used({"input_values": torch.zeros(1, 4096)}, 16) == 16
+
+
+def test_wait_policy_is_chosen_from_the_load_and_can_be_pinned():
+    from mlperf_pipeline.bench.runner import choose_wait_policy
+
+    assert choose_wait_policy("auto", load_before_pct=2.0) == "ACTIVE"
+    assert choose_wait_policy("auto", load_before_pct=60.0) == "PASSIVE"
+    assert choose_wait_policy("PASSIVE", load_before_pct=0.0) == "PASSIVE"
+    with pytest.raises(ValueError, match="omp_wait_policy"):
+        choose_wait_policy("SPIN", 0.0)

@@ -79,3 +79,29 @@ def test_an_override_file_replaces_the_generated_skillset_and_changes_the_data_v
     assert record.data_version != bert_record.data_version
     model = load_skillset_module(Path(record.path)).build("tiny")
     assert model.config.num_hidden_layers == 1
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [("def build(:\n", "does not parse"), ("def build(size='tiny', device='cpu', dtype='float32'):\n    pass\n", "does not define inputs()")],
+)
+def test_a_broken_override_becomes_an_invalid_config_verdict_naming_the_file(tmp_path, source, problem):
+    devices = inventory()
+    overrides = tmp_path / "overrides"
+    overrides.mkdir()
+    (overrides / "hf_bert.py").write_text(source)
+    record = generate(spec_for("bert"), devices["cpu"], tmp_path / "out", overrides, devices)
+    assert record.verdict["sizes"] == {"tiny": "invalid_config", "full": "invalid_config"}
+    assert problem in record.verdict["reason"] and "hf_bert.py" in record.verdict["reason"]
+    assert not record.runnable("tiny")
+
+
+def test_full_size_whisper_gets_exactly_the_3000_frames_it_requires(tmp_path):
+    devices = inventory()
+    record = generate(spec_for("whisper"), devices["cpu"], tmp_path, None, devices)
+    module = load_skillset_module(Path(record.path))
+    model = module.build("full")
+    inputs = module.inputs(model, batch_size=1, seq_len=8)
+    assert inputs["input_features"].shape[-1] == 2 * model.config.max_source_positions == 3000
+    with torch.inference_mode():
+        assert torch.isfinite(first_tensor(model(**inputs))).all()

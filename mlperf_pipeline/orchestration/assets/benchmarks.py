@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from mlperf_pipeline.bench.forkserver import ForkServer, ForkServerError
+from mlperf_pipeline.bench.forkserver import ForkServerPool
 from mlperf_pipeline.bench.partition import PartitionContext, benchmark_partition
 from mlperf_pipeline.bench.runner import child_environment, device_lock
 from mlperf_pipeline.bench.request import BENCH_VERSION, BenchGrid, BenchRequest
@@ -70,32 +70,6 @@ def _partition_context(hardware: str, model_key: str, size: str, skillsets_dir: 
 
 def _request(grid: BenchGrid, context: PartitionContext) -> BenchRequest:
     return BenchRequest(skillset_path=str(context.skillset_path), model_type=context.model_type, hardware=context.hardware, **grid.to_dict())
-
-
-class LazyForkServer:
-    """One fork server per step, started only when a partition actually needs measuring.
-
-    Falls back to a new interpreter per benchmark if the server cannot start (logged).
-    """
-
-    def __init__(self, settings: BenchSettings, log):
-        self.settings, self.log = settings, log
-        self.server: ForkServer | None = None
-        self.failed = settings.launcher != "fork_server"
-
-    def get(self) -> ForkServer | None:
-        if self.server is None and not self.failed:
-            try:
-                self.server = ForkServer([], child_environment(usable_cores(), self.settings.omp_wait_policy))
-                self.log.info(f"fork server up: imports preloaded in {self.server.preload_s:.1f} s")
-            except (ForkServerError, OSError) as error:
-                self.failed = True
-                self.log.warning(f"fork server unavailable, starting a new interpreter per benchmark: {error}")
-        return self.server
-
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
 
 
 def _summary_metadata(rows: list[dict]) -> dict:
@@ -161,19 +135,24 @@ def benchmark_results(context: dg.AssetExecutionContext, config: BenchmarkConfig
     materializations = []
     started = time.monotonic()
     measured = 0
-    launcher = LazyForkServer(bench_settings, context.log)
+    model_classes = [load_record(Path(bench_settings.skillsets_dir), *split_key(key)).model_class for key in keys]
+    launcher = (
+        ForkServerPool(lambda policy: child_environment(usable_cores(), policy), [name for name in model_classes if name], context.log)
+        if bench_settings.launcher == "fork_server" else None
+    )
     try:
         for index, partition_key in enumerate(keys, start=1):
             materializations.append(_one_partition(context, bench_settings, results_store, grid, previous, fingerprints, launcher, index, partition_key))
             measured += bool(materializations[-1].metadata["measured"].value)
     finally:
-        launcher.close()
+        if launcher is not None:
+            launcher.close()
     context.log.info(f"measured {measured} of {len(keys)} partition(s); {len(keys) - measured} unchanged ({time.monotonic() - started:.0f} s)")
     yield dg.Output(None, output_name="benchmark_results")
     yield from materializations
 
 
-def _one_partition(context, settings: BenchSettings, store: ResultsStore, grid: BenchGrid, previous: dict | None, fingerprints: dict, launcher: LazyForkServer, index: int, partition_key) -> dg.AssetMaterialization:
+def _one_partition(context, settings: BenchSettings, store: ResultsStore, grid: BenchGrid, previous: dict | None, fingerprints: dict, launcher: ForkServerPool | None, index: int, partition_key) -> dg.AssetMaterialization:
     """Measure one partition (or confirm it is unchanged) and describe it as a materialisation."""
     hardware, model_key = split_key(partition_key)
     if hardware not in fingerprints:
@@ -198,7 +177,7 @@ def _one_partition(context, settings: BenchSettings, store: ResultsStore, grid: 
         result = benchmark_partition(
             partition, _request(grid, partition), lock_dir=None,
             timeout_s=settings.timeout_s, memory_cap_bytes=settings.memory_cap_bytes,
-            omp_wait_policy=settings.omp_wait_policy, fork_server=launcher.get() if partition.runnable else None,
+            omp_wait_policy=settings.omp_wait_policy, fork_servers=launcher,
         )
         for row in result.rows:
             row["inputs_version"] = inputs

@@ -1,0 +1,55 @@
+"""Bad input gets a clear error naming what is wrong, and stored data is never touched."""
+
+import dagster as dg
+import pytest
+
+from mlperf_pipeline.orchestration import launch
+from mlperf_pipeline.orchestration.assets.benchmarks import benchmark_results
+from mlperf_pipeline.orchestration.assets.skillsets import skillsets
+from mlperf_pipeline.orchestration.resources import resources_under
+from mlperf_pipeline.store.db import StoreError
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as test_instance:
+        test_instance.add_dynamic_partitions("model_type", ["bert"])
+        yield test_instance
+
+
+def _materialize(instance, tmp_path, config=None, partition_key="cpu|bert"):
+    run_config = dg.RunConfig(ops={"benchmark_results": {"config": {"seq_lens": [16], "max_seconds_per_config": 0.5, **(config or {})}}})
+    return dg.materialize([skillsets, benchmark_results], partition_key=partition_key, instance=instance, resources=resources_under(tmp_path), run_config=run_config)
+
+
+def test_a_results_file_that_is_not_a_database_fails_clearly_and_is_left_alone(instance, tmp_path):
+    not_a_database = tmp_path / "results.duckdb"
+    not_a_database.write_text("these are someone's notes, not a database\n")
+    with pytest.raises(StoreError, match="results.duckdb exists but is not a DuckDB database"):
+        _materialize(instance, tmp_path)
+    assert not_a_database.read_text() == "these are someone's notes, not a database\n"
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [({"batch_sizes": "eight"}, "batch_sizes"), ({"dtypes": ["float8"]}, "dtypes"), ({"size": "huge"}, "size"), ({"seq_lens": [0]}, "seq_lens"), ({"workers": [-2]}, "workers")],
+)
+def test_malformed_run_config_names_the_field(instance, tmp_path, config, field):
+    with pytest.raises(Exception, match=field):
+        _materialize(instance, tmp_path, config)
+    assert not (tmp_path / "results.duckdb").exists()
+
+
+def test_unknown_partition_keys_are_refused(instance, tmp_path):
+    with pytest.raises(Exception, match="tpu"):
+        _materialize(instance, tmp_path, partition_key="tpu|bert")
+
+
+def test_launchers_refuse_unknown_hardware_models_and_tiers(monkeypatch, tmp_path):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with pytest.raises(ValueError, match="unknown hardware 'tpu'"):
+        launch.main(["bench", "--hardware", "tpu"])
+    with pytest.raises(ValueError, match="no_such_model"):
+        launch.main(["bench", "--hardware", "cpu", "--models", "bert,no_such_model"])
+    with pytest.raises(ValueError, match="unknown tier 'urgent'"):
+        launch.main(["bench", "--hardware", "cpu", "--tier", "urgent"])
