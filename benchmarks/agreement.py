@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlperf_pipeline.bench.forkserver import ForkServerPool
 from mlperf_pipeline.bench.request import BenchRequest
 from mlperf_pipeline.bench.runner import child_environment, run_isolated
 from mlperf_pipeline.hardware.detect import inventory, usable_cores
@@ -50,10 +51,10 @@ print(json.dumps({"median_ms": measurement.median * 1000, "iqr_ms": measurement.
 """
 
 
-def _ours(skillset: str, model_type: str, threads: int, seq_len: int, max_s: float, lock_dir: Path) -> dict:
+def _ours(skillset: str, model_type: str, threads: int, seq_len: int, max_s: float, lock_dir: Path, fork_servers: ForkServerPool | None) -> dict:
     request = BenchRequest(skillset_path=skillset, model_type=model_type, hardware="cpu", size="full", seq_lens=[seq_len], threads=threads, max_seconds_per_config=max_s)
     started = time.monotonic()
-    outcome = run_isolated(request, lock_dir=lock_dir, timeout_s=300, omp_wait_policy="ACTIVE")
+    outcome = run_isolated(request, lock_dir=lock_dir, timeout_s=300, omp_wait_policy="ACTIVE", fork_servers=fork_servers)
     result = next((r for r in outcome.records if r.get("kind") == "result"), {})
     return {"median_ms": result.get("latency_ms_p50"), "valid": result.get("status") == "ok", "status": result.get("status") or outcome.reason_code,
             "reason": result.get("reason") or outcome.reason, "n": result.get("n_samples"), "wall_s": time.monotonic() - started}
@@ -77,17 +78,25 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--max-seconds", type=float, default=5.0, help="time cap per configuration, both tools")
     parser.add_argument("--threads", type=int, default=usable_cores())
+    parser.add_argument("--fork-server", action="store_true", help="fork our benchmark processes from a preloaded server, as the pipeline does (its start-up is printed once, not counted per run)")
     args = parser.parse_args()
     devices = inventory()
     rows = []
-    with tempfile.TemporaryDirectory() as work:
+    models = args.models.split(",")
+    with tempfile.TemporaryDirectory() as work, ForkServerPool(lambda policy: child_environment(args.threads, policy)) as pool:
+        fork_servers = pool if args.fork_server else None
+        if fork_servers is not None:
+            started = time.monotonic()
+            pool.model_classes = sorted({spec_for(name).entry.model_class for name in models})
+            pool.get("ACTIVE")
+            print(f"fork server started in {time.monotonic() - started:.1f} s (torch, transformers and {len(pool.model_classes)} model modules preloaded)")
         work_dir = Path(work)
         print(f"threads={args.threads} OMP_WAIT_POLICY=ACTIVE (idle host) seq_len={args.seq_len} batch=1 size=full")
         print(f"{'model':<9}{'round':>6}{'ours ms':>10}{'ref ms':>10}{'ratio':>8}{'ours ok':>9}{'ref ok':>8}{'ours wall s':>13}{'ref wall s':>12}")
-        for model_type in args.models.split(","):
+        for model_type in models:
             skillset = generate(spec_for(model_type), devices["cpu"], work_dir, None, devices).path
             for round_index in range(args.rounds):
-                measure_ours = lambda: _ours(skillset, model_type, args.threads, args.seq_len, args.max_seconds, work_dir)  # noqa: E731
+                measure_ours = lambda: _ours(skillset, model_type, args.threads, args.seq_len, args.max_seconds, work_dir, fork_servers)  # noqa: E731
                 measure_reference = lambda: _reference(skillset, args.threads, args.seq_len, args.max_seconds)  # noqa: E731
                 if round_index % 2 == 0:
                     ours, reference = measure_ours(), measure_reference()
