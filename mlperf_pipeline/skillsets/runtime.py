@@ -202,7 +202,11 @@ def _audio_frames(config) -> int:
     """Whisper-style encoders take exactly 2 × max_source_positions frames; others take any."""
     positions = _find(config, "max_source_positions", prefer=("audio_config", "encoder_config", "encoder"))
     # Whisper itself has 1500 positions at full size; far larger limits (6000) are upper bounds, not exact.
-    return 2 * positions if isinstance(positions, int) and positions <= 1500 else _mel_bins(config)
+    frames = 2 * positions if isinstance(positions, int) and positions <= 1500 else _mel_bins(config)
+    window = _find(config, "n_window", prefer=("audio_config", "encoder_config", "encoder"))
+    if isinstance(window, int) and window > 0:  # chunked encoders (Qwen3-ASR) take whole chunks of 2 × n_window
+        frames = -(-frames // (2 * window)) * 2 * window
+    return frames
 
 
 class _InputMaker:
@@ -248,6 +252,10 @@ class _InputMaker:
 
     # vision
     def _pixel_values(self):
+        if _takes_spatial_shapes(self.model):
+            side = _native_patches_side(self.config)
+            channels, patch = _image_shape(self.config)[0], _find(self.config, "patch_size", default=16)
+            return self._randn(self.batch, side * side, channels * patch * patch)
         if _uses_patch_grid(self.model):
             return self._flat_patches()
         channels, height, width = _image_shape(self.config)
@@ -256,7 +264,9 @@ class _InputMaker:
         if getattr(self.config, "image_grid_pinpoints", None):
             return self._randn(self.batch, _any_resolution_patches(self.config), channels, height, width)
         frames = _find(self.config, "num_frames", prefer=())
-        if isinstance(frames, int) and self.info.family == "video":
+        vision = getattr(self.config, "vision_config", None)
+        # Video towers: the video family, or a vision tower that declares its frame count (X-CLIP).
+        if isinstance(frames, int) and (self.info.family == "video" or isinstance(getattr(vision, "num_frames", None), int)):
             return self._randn(self.batch, frames, channels, height, width)
         return self._randn(self.batch, channels, height, width)
 
@@ -288,14 +298,81 @@ class _InputMaker:
         _, height, width = _image_shape(self.config)
         return torch.tensor([[height, width]] * self.batch, dtype=torch.long)
 
+    def _spatial_shapes(self):
+        import torch
+
+        side = _native_patches_side(self.config)
+        return torch.tensor([[side, side]] * self.batch, dtype=torch.long)
+
     def _pixel_attention_mask(self):
         import torch
 
+        if _takes_spatial_shapes(self.model):
+            side = _native_patches_side(self.config)
+            return torch.ones((self.batch, side * side), dtype=torch.long)
         pixels = self._pixel_values()
         return torch.ones((*pixels.shape[:-3], *pixels.shape[-2:]), dtype=torch.bool)
 
+    def _flattened_patches(self):
+        """Pix2Struct: rows of (row id, column id, flattened patch pixels)."""
+        import torch
+
+        width = _find(self.config, "patch_embed_hidden_size", default=768)
+        side = max(1, int(self.seq_len**0.5))
+        patches = self._randn(self.batch, self.seq_len, width + 2)
+        index = torch.arange(self.seq_len)
+        patches[:, :, 0], patches[:, :, 1] = (index // side + 1).float(), (index % side + 1).float()
+        return patches
+
+    # ids and embeddings for towers that take them beside the main text
+    def _qformer_input_ids(self):
+        return self._input_ids()
+
+    def _qformer_attention_mask(self):
+        return self._attention_mask()
+
+    def _inputs_embeds(self):
+        return self._randn(self.batch, self.seq_len, _find(self.config, "hidden_size", "d_model", prefer=("text_config",), default=64))
+
+    def _encoder_hidden_states(self):
+        width = _find(self.config, "encoder_hidden_size", prefer=(), default=None) or _find(self.config, "hidden_size", prefer=(), default=64)
+        return self._randn(self.batch, self.seq_len, width)
+
+    def _query_embeds(self):
+        tokens = _find(self.config, "num_query_tokens", prefer=(), default=32)
+        return self._randn(self.batch, tokens, _find(self.config, "hidden_size", prefer=("qformer_config",), default=64))
+
+    # offline reinforcement learning trajectories (Decision Transformer)
+    def _states(self):
+        return self._randn(self.batch, self.seq_len, _find(self.config, "state_dim", prefer=(), default=1))
+
+    def _actions(self):
+        return self._randn(self.batch, self.seq_len, _find(self.config, "act_dim", prefer=(), default=1))
+
+    def _rewards(self):
+        return self._randn(self.batch, self.seq_len, 1)
+
+    _returns_to_go = _rewards
+
+    def _timesteps(self):
+        import torch
+
+        limit = _find(self.config, "max_ep_len", prefer=(), default=self.seq_len)
+        return torch.arange(self.seq_len).remainder(limit).expand(self.batch, -1).clone()
+
     # audio
+    def _audio_mel(self):
+        return self._randn(self.batch, self.seq_len, _mel_bins(self.config))
+
+    def _audio_mel_mask(self):
+        import torch
+
+        return torch.zeros((self.batch, self.seq_len), dtype=torch.bool)  # True marks padding
+
     def _input_features(self):
+        stacked = _find(self.config, "feature_projection_input_dim", prefer=("semantic_model_config", "audio_config"))
+        if isinstance(stacked, int):  # w2v-BERT: (batch, frames, stacked mel features)
+            return self._randn(self.batch, _audio_frames(self.config), stacked)
         return self._randn(self.batch, _mel_bins(self.config), _audio_frames(self.config))
 
     def _input_features_mask(self):
@@ -308,6 +385,50 @@ class _InputMaker:
         if _is_audio_codec(self.config):  # codecs take (batch, channels, samples)
             return self._randn(self.batch, _find(self.config, "audio_channels", default=1), samples)
         return self._randn(self.batch, samples)
+
+
+    # time series
+    def _series_length(self) -> int:
+        """GluonTS-style models take context_length plus the largest lag; patch models a whole
+        number of patches up to their context."""
+        config = self.config
+        context = getattr(config, "context_length", None) or getattr(config, "prediction_length", None)
+        lags = getattr(config, "lags_sequence", None)
+        if lags and isinstance(context, int):
+            return context + max(lags)
+        length = min(context, self.seq_len) if isinstance(context, int) else self.seq_len
+        patch = getattr(config, "patch_length", None)
+        return -(-length // patch) * patch if isinstance(patch, int) and patch > 0 else length
+
+    def _past_values(self):
+        channels = getattr(self.config, "num_input_channels", None)
+        size = getattr(self.config, "input_size", None)
+        if isinstance(channels, int):
+            return self._randn(self.batch, self._series_length(), channels)
+        if isinstance(size, int) and size > 1:
+            return self._randn(self.batch, self._series_length(), size)
+        return self._randn(self.batch, self._series_length())
+
+    def _past_time_features(self):
+        features = getattr(self.config, "num_time_features", 0) or 0
+        return self._randn(self.batch, self._series_length(), features)
+
+    def _past_observed_mask(self):
+        import torch
+
+        return torch.ones_like(self._past_values())
+
+    _observed_mask = _past_observed_mask
+
+    def _past_values_padding(self):
+        import torch
+
+        return torch.zeros((self.batch, self._series_length()))
+
+    def _freq(self):
+        import torch
+
+        return torch.zeros((self.batch, 1), dtype=torch.long)
 
 
 def _patch_grid(config) -> tuple[int, int, int]:
@@ -330,6 +451,19 @@ def _uses_patch_grid(model) -> bool:
     return any(name in parameters for name in ("image_grid_thw", "grid_thw"))
 
 
+def _takes_spatial_shapes(model) -> bool:
+    """NaFlex-style towers (Siglip2, LFM2-VL) take patches flattened with each image's grid."""
+    return "spatial_shapes" in inspect.signature(model.forward).parameters
+
+
+def _native_patches_side(config) -> int:
+    patches = _find(config, "num_patches", prefer=("vision_config",))
+    if isinstance(patches, int) and patches > 0:
+        return max(1, int(patches**0.5))
+    _, height, _ = _image_shape(config)
+    return max(1, min(height // _find(config, "patch_size", default=16), 16))
+
+
 def _takes_image_lists(model) -> bool:
     """Idefics-style models take (batch, images, channels, height, width) with a pixel mask."""
     return "pixel_attention_mask" in inspect.signature(model.forward).parameters
@@ -345,7 +479,9 @@ def _required_parameters(forward) -> list[str]:
 
 
 # Inputs that are optional in the signature but that the forward pass needs together.
-_COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_values"}
+_COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_values", "spatial_shapes": "pixel_values", "qformer_input_ids": "pixel_values",
+               "actions": "states", "rewards": "states", "returns_to_go": "states", "timesteps": "states",
+               "encoder_hidden_states": "query_embeds"}
 
 
 def _wanted_inputs(model, info: SkillsetInfo) -> list[str]:
@@ -360,6 +496,9 @@ def _wanted_inputs(model, info: SkillsetInfo) -> list[str]:
         wanted.append("decoder_input_ids")
     wanted += [name for name in _required_parameters(model.forward) if name != "self"]
     wanted += [extra for extra, partner in _COMPANIONS.items() if partner in wanted]
+    if "pixel_values" in wanted and callable(getattr(model, "get_image_features", None)):
+        # What the image encoder cannot do without (image sizes, grids) the forward needs too.
+        wanted += [name for name in _required_parameters(model.get_image_features) if name not in ("self", "pixel_values") and hasattr(_InputMaker, f"_{name}")]
     if getattr(model.config, "image_grid_pinpoints", None) and "pixel_values" in wanted:
         wanted.append("image_sizes")  # any-resolution tiling needs each image's size
     return [name for name in dict.fromkeys(wanted) if name in accepted]

@@ -62,7 +62,26 @@ _MEL_FIELDS = ("num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels
 _LAYER_TYPE_FIELDS = ("layer_types", "block_types", "layers_block_type", "layer_type")
 
 
+# How mild the shrink is: 0 shrinks everything; 1 keeps per-stage width lists (necks and heads
+# often repeat them); 2 keeps every width (layers, heads, experts and vocabulary still shrink);
+# 3 cuts only layers, stage depths and the vocabulary. `tiny_overrides` climbs this ladder when a
+# harsher shrink leaves a model that cannot build or run.
+MILDNESS_LEVELS = (0, 1, 2, 3)
+_mildness = 0
+_SCALAR_WIDTHS = _WIDTH_FIELDS | _TOWER_WIDTH_FIELDS | _FFN_FIELDS | _LORA_RANK_FIELDS | _ROPE_HEAD_FIELDS | {"head_dim"}
+
+
+def _skipped_by_mildness(name: str) -> bool:
+    if _mildness >= 1 and name in _STAGE_WIDTH_FIELDS | _CONV_WIDTH_FIELDS:
+        return True
+    if _mildness >= 2 and name in _SCALAR_WIDTHS:
+        return True
+    return _mildness >= 3 and name not in (_LAYER_FIELDS | _STAGE_DEPTH_FIELDS)
+
+
 def _shrink_int(name: str, value: int) -> int:
+    if _skipped_by_mildness(name):
+        return value
     if name in _LAYER_FIELDS:
         return min(value, TINY_LAYERS)
     if name in _HEAD_FIELDS:
@@ -95,7 +114,7 @@ def _is_int_list(values) -> bool:
 
 
 def _shrink_list(name: str, values: list) -> list:
-    if not _is_int_list(values):
+    if not _is_int_list(values) or _skipped_by_mildness(name):
         return values
     if name in _STAGE_DEPTH_FIELDS:
         return [1 for _ in values]
@@ -149,7 +168,60 @@ def shrink_config_dict(config: dict) -> dict:
     _limit_image_size(shrunk)
     _fill_missing_head_sizes(shrunk)
     _fit_pixel_shuffle(shrunk)
+    _fit_ssm_heads(shrunk)
+    _fill_forecast_horizon(shrunk)
+    _fit_pooled_image_tokens(config, shrunk)
+    _fill_image_placeholder(shrunk)
+    if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
+        shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
+
+
+def _fill_image_placeholder(config: dict) -> None:
+    """BLIP-2-style defaults leave the image placeholder id unset, and their forward then finds no
+    image tokens: give it the last id of the text vocabulary (the tiny one, after the shrink)."""
+    vocab = _text_vocab(config)
+    if not isinstance(vocab, int) or "num_query_tokens" not in config:
+        return
+    for name in ("image_token_index", "image_token_id"):
+        if name in config and config[name] is None:
+            config[name] = vocab - 1
+
+
+def _fit_pooled_image_tokens(original: dict, config: dict) -> None:
+    """Gemma3-style pooling turns the patch grid into a square of `mm_tokens_per_image` tokens:
+    its side must divide the patches a side (defaults may pair a 14-patch tower with 16 a side)."""
+    tokens, vision = config.get("mm_tokens_per_image"), config.get("vision_config") or original.get("vision_config")
+    if not isinstance(tokens, int) or not isinstance(vision, dict):
+        return
+    size, patch = vision.get("image_size"), vision.get("patch_size")
+    if not isinstance(size, int) or not isinstance(patch, int) or not patch:
+        return
+    patches, side = size // patch, int(round(tokens ** 0.5))
+    if side * side == tokens and patches and patches % side == 0:
+        return
+    config["mm_tokens_per_image"] = max(divisor for divisor in range(1, min(side, patches) + 1) if patches % divisor == 0) ** 2
+
+
+TINY_PREDICTION_LENGTH = 8
+
+
+def _fill_forecast_horizon(config: dict) -> None:
+    """Lag-based forecasters (GluonTS style) leave `prediction_length` unset, which they require."""
+    if "prediction_length" in config and config["prediction_length"] is None and config.get("lags_sequence"):
+        config["prediction_length"] = TINY_PREDICTION_LENGTH
+
+
+def _fit_ssm_heads(config: dict) -> None:
+    """Mamba2-style blocks split `expand` × width into heads of `head_dim`: keep that product."""
+    width, expand, head_dim = config.get("hidden_size"), config.get("expand"), config.get("head_dim")
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in (width, expand, head_dim)) or "num_heads" not in config:
+        return
+    if (width * expand) % head_dim == 0 and isinstance(config["num_heads"], int) and config["num_heads"] * head_dim != width * expand:
+        config["num_heads"] = width * expand // head_dim
+    groups = config.get("n_groups")
+    if isinstance(groups, int) and isinstance(config["num_heads"], int) and groups and config["num_heads"] % groups:
+        config["n_groups"] = 1
 
 
 def _fill_missing_head_sizes(config: dict) -> None:
@@ -176,6 +248,8 @@ def _fit_pixel_shuffle(config: dict) -> None:
 
 def _limit_image_size(config: dict) -> None:
     """Very large images (Pixtral's 1540 px) make thousands of patches: cap at 32 patches a side."""
+    if _mildness >= 3:
+        return
     size, patch = config.get("image_size"), config.get("patch_size")
     if "window_size" in config:  # windowed attention needs the resolutions its windows divide
         return
@@ -417,11 +491,85 @@ def _split_evenly(total: int, parts: int) -> list[int]:
     return [base + (1 if part < extra else 0) for part in range(parts)]
 
 
-def tiny_overrides(default_config: dict) -> dict:
+# A milder rung keeps more of the full model: never accept one this large for a `tiny` size.
+MAX_TINY_PARAMS = 60_000_000
+
+
+def _overrides_at(default_config: dict, mildness: int) -> dict:
+    global _mildness
+    previous, _mildness = _mildness, mildness
+    try:
+        shrunk = shrink_config_dict(default_config)
+    finally:
+        _mildness = previous
+    return {name: value for name, value in shrunk.items() if value != default_config.get(name)}
+
+
+def tiny_overrides(default_config: dict, validate: bool = True) -> dict:
     """Only the fields that differ between the default and the tiny config.
 
     A changed nested sub-config is given whole: a partial dict would reset its other fields to
     the sub-config class defaults, which composite models often override.
+
+    With `validate`, each candidate is checked the way a skillset uses it (build on cpu, valid
+    inputs, one forward, finite output); when the full shrink fails, milder ones are tried
+    (keep widths, then cut layers only) and the first that works is returned. When none works,
+    or the type is unknown to the library, the full shrink is returned as before.
     """
-    shrunk = shrink_config_dict(default_config)
-    return {name: value for name, value in shrunk.items() if value != default_config.get(name)}
+    first = _overrides_at(default_config, 0)
+    if not validate:
+        return first
+    entry = _catalog_entry(default_config.get("model_type"))
+    if entry is None:
+        return first
+    tried = []
+    for mildness in MILDNESS_LEVELS:
+        overrides = first if mildness == 0 else _overrides_at(default_config, mildness)
+        if overrides in tried:
+            continue
+        tried.append(overrides)
+        verdict = check_overrides(entry, overrides)
+        if verdict is None:
+            return overrides
+        if verdict in ("missing_dependency", "unsupported_inputs", "too_large"):
+            break  # a milder shrink cannot fix a missing package or an input no builder makes
+    return first
+
+
+def _catalog_entry(model_type):
+    if not isinstance(model_type, str):
+        return None
+    try:
+        from mlperf_pipeline.catalog.catalog import entry_for
+
+        entry = entry_for(model_type)
+    except Exception:
+        return None
+    return entry if getattr(entry, "has_model_class", False) and entry.model_type == model_type else None
+
+
+def check_overrides(entry, overrides: dict, batch_size: int = 1, seq_len: int = 128) -> str | None:
+    """None when the overrides give a model that builds, runs one forward and stays finite;
+    else the reason code. Params are counted on the meta device first: no large allocation."""
+    import torch
+
+    from mlperf_pipeline.skillsets.runtime import (
+        NonFiniteOutput, SkillsetInfo, build_model, count_parameters_on_meta, first_tensor, make_inputs, reason_code,
+    )
+
+    info = SkillsetInfo(entry.model_type, entry.model_class, entry.family, entry.modality, overrides)
+    state = torch.random.get_rng_state()
+    try:
+        if count_parameters_on_meta(info, "tiny") > MAX_TINY_PARAMS:
+            return "too_large"
+        model = build_model(info, "tiny", "cpu", "float32")
+        inputs = make_inputs(model, info, batch_size, seq_len, "cpu", "float32")
+        with torch.inference_mode():
+            tensor = first_tensor(model(**inputs))
+        if tensor is not None and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise NonFiniteOutput("model output holds NaN or inf")
+        return None
+    except Exception as error:
+        return reason_code(error)
+    finally:
+        torch.random.set_rng_state(state)
