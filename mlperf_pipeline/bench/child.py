@@ -228,7 +228,8 @@ def run_worker(request: BenchRequest, out, process_started: float, ready_fd: int
         while time.perf_counter() - started < duration_s:
             latencies.append(workload.timed())
         elapsed = time.perf_counter() - started
-    _emit(out, {"kind": "worker", "batch_size": batch, "seq_len": seq, "dtype": dtype, "calls": len(latencies), "elapsed_s": elapsed, "samples": latencies, **phases, **build_phases})
+    _emit(out, {"kind": "worker", "batch_size": batch, "seq_len": sequence_length_used(workload.inputs, seq), "dtype": dtype,
+                "calls": len(latencies), "elapsed_s": elapsed, "samples": latencies, **phases, **build_phases})
 
 
 def main(argv: list[str], process_started: float | None = None) -> int:
@@ -237,7 +238,12 @@ def main(argv: list[str], process_started: float | None = None) -> int:
     with open(argv[1], "a") as out:
         _emit(out, {"kind": "started", "pid": os.getpid()})
         if len(argv) > 2 and argv[2] == "--worker":
-            run_worker(request, out, process_started, int(argv[3]), int(argv[4]), float(argv[5]))
+            ready_fd, go_fd = int(argv[3]), int(argv[4])
+            try:
+                run_worker(request, out, process_started, ready_fd, go_fd, float(argv[5]))
+            except Exception as error:
+                _emit(out, {"kind": "worker", **_failure(error, "worker")})
+                os.write(ready_fd, b"r")  # never leave the others waiting at the barrier
         else:
             run(request, out, process_started)
         _emit(out, {"kind": "finished"})

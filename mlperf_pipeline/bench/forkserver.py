@@ -112,12 +112,15 @@ class ForkServer:
             [sys.executable, "-m", "mlperf_pipeline.bench.forkserver", *model_classes],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True, bufsize=1, start_new_session=True,
         )
-        ready = self._read(STARTUP_TIMEOUT_S)
+        self.current_pid: int | None = None
+        try:
+            ready = self._read(STARTUP_TIMEOUT_S)
+        except ValueError as error:  # something other than our protocol on its stdout
+            ready = {"error": str(error)}
         if not ready or not ready.get("ready"):
             self.close()
             raise ForkServerError(f"fork server did not start (got {ready!r})")
         self.preload_s = ready["preload_s"]
-        self.current_pid: int | None = None
 
     def _read(self, timeout_s: float) -> dict | None:
         readable, _, _ = select.select([self.process.stdout], [], [], timeout_s)
@@ -151,6 +154,7 @@ class ForkServer:
             kill_group(pid)  # the step is being stopped: take the benchmark down with it
             raise
         if not answer or answer.get("pid") != pid:
+            kill_group(pid)
             raise ForkServerError(f"fork server lost track of benchmark process {pid} (got {answer!r})")
         self.current_pid = None
         return answer["exit_code"], timed_out
@@ -193,7 +197,18 @@ class ForkServerPool:
                 self.failed.add(omp_wait_policy)
                 self.log.warning(f"fork server unavailable, starting a new interpreter per benchmark: {error}")
         server = self.servers.get(omp_wait_policy)
-        return server if server is not None and server.alive else None
+        if server is not None and not server.alive:
+            self.log.warning(f"fork server ({omp_wait_policy}) died; starting a new interpreter per benchmark from now on")
+            self.discard(omp_wait_policy)
+            return None
+        return server
+
+    def discard(self, omp_wait_policy: str) -> None:
+        """Stop using a server that failed; later benchmarks with that policy start a new interpreter."""
+        server = self.servers.pop(omp_wait_policy, None)
+        if server is not None:
+            server.close()
+        self.failed.add(omp_wait_policy)
 
     def close(self) -> None:
         for server in self.servers.values():

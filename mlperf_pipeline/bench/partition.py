@@ -89,7 +89,7 @@ FOREIGN_LOAD_THRESHOLD_PCT = 10.0
 
 def _rows_from_outcome(context: PartitionContext, request: BenchRequest, run_id: str, outcome: ChildOutcome) -> tuple[list[dict], list[dict]]:
     measured = {(r["batch_size"], r["seq_len"], r["dtype"]): r for r in outcome.records if r.get("kind") == "result"}
-    rows, samples = [], []
+    rows, samples, seen = [], [], set()
     for batch, seq, dtype in request.configs():
         row = _base_row(context, request, run_id, batch, seq, dtype)
         record = measured.get((batch, seq, dtype))
@@ -98,10 +98,14 @@ def _rows_from_outcome(context: PartitionContext, request: BenchRequest, run_id:
         else:
             row.update({name: record.get(name) for name in _MEASURED_FIELDS})
             row["seq_len"] = record.get("effective_seq_len", seq)
-            samples += _sample_rows(row, record.get("samples") or [])
+        series = (row["batch_size"], row["seq_len"], row["dtype"])
+        if series in seen:
+            continue  # two requested lengths capped to the same one (or none, for pixels): one series
+        seen.add(series)
         row.update(omp_wait_policy=outcome.extra.get("omp_wait_policy"), load_before_pct=outcome.extra.get("load_before_pct"))
         row["foreign_load"] = _under_foreign_load(row)
         rows.append(row)
+        samples += _sample_rows(row, (record or {}).get("samples") or [])
     return rows, samples
 
 
@@ -121,10 +125,13 @@ def concurrent_row(context: PartitionContext, request: BenchRequest, run_id: str
 
     batch, seq, dtype = request.configs()[0]
     row = {**_base_row(context, request, run_id, batch, seq, dtype), "scenario": "concurrent", "workers": workers, "threads": outcomes[0].extra.get("threads") if outcomes else None, "omp_wait_policy": outcomes[0].extra.get("omp_wait_policy") if outcomes else None}
+    reports = [next((r for r in outcome.records if r.get("kind") == "worker"), None) for outcome in outcomes]
+    failed_report = next((report for report in reports if report and report.get("status") == "failed"), None)
+    if failed_report is not None:
+        return {**row, "status": "failed", "reason_code": failed_report["reason_code"], "reason": f"a concurrent worker failed: {failed_report['reason']}"}, []
     failed = next((outcome for outcome in outcomes if not outcome.completed), None)
     if failed is not None:
         return {**row, "status": "failed", "reason_code": failed.reason_code, "reason": f"a concurrent worker failed: {failed.reason}"}, []
-    reports = [next(r for r in outcome.records if r.get("kind") == "worker") for outcome in outcomes]
     latencies = [value for report in reports for value in report["samples"]]
     seq_used = reports[0].get("seq_len", seq)
     elapsed = max(report["elapsed_s"] for report in reports)
@@ -151,7 +158,8 @@ def benchmark_partition(context: PartitionContext, request: BenchRequest, *, loc
         log.warning("%s on %s: %s", context.model_type, context.hardware, outcome.reason)
     run_id = uuid.uuid4().hex
     rows, samples = _rows_from_outcome(context, request, run_id, outcome)
-    for workers in request.workers:
+    # Concurrency is worth measuring only once a single stream works.
+    for workers in request.workers if rows and rows[0]["status"] in ("ok", "invalid") else []:
         outcomes = run_concurrent(request, workers, lock_dir=lock_dir, duration_s=request.max_seconds_per_config, timeout_s=timeout_s, memory_cap_bytes=memory_cap_bytes, omp_wait_policy=omp_wait_policy)
         row, worker_samples = concurrent_row(context, request, run_id, workers, outcomes, rows[0].get("throughput_per_s"))
         rows.append(row)

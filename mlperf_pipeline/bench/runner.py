@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlperf_pipeline.bench.forkserver import ForkServerPool
+from mlperf_pipeline.bench.forkserver import ForkServerError, ForkServerPool
 from mlperf_pipeline.bench.request import DEFAULT_TIMEOUT_S, BenchRequest
 
 log = logging.getLogger(__name__)
@@ -205,12 +205,17 @@ def run_isolated(
         started = time.monotonic()
         args, env = [str(request_path), str(results_path)], child_environment(threads, policy)
         fork_server = fork_servers.get(policy) if fork_servers is not None else None
-        if fork_server is not None:
+        try:
+            if fork_server is None:
+                raise ForkServerError("no fork server")
             exit_code, timed_out = fork_server.wait(fork_server.launch(args, log_path, env, memory_cap_bytes), timeout_s)
-        else:
+        except (ForkServerError, OSError) as error:
+            if fork_server is not None:  # the server died or lost its child: stop using it
+                log.warning("fork server failed (%s); this and later benchmarks start a new interpreter", error)
+                fork_servers.discard(policy)
             with open(log_path, "w") as child_log:
                 exit_code, timed_out = _wait(_launch(args, child_log, env, memory_cap_bytes), timeout_s)
-        log_tail = log_path.read_text(errors="replace")[-4000:]
+        log_tail = log_path.read_text(errors="replace")[-4000:] if log_path.exists() else ""
         return _outcome(_read_records(results_path), exit_code, timed_out, timeout_s, time.monotonic() - started, log_tail, extra)
 
 
@@ -236,9 +241,9 @@ def run_concurrent(
     threads = max(1, (request.threads or usable_cores()) // workers)
     worker_request = BenchRequest(**{**request.__dict__, "threads": threads})
     cap = memory_cap_bytes // workers if memory_cap_bytes else None
-    ready_read, ready_write = os.pipe()
-    go_read, go_write = os.pipe()
     with tempfile.TemporaryDirectory(prefix="mlperf-concurrent-") as work, device_lock(lock_dir, request.hardware):
+        ready_read, ready_write = os.pipe()
+        go_read, go_write = os.pipe()
         work_dir = Path(work)
         request_path = work_dir / "request.json"
         worker_request.save(request_path)

@@ -47,13 +47,16 @@ def register() -> list[str]:
 
 def execute_job(job: str, tags: dict[str, str], run_config: dict | None = None) -> None:
     command = [sys.executable, "-m", "dagster", "job", "execute", "-m", DEFINITIONS_MODULE, "-j", job, "--tags", json.dumps(tags)]
+    config_path = paths.mlperf_home() / f"run_config_{os.getpid()}.json"
     if run_config:
-        config_path = paths.mlperf_home() / f"run_config_{os.getpid()}.json"
         config_path.write_text(json.dumps(run_config))
         command += ["-c", str(config_path)]
-    print(f"$ dagster job execute -j {job} --tags '{json.dumps(tags)}'", flush=True)
+    print(f"$ dagster job execute -j {job} --tags '{json.dumps(tags)}'" + (f" -c '{json.dumps(run_config)}'" if run_config else ""), flush=True)
     started = time.monotonic()
-    completed = subprocess.run(command)
+    try:
+        completed = subprocess.run(command)
+    finally:
+        config_path.unlink(missing_ok=True)
     if completed.returncode != 0:
         raise SystemExit(f"{job} failed (exit code {completed.returncode}); see the log above or the Dagster UI")
     print(f"{job} finished in {time.monotonic() - started:.0f} s", flush=True)

@@ -153,3 +153,15 @@ def test_killing_the_run_kills_its_benchmark_process_and_frees_the_device_lock(t
     assert not alive
     with open(tmp_path / "cpu.lock", "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_dead_fork_server_falls_back_to_a_new_interpreter(bert_record, tmp_path):
+    from mlperf_pipeline.bench.forkserver import ForkServerPool
+    from mlperf_pipeline.bench.runner import child_environment
+
+    with ForkServerPool(lambda policy: child_environment(2, policy), ["BertModel"]) as pool:
+        pool.get("PASSIVE").process.kill()  # e.g. the kernel's OOM killer took the server
+        pool.servers["PASSIVE"].process.wait()
+        outcome = run_isolated(_request(bert_record.path, batch_sizes=[1, 2]), lock_dir=tmp_path, fork_servers=pool, omp_wait_policy="PASSIVE")
+        _assert_measured(outcome)
+        assert "PASSIVE" in pool.failed
