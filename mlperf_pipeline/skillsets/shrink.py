@@ -11,6 +11,7 @@ differs from the library default.
 from __future__ import annotations
 
 import copy
+from contextvars import ContextVar
 from typing import Any
 
 TINY_LAYERS = 2
@@ -67,11 +68,14 @@ _LAYER_TYPE_FIELDS = ("layer_types", "block_types", "layers_block_type", "layer_
 # 3 cuts only layers, stage depths and the vocabulary. `tiny_overrides` climbs this ladder when a
 # harsher shrink leaves a model that cannot build or run.
 MILDNESS_LEVELS = (0, 1, 2, 3)
-_mildness = 0
+# A context variable rather than a parameter threaded through every rule: the rules stay one-line
+# lookups, and concurrent shrinks (threads, async) cannot see each other's rung.
+_MILDNESS: ContextVar[int] = ContextVar("mildness", default=0)
 _SCALAR_WIDTHS = _WIDTH_FIELDS | _TOWER_WIDTH_FIELDS | _FFN_FIELDS | _LORA_RANK_FIELDS | _ROPE_HEAD_FIELDS | {"head_dim"}
 
 
 def _skipped_by_mildness(name: str) -> bool:
+    _mildness = _MILDNESS.get()
     if _mildness >= 1 and name in _STAGE_WIDTH_FIELDS | _CONV_WIDTH_FIELDS:
         return True
     if _mildness >= 2 and name in _SCALAR_WIDTHS:
@@ -79,9 +83,28 @@ def _skipped_by_mildness(name: str) -> bool:
     return _mildness >= 3 and name not in (_LAYER_FIELDS | _STAGE_DEPTH_FIELDS)
 
 
+# Field groups and the largest value each keeps at tiny size; the first group that names a field wins.
+_INT_CAPS = (
+    (_LAYER_FIELDS, TINY_LAYERS),
+    (_HEAD_FIELDS, TINY_HEADS),
+    (_KV_HEAD_FIELDS, TINY_KV_HEADS),
+    (_WIDTH_FIELDS | _TOWER_WIDTH_FIELDS, TINY_WIDTH),
+    (_FFN_FIELDS, TINY_FFN),
+    ({"head_dim"}, TINY_WIDTH // TINY_HEADS),
+    ({"max_source_positions"}, TINY_SOURCE_POSITIONS),
+    (_FRAME_FIELDS, TINY_FRAMES),
+    (_EXPERT_FIELDS, TINY_EXPERTS),
+    (_EXPERT_PER_TOKEN_FIELDS, TINY_EXPERTS_PER_TOKEN),
+    (_LORA_RANK_FIELDS, TINY_LORA_RANK),
+    (_ROPE_HEAD_FIELDS, TINY_ROPE_HEAD_DIM),
+)
+
+
 def _shrink_int(name: str, value: int) -> int:
     if _skipped_by_mildness(name):
         return value
+    cap = next((cap for fields, cap in _INT_CAPS if name in fields), None)
+    return value if cap is None else min(value, cap)
     if name in _LAYER_FIELDS:
         return min(value, TINY_LAYERS)
     if name in _HEAD_FIELDS:
@@ -248,7 +271,7 @@ def _fit_pixel_shuffle(config: dict) -> None:
 
 def _limit_image_size(config: dict) -> None:
     """Very large images (Pixtral's 1540 px) make thousands of patches: cap at 32 patches a side."""
-    if _mildness >= 3:
+    if _MILDNESS.get() >= 3:
         return
     size, patch = config.get("image_size"), config.get("patch_size")
     if "window_size" in config:  # windowed attention needs the resolutions its windows divide
@@ -496,12 +519,11 @@ MAX_TINY_PARAMS = 60_000_000
 
 
 def _overrides_at(default_config: dict, mildness: int) -> dict:
-    global _mildness
-    previous, _mildness = _mildness, mildness
+    token = _MILDNESS.set(mildness)
     try:
         shrunk = shrink_config_dict(default_config)
     finally:
-        _mildness = previous
+        _MILDNESS.reset(token)
     return {name: value for name, value in shrunk.items() if value != default_config.get(name)}
 
 

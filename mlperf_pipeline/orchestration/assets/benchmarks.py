@@ -4,6 +4,7 @@
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from typing import Optional
 from pathlib import Path
 
@@ -13,14 +14,14 @@ from mlperf_pipeline.bench.forkserver import ForkServerPool
 from mlperf_pipeline.bench.partition import PartitionContext, benchmark_partition
 from mlperf_pipeline.bench.runner import child_environment, device_lock
 from mlperf_pipeline.bench.request import BENCH_VERSION, BenchGrid, BenchRequest
-from mlperf_pipeline.hardware.detect import detect, usable_cores
+from mlperf_pipeline.hardware.detect import DeviceInfo, detect, usable_cores
 from mlperf_pipeline.orchestration.run_health import claim_run
 from mlperf_pipeline.hardware.fingerprint import environment, fingerprint
 from mlperf_pipeline.orchestration.automation import outdated_or_missing
 from mlperf_pipeline.orchestration.partitions import BY_HARDWARE, benchmark_partitions, split_key
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, benchmark_profile
-from mlperf_pipeline.skillsets.generate import load_record
+from mlperf_pipeline.skillsets.generate import SkillsetRecord, load_record
 from mlperf_pipeline.store.results import read_stored_inputs, write_partition_results
 
 BENCHMARK_RESULTS = dg.AssetKey("benchmark_results")
@@ -50,22 +51,32 @@ class BenchmarkConfig(dg.Config):
         return BenchGrid(**{**profile, **given})
 
 
-def _partition_context(hardware: str, model_key: str, size: str, skillsets_dir: Path) -> PartitionContext:
-    record = load_record(skillsets_dir, hardware, model_key)
-    device = detect(hardware)
+def _partition_context(record: SkillsetRecord, device: DeviceInfo, env_fingerprint: str, size: str) -> PartitionContext:
     runnable = record.runnable(size)
     return PartitionContext(
-        hardware=hardware,
+        hardware=record.hardware,
         model_type=record.model_type,
         family=record.family,
         device_name=(device.device_names or [None])[0],
-        env_fingerprint=fingerprint(environment(device)),
+        env_fingerprint=env_fingerprint,
         skillset_hash=record.source_hash,
         skillset_path=Path(record.path),
         runnable=runnable,
         skip_reason_code=None if runnable else record.verdict["sizes"].get(size),
         skip_reason=None if runnable else record.verdict.get("reason"),
     )
+
+
+@dataclass
+class _Range:
+    """What every partition of a range run shares, read once per step."""
+
+    grid: BenchGrid
+    previous: dict[str, str] | None  # None: forced, measure regardless
+    records: dict[str, SkillsetRecord]
+    devices: dict[str, DeviceInfo]
+    fingerprints: dict[str, str]
+    launcher: ForkServerPool | None
 
 
 def _request(grid: BenchGrid, context: PartitionContext) -> BenchRequest:
@@ -129,36 +140,36 @@ def benchmark_results(context: dg.AssetExecutionContext, config: BenchmarkConfig
     # grid are what its latest materialisation recorded is not measured again, unless the run is forced.
     force = context.run.tags.get(FORCE_TAG, "").lower() in ("1", "true", "yes")
     previous = None if force else _previous_versions(context.instance, [str(key) for key in keys])
-    fingerprints: dict[str, str] = {}
     context.log.info(f"benchmarking {len(keys)} partition(s) with {grid.to_dict()}{' (forced)' if force else ''}")
     claim_run(context.instance, context.run.run_id)
-    materializations = []
-    started = time.monotonic()
-    measured = 0
-    model_classes = [load_record(Path(bench_settings.skillsets_dir), *split_key(key)).model_class for key in keys]
+    records = {str(key): load_record(Path(bench_settings.skillsets_dir), *split_key(key)) for key in keys}
+    devices = {hardware: detect(hardware) for hardware in {record.hardware for record in records.values()}}
+    fingerprints = {hardware: fingerprint(environment(device)) for hardware, device in devices.items()}
+    model_classes = [record.model_class for record in records.values() if record.model_class]
     launcher = (
-        ForkServerPool(lambda policy: child_environment(usable_cores(), policy), [name for name in model_classes if name], context.log)
+        ForkServerPool(lambda policy: child_environment(usable_cores(), policy), model_classes, context.log)
         if bench_settings.launcher == "fork_server" else None
     )
+    shared = _Range(grid, previous, records, devices, fingerprints, launcher)
+    materializations = []
+    started = time.monotonic()
     try:
         for index, partition_key in enumerate(keys, start=1):
-            materializations.append(_one_partition(context, bench_settings, results_store, grid, previous, fingerprints, launcher, index, partition_key))
-            measured += bool(materializations[-1].metadata["measured"].value)
+            materializations.append(_one_partition(context, bench_settings, results_store, shared, index, partition_key))
     finally:
         if launcher is not None:
             launcher.close()
+    measured = sum(bool(materialization.metadata["measured"].value) for materialization in materializations)
     context.log.info(f"measured {measured} of {len(keys)} partition(s); {len(keys) - measured} unchanged ({time.monotonic() - started:.0f} s)")
     yield dg.Output(None, output_name="benchmark_results")
     yield from materializations
 
 
-def _one_partition(context, settings: BenchSettings, store: ResultsStore, grid: BenchGrid, previous: dict | None, fingerprints: dict, launcher: ForkServerPool | None, index: int, partition_key) -> dg.AssetMaterialization:
+def _one_partition(context, settings: BenchSettings, store: ResultsStore, shared: _Range, index: int, partition_key) -> dg.AssetMaterialization:
     """Measure one partition (or confirm it is unchanged) and describe it as a materialisation."""
-    hardware, model_key = split_key(partition_key)
-    if hardware not in fingerprints:
-        fingerprints[hardware] = fingerprint(environment(detect(hardware)))
-    skillset_version = load_record(Path(settings.skillsets_dir), hardware, model_key).data_version
-    inputs = inputs_version(skillset_version, fingerprints[hardware], grid)
+    record = shared.records[str(partition_key)]
+    hardware, grid, previous = record.hardware, shared.grid, shared.previous
+    inputs = inputs_version(record.data_version, shared.fingerprints[hardware], grid)
     if previous is not None and _unchanged(previous.get(str(partition_key)), inputs):
         return dg.AssetMaterialization(
             BENCHMARK_RESULTS,
@@ -166,7 +177,7 @@ def _one_partition(context, settings: BenchSettings, store: ResultsStore, grid: 
             tags={DATA_VERSION_TAG: previous[str(partition_key)]},
             metadata={"measured": False, "reason": "skillset, environment, bench version and grid unchanged since the last measurement"},
         )
-    partition = _partition_context(hardware, model_key, grid.size, Path(settings.skillsets_dir))
+    partition = _partition_context(record, shared.devices[hardware], shared.fingerprints[hardware], grid.size)
     # Check and measure under the device lock: DuckDB knows partitions that a concurrent run over an
     # overlapping range measured while we waited, or that a killed run stored but never reported.
     with device_lock(settings.lock_dir, hardware):
@@ -177,7 +188,7 @@ def _one_partition(context, settings: BenchSettings, store: ResultsStore, grid: 
         result = benchmark_partition(
             partition, _request(grid, partition), lock_dir=None,
             timeout_s=settings.timeout_s, memory_cap_bytes=settings.memory_cap_bytes,
-            omp_wait_policy=settings.omp_wait_policy, fork_servers=launcher,
+            omp_wait_policy=settings.omp_wait_policy, fork_servers=shared.launcher,
         )
         for row in result.rows:
             row["inputs_version"] = inputs
