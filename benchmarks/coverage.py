@@ -1,9 +1,9 @@
 """Sweep every model type at `tiny` size on cpu: build offline, one forward, outputs finite.
 
-Each type runs in its own forked child with a wall-clock timeout, so a crash or a hang of one
-type is recorded and the sweep goes on. The parent preloads torch, transformers and the model
-modules (imports only: computing before a fork can deadlock the child), so a child starts in
-milliseconds instead of paying the imports again.
+It takes the pipeline's own path (`skillsets.generate.checked_specs`): every shrink rung tried
+and every smoke check run in its own process with a wall-clock timeout, forked from a server that
+preloaded torch, transformers and the model modules, so a crash or a hang of one type is recorded
+and the sweep goes on, and a child starts in milliseconds instead of paying the imports again.
 
     python benchmarks/coverage.py                       # all 649 types, 2 workers
     python benchmarks/coverage.py --models bert,llava   # a few
@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import multiprocessing
 import os
 import sys
+import tempfile
 import time
-from multiprocessing.connection import wait
+from pathlib import Path
 
 # The children must not fight over the two cores: one thread each, no spin-waiting.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -30,114 +30,26 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 OK = "ok"
 
 
-def check_one(model_type: str, batch_size: int, seq_len: int) -> dict:
-    """Spec, build, inputs, forward and finiteness for one type; never raises."""
-    import torch
+def sweep(entries, jobs: int, timeout_s: float, store_path: Path | None, log=None) -> list[dict]:
+    """The pipeline's own path: shrink rungs chosen and smoke-checked in isolated processes."""
+    from mlperf_pipeline.skillsets.checks import CheckStore
+    from mlperf_pipeline.skillsets.generate import checked_specs
+    from mlperf_pipeline.skillsets.isolated import DEFAULT_PRELOAD, IsolatedCalls, model_modules
 
-    from mlperf_pipeline.catalog.catalog import entry_for
-    from mlperf_pipeline.skillsets.runtime import NonFiniteOutput, build_model, first_tensor, make_inputs, reason_code
-    from mlperf_pipeline.skillsets.spec import build_spec
-
-    torch.set_num_threads(1)
-    result = {"model_type": model_type, "status": "failed"}
-    phase = "spec"
-    started = time.perf_counter()
-    try:
-        spec = build_spec(entry_for(model_type))
-        result.update(family=spec.entry.family, params_full=spec.params.get("full"))
-        phase = "build"
-        model = build_model(spec.info(), "tiny", "cpu", "float32")
-        result["params"] = sum(parameter.numel() for parameter in model.parameters())
-        result["build_s"] = round(time.perf_counter() - started, 3)
-        phase = "inputs"
-        inputs = make_inputs(model, spec.info(), batch_size, seq_len, "cpu", "float32")
-        phase = "forward"
-        forward_started = time.perf_counter()
-        with torch.inference_mode():
-            output = model(**inputs)
-        result["forward_s"] = round(time.perf_counter() - forward_started, 3)
-        phase = "check"
-        tensor = first_tensor(output)
-        if tensor is not None and tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise NonFiniteOutput("model output holds NaN or inf")
-        result.update(status=OK, reason_code=None, reason=None)
-    except Exception as error:  # every failure is data for the report
-        message = " ".join(f"{type(error).__name__}: {error}".split())
-        result.update(reason_code=reason_code(error), reason=f"{phase}: {message[:300]}")
-    result["seconds"] = round(time.perf_counter() - started, 3)
-    return result
-
-
-def _child(connection, model_type: str, batch_size: int, seq_len: int) -> None:
-    os.setsid()  # own process group: killing a hung child kills what it started too
-    connection.send(check_one(model_type, batch_size, seq_len))
-    connection.close()
-
-
-def _preload(entries) -> None:
-    """Import every model module once in the parent so that forked children share them."""
-    import torch  # noqa: F401
-    import transformers
-
+    preload = (*DEFAULT_PRELOAD, *model_modules(entry.model_class for entry in entries))
+    calls = IsolatedCalls(jobs=jobs, timeout_s=timeout_s, preload=preload)
+    with tempfile.TemporaryDirectory() as temporary:
+        store = CheckStore(store_path or Path(temporary) / "checks.json")
+        specs = checked_specs(entries, store, calls, log=log)
+    results = []
     for entry in entries:
-        try:
-            getattr(transformers, entry.model_class)
-        except Exception:  # the child meets and classifies the same error
-            pass
-
-
-class Sweep:
-    """At most `jobs` forked children at a time, each killed at its deadline."""
-
-    def __init__(self, jobs: int, timeout_s: float, batch_size: int, seq_len: int):
-        self.context = multiprocessing.get_context("fork")
-        self.jobs, self.timeout_s = jobs, timeout_s
-        self.batch_size, self.seq_len = batch_size, seq_len
-        self.running: dict = {}  # sentinel -> (process, connection, model_type, deadline)
-
-    def run(self, model_types: list[str], on_result) -> None:
-        pending = collections.deque(model_types)
-        while pending or self.running:
-            while pending and len(self.running) < self.jobs:
-                self._start(pending.popleft())
-            ready = wait(list(self.running), timeout=self._seconds_to_next_deadline())
-            for sentinel in ready:
-                on_result(self._finish(sentinel))
-            for sentinel in self._overdue():
-                on_result(self._kill(sentinel))
-
-    def _start(self, model_type: str) -> None:
-        receiver, sender = self.context.Pipe(duplex=False)
-        process = self.context.Process(target=_child, args=(sender, model_type, self.batch_size, self.seq_len), daemon=True)
-        process.start()
-        sender.close()
-        self.running[process.sentinel] = (process, receiver, model_type, time.monotonic() + self.timeout_s)
-
-    def _seconds_to_next_deadline(self) -> float:
-        return max(0.0, min(deadline for *_, deadline in self.running.values()) - time.monotonic())
-
-    def _overdue(self) -> list:
-        now = time.monotonic()
-        return [sentinel for sentinel, (*_, deadline) in self.running.items() if deadline <= now]
-
-    def _finish(self, sentinel) -> dict:
-        process, receiver, model_type, _ = self.running.pop(sentinel)
-        result = receiver.recv() if receiver.poll() else None
-        process.join()
-        receiver.close()
-        if result is None:  # died without a word: segfault, abort, killed for memory
-            result = {"model_type": model_type, "status": "failed", "reason_code": "crash", "reason": f"child exited with code {process.exitcode}"}
-        return result
-
-    def _kill(self, sentinel) -> dict:
-        process, receiver, model_type, _ = self.running.pop(sentinel)
-        try:
-            os.killpg(process.pid, 9)
-        except ProcessLookupError:
-            pass
-        process.join()
-        receiver.close()
-        return {"model_type": model_type, "status": "failed", "reason_code": "timeout", "reason": f"no result within {self.timeout_s:.0f} s"}
+        spec, smoke = specs[entry.model_type]
+        results.append({
+            "model_type": entry.model_type, "status": OK if smoke["status"] == OK else "failed", "family": entry.family,
+            "params": smoke.get("params_tiny"), "params_full": spec.params.get("full"),
+            "reason_code": smoke.get("reason_code"), "reason": smoke.get("reason"), "seconds": smoke.get("seconds"),
+        })
+    return results
 
 
 def summarize(results: list[dict], families: dict[str, str]) -> dict:
@@ -151,7 +63,7 @@ def summarize(results: list[dict], families: dict[str, str]) -> dict:
     return {"total": len(results), "ok": ok, "missing_dependency": missing, "by_family": {name: dict(counts) for name, counts in sorted(by_family.items())}}
 
 
-def print_report(results: list[dict], families: dict[str, str], wall_s: float) -> None:
+def print_report(results: list[dict], families: dict[str, str], wall_s: float, show_failures: bool = True) -> None:
     summary = summarize(results, families)
     codes = sorted({code for counts in summary["by_family"].values() for code in counts} - {"total", OK})
     print(f"\n{'family':<16}{'ok':>5}{'total':>7}  " + "  ".join(codes))
@@ -160,7 +72,7 @@ def print_report(results: list[dict], families: dict[str, str], wall_s: float) -
     total, ok = summary["total"], summary["ok"]
     print(f"{'all':<16}{ok:>5}{total:>7}  ({100 * ok / max(total, 1):.1f}% ok)")
     failures = sorted((r for r in results if r["status"] != OK), key=lambda r: (r["reason_code"], r["model_type"]))
-    if failures:
+    if failures and show_failures:
         print(f"\nfailures ({len(failures)}):")
         for result in failures:
             print(f"  {result['model_type']:<32} {families.get(result['model_type'], '?'):<15} {result['reason_code']:<19} {result['reason']}")
@@ -181,7 +93,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--json", help="write every result and the summary here")
-    parser.add_argument("--quiet", action="store_true", help="no line per type while running")
+    parser.add_argument("--store", help="keep check outcomes in this JSON file and reuse them (default: a fresh one, so everything runs)")
+    parser.add_argument("--quiet", action="store_true", help="no line per failure at the end")
     return parser.parse_args(argv)
 
 
@@ -193,18 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     entries = select(build_catalog(), models=args.models.split(",") if args.models else None)
     entries = entries[: args.limit] if args.limit else entries
     families = {entry.model_type: entry.family for entry in entries}
-    _preload(entries)
-    print(f"{len(entries)} types, catalogue and preload {time.perf_counter() - started:.1f} s", flush=True)
-    results: list[dict] = []
-
-    def on_result(result: dict) -> None:
-        results.append(result)
-        if not args.quiet:
-            print(f"[{len(results)}/{len(entries)}] {result['model_type']}: {result['reason_code'] or OK} {result.get('reason') or ''}"[:240], flush=True)
-
-    Sweep(max(1, args.jobs), args.timeout, args.batch_size, args.seq_len).run([entry.model_type for entry in entries], on_result)
+    print(f"{len(entries)} types, {args.jobs} at a time", flush=True)
+    results = sweep(entries, max(1, args.jobs), args.timeout, Path(args.store) if args.store else None, log=lambda line: print(line, flush=True))
     wall_s = time.perf_counter() - started
-    print_report(results, families, wall_s)
+    print_report(results, families, wall_s, show_failures=not args.quiet)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"summary": summarize(results, families), "wall_s": wall_s, "results": results}, handle, indent=1)

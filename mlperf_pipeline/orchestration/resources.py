@@ -35,6 +35,10 @@ class BenchSettings(dg.ConfigurableResource):
     # `fork_server`: benchmark processes forked from a server that preloaded torch and transformers
     # (~30 ms a start); `interpreter`: a new Python per benchmark (~4 s a start).
     launcher: str = "fork_server"
+    # Skillset smoke checks (and the shrink-rung checks behind them): processes at a time (0: one
+    # per usable core) and the seconds one may take before it counts as a hang.
+    check_jobs: int = 0
+    check_timeout_s: float = 120.0
 
     @property
     def lock_dir(self) -> Path:

@@ -32,6 +32,7 @@ from mlperf_pipeline.report.frame import (
     sort_results,
     status_counts,
 )
+from mlperf_pipeline.report.coverage import coverage_by_family, coverage_table, format_params
 from mlperf_pipeline.report.markdown import markdown_summary
 from mlperf_pipeline.report.plots import latency_plot, status_plot, throughput_plot
 
@@ -133,8 +134,10 @@ def _context(
     title: str,
     generated_at: datetime | str | None,
     extra_sections: dict[str, str] | None,
+    coverage: list[dict] | None = None,
 ) -> dict[str, object]:
     return {
+        "coverage": _coverage_context(coverage or []),
         "title": title,
         "generated_at": _timestamp(generated_at),
         "n_rows": len(frame),
@@ -148,6 +151,25 @@ def _context(
         "results": _result_rows(frame),
         "not_measured": _result_rows(not_measured_rows(frame)),
         "extra_sections": list((extra_sections or {}).items()),
+    }
+
+
+def _coverage_context(rows: list[dict]) -> dict[str, object]:
+    ok = sum(row["status"] == "ok" for row in rows)
+    return {
+        "n": len(rows),
+        "ok": ok,
+        "pct": f"{100 * ok / max(len(rows), 1):.1f}",
+        "by_family": [(family, counts.get("ok", 0), counts["total"]) for family, counts in coverage_by_family(rows).items()],
+        "rows": [
+            {
+                "model": row["model_type"], "family": row.get("family") or "", "status": row["status"],
+                "status_class": _status_class(row["status"]), "reason_code": row.get("reason_code") or "",
+                "reason": fmt_text(row.get("reason") or ""), "params_tiny": format_params(row.get("params_tiny")),
+                "params_full": format_params(row.get("params_full")),
+            }
+            for row in sorted(rows, key=lambda row: (row["status"] == "ok", row.get("family") or "", row["model_type"]))
+        ],
     }
 
 
@@ -173,16 +195,20 @@ def render_report(
     title: str = DEFAULT_TITLE,
     generated_at: datetime | str | None = None,
     extra_sections: dict[str, str] | None = None,
+    coverage: list[dict] | None = None,
 ) -> ReportFiles:
     """Write `report.html` and `summary.md` for the current result rows into out_dir.
 
     extra_sections maps a heading to plain text (e.g. recommendations); it is shown escaped
-    and preformatted, never interpreted as HTML.
+    and preformatted, never interpreted as HTML. coverage: the skillset smoke-check rows (the
+    `current_skillset_checks` view), shown as the coverage table with parameter counts.
     """
     frame = normalise(df)
     markdown = markdown_summary(df)
+    if coverage:
+        markdown += "\n\n## Skillset coverage (tiny size, cpu)\n\n" + coverage_table(coverage, failures_only=True)
     html = _environment().get_template(TEMPLATE_NAME).render(
-        **_context(frame, title, generated_at, extra_sections)
+        **_context(frame, title, generated_at, extra_sections, coverage)
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

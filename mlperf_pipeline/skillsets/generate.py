@@ -10,7 +10,10 @@ from pathlib import Path
 
 from mlperf_pipeline.catalog.catalog import entry_for
 from mlperf_pipeline.hardware.detect import DeviceInfo
+from mlperf_pipeline.skillsets.checks import CheckStore, Ladder, resolve_ladders
 from mlperf_pipeline.skillsets.render import override_problem, write_skillset
+from mlperf_pipeline.skillsets.runtime import SkillsetInfo
+from mlperf_pipeline.skillsets.shrink import MAX_TINY_PARAMS, ladder_candidates
 from mlperf_pipeline.skillsets.spec import HARDWARE, SkillsetSpec, build_spec, verdict_for
 
 
@@ -81,3 +84,38 @@ def load_record(out_dir: Path, hardware: str, partition_key: str) -> SkillsetRec
     if not path.is_file():
         raise FileNotFoundError(f"no skillset generated for {hardware}|{partition_key} (looked for {path}); materialise `skillsets` for this partition first")
     return SkillsetRecord(**json.loads(path.read_text()))
+
+
+def _ladder_for(entry) -> Ladder:
+    from transformers import AutoConfig
+
+    info = SkillsetInfo(entry.model_type, entry.model_class, entry.family, entry.modality, {})
+    try:
+        candidates = ladder_candidates(AutoConfig.for_model(entry.model_type).to_dict())
+    except Exception:  # the default config itself is broken: the check records why
+        candidates = [{}]
+    return Ladder(info, candidates)
+
+
+def checked_specs(entries: list, store: CheckStore, calls, log=None) -> dict[str, tuple[SkillsetSpec, dict]]:
+    """A spec and its smoke outcome per model type, shrink rungs chosen by isolated checks.
+
+    Rungs whose outcome is stored are not checked again, so regenerating is cheap."""
+    import transformers
+
+    ladders = {entry.model_type: _ladder_for(entry) for entry in entries}
+    counts = resolve_ladders(list(ladders.values()), store, calls, MAX_TINY_PARAMS, log)
+    if log:
+        log(f"shrink rungs for {len(entries)} type(s): {counts['stored']} outcome(s) reused, {counts['checked']} checked")
+    specs = {}
+    for entry in entries:
+        ladder = ladders[entry.model_type]
+        smoke = ladder.smoke
+        params_full, full_error = ladder.params_full
+        spec = SkillsetSpec(entry, ladder.overrides, {"tiny": smoke.get("params_tiny"), "full": params_full}, transformers.__version__)
+        if smoke.get("params_tiny") is None and smoke.get("reason_code") == "invalid_config":
+            spec.build_errors["tiny"] = smoke["reason"]
+        if full_error:
+            spec.build_errors["full"] = full_error
+        specs[entry.model_type] = (spec, smoke)
+    return specs

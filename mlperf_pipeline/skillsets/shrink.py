@@ -595,3 +595,13 @@ def check_overrides(entry, overrides: dict, batch_size: int = 1, seq_len: int = 
         return reason_code(error)
     finally:
         torch.random.set_rng_state(state)
+
+
+def ladder_candidates(default_config: dict) -> list[dict]:
+    """The distinct tiny overrides of every rung, fullest shrink first (what `tiny_overrides` tries)."""
+    candidates: list[dict] = []
+    for mildness in MILDNESS_LEVELS:
+        overrides = _overrides_at(default_config, mildness)
+        if overrides not in candidates:
+            candidates.append(overrides)
+    return candidates

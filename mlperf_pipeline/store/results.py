@@ -77,6 +77,23 @@ def write_table_rows(db_path: DbPath, table: str, rows: list[dict], timeout_s: f
     return len(frame)
 
 
+def write_skillset_checks(db_path: DbPath, rows: list[dict], dagster_run_id: str, timeout_s: float = 60.0) -> int:
+    """Record smoke-check outcomes; re-writing the same run's types replaces its earlier rows."""
+    frame = _staged_frame("skillset_checks", rows, fixed={"dagster_run_id": dagster_run_id})
+    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+        conn.execute(
+            "DELETE FROM skillset_checks WHERE dagster_run_id = ? AND list_contains(?::VARCHAR[], model_type)",
+            [dagster_run_id, [row["model_type"] for row in rows]],
+        )
+        _insert(conn, "skillset_checks", frame)
+    return len(frame)
+
+
+def read_skillset_coverage(db_path: DbPath) -> pd.DataFrame:
+    """The latest smoke-check outcome per model type: the coverage table."""
+    return _query(db_path, "SELECT * FROM current_skillset_checks ORDER BY family, model_type", [])
+
+
 def read_current_results(
     db_path: DbPath,
     hardware: str | None = None,

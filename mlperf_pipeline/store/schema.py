@@ -145,6 +145,16 @@ REGRESSION_COLUMNS: ColumnList = [
     ("run_id", "VARCHAR"),
 ]
 
+SKILLSET_CHECK_COLUMNS: ColumnList = [
+    ("checked_at", "TIMESTAMP"),
+    *_typed("VARCHAR", "model_type", "family", "model_class", "status", "reason_code", "reason"),
+    *_typed("BIGINT", "params_tiny", "params_full"),
+    ("skillset_hash", "VARCHAR"),
+    ("overridden", "BOOLEAN"),
+    ("seconds", "DOUBLE"),
+    ("dagster_run_id", "VARCHAR"),
+]
+
 TABLE_COLUMNS: dict[str, ColumnList] = {
     "benchmark_results": RESULT_COLUMNS,
     "benchmark_samples": SAMPLE_COLUMNS,
@@ -153,6 +163,7 @@ TABLE_COLUMNS: dict[str, ColumnList] = {
     "predictions": PREDICTION_COLUMNS,
     "anomalies": ANOMALY_COLUMNS,
     "regressions": REGRESSION_COLUMNS,
+    "skillset_checks": SKILLSET_CHECK_COLUMNS,
 }
 
 # Migration 1 is written out rather than generated from the lists above so that it never changes
@@ -281,9 +292,35 @@ _MIGRATION_2 = [
     _CURRENT_RESULTS_VIEW,
 ]
 
+_MIGRATION_3 = [
+    """
+    CREATE TABLE skillset_checks (
+        checked_at TIMESTAMP,
+        model_type VARCHAR NOT NULL,
+        family VARCHAR,
+        model_class VARCHAR,
+        status VARCHAR NOT NULL CHECK (status IN ('ok', 'failed')),
+        reason_code VARCHAR,
+        reason VARCHAR,
+        params_tiny BIGINT,
+        params_full BIGINT,
+        skillset_hash VARCHAR,
+        overridden BOOLEAN,
+        seconds DOUBLE,
+        dagster_run_id VARCHAR
+    )
+    """,
+    """
+    CREATE VIEW current_skillset_checks AS
+    SELECT * FROM skillset_checks
+    QUALIFY row_number() OVER (PARTITION BY model_type ORDER BY checked_at DESC, dagster_run_id DESC NULLS LAST) = 1
+    """,
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "results, samples, analysis tables and the current_results view", _MIGRATION_1),
     (2, "measurement conditions (OpenMP wait policy, foreign load), concurrent speedup, inputs version", _MIGRATION_2),
+    (3, "skillset smoke checks (the coverage table) and their current view", _MIGRATION_3),
 ]
 
 

@@ -1,0 +1,276 @@
+"""Smoke checks of skillsets, run in isolated processes, remembered across runs.
+
+One check builds the model at `tiny` size on cpu, makes its inputs, runs one forward pass and
+checks the output is finite; the same call counts parameters on the meta device (tiny, and full
+when asked). It serves twice: to pick the shrink rung a generated skillset stores (the first rung
+of the ladder that passes) and as the smoke asset check of every skillset.
+
+A check's outcome depends only on what was built (model type, class, overrides, or a hand-written
+module's source) and on the code that builds it (this package's runtime, torch, transformers), so
+it is stored under a hash of exactly that: regenerating unchanged skillsets re-runs nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlperf_pipeline.skillsets.runtime import SkillsetInfo
+
+SMOKE_BATCH_SIZE = 1
+SMOKE_SEQ_LEN = 128
+# A milder rung cannot fix these; the ladder stops at them.
+UNFIXABLE_BY_SHRINKING = ("missing_dependency", "unsupported_inputs", "too_large")
+OK = "ok"
+
+
+def _runtime_version() -> str:
+    """Hash of the code a check runs through: changing it invalidates every stored outcome."""
+    import torch
+    import transformers
+
+    package = Path(__file__).parent
+    digest = hashlib.sha256(f"torch={torch.__version__};transformers={transformers.__version__}".encode())
+    for name in ("runtime.py", "checks.py"):
+        digest.update((package / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def check_key(info: SkillsetInfo | None = None, module_source: str | None = None, runtime_version: str | None = None) -> str:
+    """What a check's outcome depends on, hashed: the built model (or the module's source) and the runtime."""
+    built = {"module_source": module_source} if module_source is not None else {
+        "model_type": info.model_type, "model_class": info.model_class, "overrides": info.tiny_overrides,
+    }
+    payload = json.dumps({"built": built, "runtime": runtime_version or _runtime_version()}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+# ---- the check itself (runs in a child process) ----
+
+
+def _forward_once(build: Callable[[], object], make_inputs: Callable[[object], dict]) -> dict:
+    import torch
+
+    from mlperf_pipeline.skillsets.runtime import NonFiniteOutput, first_tensor
+
+    started = time.perf_counter()
+    model = build()
+    built = time.perf_counter()
+    inputs = make_inputs(model)
+    with torch.inference_mode():
+        tensor = first_tensor(model(**inputs))
+    if tensor is not None and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+        raise NonFiniteOutput("model output holds NaN or inf")
+    return {"params_built": sum(p.numel() for p in model.parameters()), "build_s": round(built - started, 3),
+            "forward_s": round(time.perf_counter() - built, 3)}
+
+
+def _failed(phase: str, error: BaseException) -> dict:
+    from mlperf_pipeline.skillsets.runtime import reason_code
+
+    message = " ".join(f"{type(error).__name__}: {error}".split())
+    return {"status": "failed", "reason_code": reason_code(error), "reason": f"{phase}: {message[:400]}"}
+
+
+def _count(info: SkillsetInfo, size: str) -> tuple[int | None, str | None]:
+    from mlperf_pipeline.skillsets.runtime import count_parameters_on_meta
+
+    try:
+        return count_parameters_on_meta(info, size), None
+    except Exception as error:
+        return None, f"{type(error).__name__}: {error}"[:500]
+
+
+def examine(item: dict) -> dict:
+    """Child side: meta parameter counts, then build + inputs + one forward at tiny size on cpu.
+
+    `item`: model_type, model_class, family, modality, overrides, count_full (bool), max_tiny_params."""
+    import torch
+
+    from mlperf_pipeline.skillsets.runtime import build_model, make_inputs
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    info = SkillsetInfo(item["model_type"], item["model_class"], item["family"], item["modality"], item["overrides"])
+    result: dict = {"status": OK, "reason_code": None, "reason": None}
+    result["params_tiny"], tiny_error = _count(info, "tiny")
+    if item.get("count_full"):
+        result["params_full"], result["full_error"] = _count(info, "full")
+    if tiny_error is not None:
+        result.update(status="failed", reason_code="invalid_config", reason=f"build: {tiny_error}")
+    elif item.get("max_tiny_params") and result["params_tiny"] > item["max_tiny_params"]:
+        result.update(status="failed", reason_code="too_large", reason=f"tiny: {result['params_tiny'] / 1e6:.0f}M parameters")
+    else:
+        try:
+            result.update(_forward_once(lambda: build_model(info, "tiny", "cpu", "float32"),
+                                        lambda model: make_inputs(model, info, SMOKE_BATCH_SIZE, SMOKE_SEQ_LEN, "cpu", "float32")))
+        except Exception as error:  # every failure is data: classified, with its message
+            result.update(_failed("forward", error))
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def examine_module(path: str) -> dict:
+    """Child side: the smoke check of a hand-written skillset module, through its own build()/inputs()."""
+    import torch
+
+    from mlperf_pipeline.skillsets.render import load_skillset_module
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    try:
+        module = load_skillset_module(Path(path))
+        result = {"status": OK, "reason_code": None, "reason": None}
+        result.update(_forward_once(lambda: module.build("tiny", "cpu", "float32"),
+                                    lambda model: module.inputs(model, SMOKE_BATCH_SIZE, SMOKE_SEQ_LEN, "cpu", "float32")))
+    except Exception as error:
+        result = _failed("forward", error)
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+# ---- stored outcomes ----
+
+
+class CheckStore:
+    """Check outcomes by key in one JSON file; concurrent runs merge their writes under a lock."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.outcomes: dict[str, dict] = self._read()
+
+    def _read(self) -> dict:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return {}  # a damaged cache only costs re-running the checks
+
+    def get(self, key: str) -> dict | None:
+        return self.outcomes.get(key)
+
+    def put(self, new: dict[str, dict]) -> None:
+        if not new:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(self.path.with_suffix(".lock")):
+            merged = {**self._read(), **new}
+            temporary = self.path.with_suffix(f".tmp{os.getpid()}")
+            temporary.write_text(json.dumps(merged, sort_keys=True))
+            os.replace(temporary, self.path)
+        self.outcomes.update(new)
+
+
+@contextmanager
+def _locked(path: Path):
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# ---- choosing the shrink rung ----
+
+
+@dataclass
+class Ladder:
+    """One model type's candidate tiny overrides, fullest shrink first, and what is known of them."""
+
+    info: SkillsetInfo  # carries the first candidate's overrides
+    candidates: list[dict]
+    outcomes: list[dict | None] = field(default_factory=list)
+    chosen: int | None = None
+    done: bool = False
+
+    def __post_init__(self):
+        self.outcomes = [None] * len(self.candidates)
+
+    def info_at(self, index: int) -> SkillsetInfo:
+        return SkillsetInfo(self.info.model_type, self.info.model_class, self.info.family, self.info.modality, self.candidates[index])
+
+    def next_unknown(self) -> int | None:
+        """Walk the known outcomes; the index to check next, or None when decided."""
+        for index, outcome in enumerate(self.outcomes):
+            if outcome is None:
+                return index
+            if outcome["status"] == OK:
+                self.chosen, self.done = index, True
+                return None
+            if outcome["reason_code"] in UNFIXABLE_BY_SHRINKING:
+                break
+        self.chosen, self.done = 0, True  # nothing passed: keep the full shrink and its failure
+        return None
+
+    @property
+    def overrides(self) -> dict:
+        return self.candidates[self.chosen]
+
+    @property
+    def smoke(self) -> dict:
+        return self.outcomes[self.chosen]
+
+    @property
+    def params_full(self) -> tuple[int | None, str | None]:
+        return self.outcomes[0].get("params_full"), self.outcomes[0].get("full_error")
+
+
+def resolve_ladders(ladders: list[Ladder], store: CheckStore, calls, max_tiny_params: int, log=None) -> dict:
+    """Decide every ladder, checking unknown rungs in isolated processes; returns counts for the log."""
+    runtime_version = _runtime_version()
+    counts = {"stored": 0, "checked": 0}
+    while True:
+        wanted: dict[str, tuple[Ladder, int]] = {}
+        for ladder in ladders:
+            while not ladder.done:
+                index = ladder.next_unknown()
+                if index is None:
+                    break
+                known = store.get(check_key(ladder.info_at(index), runtime_version=runtime_version))
+                if known is None:
+                    wanted[ladder.info.model_type] = (ladder, index)
+                    break
+                ladder.outcomes[index] = known
+                counts["stored"] += 1
+        if not wanted:
+            return counts
+        if log:
+            log(f"checking {len(wanted)} skillset candidate(s) in isolated processes")
+        items = [_item(ladder, index, max_tiny_params) for ladder, index in wanted.values()]
+        new = {}
+        for (ladder, index), outcome in zip(wanted.values(), calls.map(examine, items)):
+            if index == 0:
+                outcome.setdefault("params_full", None)  # a child that died counted nothing
+            ladder.outcomes[index] = outcome
+            if outcome.get("reason_code") != "timeout":  # a hang may be the machine's fault: try again next time
+                new[check_key(ladder.info_at(index), runtime_version=runtime_version)] = outcome
+        counts["checked"] += len(items)
+        store.put(new)
+
+
+def _item(ladder: Ladder, index: int, max_tiny_params: int) -> dict:
+    info = ladder.info_at(index)
+    return {"model_type": info.model_type, "model_class": info.model_class, "family": info.family,
+            "modality": info.modality, "overrides": info.tiny_overrides, "count_full": index == 0,
+            "max_tiny_params": max_tiny_params}
+
+
+def smoke_modules(paths: dict[str, str], store: CheckStore, calls) -> dict[str, dict]:
+    """Smoke outcomes of hand-written modules by model type (stored by source hash)."""
+    runtime_version = _runtime_version()
+    keys = {model_type: check_key(module_source=Path(path).read_text(), runtime_version=runtime_version) for model_type, path in paths.items()}
+    outcomes = {model_type: store.get(key) for model_type, key in keys.items()}
+    unknown = [model_type for model_type, outcome in outcomes.items() if outcome is None]
+    for model_type, outcome in zip(unknown, calls.map(examine_module, [paths[m] for m in unknown])):
+        outcomes[model_type] = outcome
+    store.put({keys[m]: outcomes[m] for m in unknown if outcomes[m].get("reason_code") != "timeout"})
+    return outcomes

@@ -1,0 +1,97 @@
+"""The smoke asset check per skillset, the stored coverage table, and isolation of the checks."""
+
+import time
+
+import dagster as dg
+import pytest
+
+from mlperf_pipeline.catalog.catalog import entry_for
+from mlperf_pipeline.orchestration.assets.skillsets import SMOKE_CHECK, skillsets
+from mlperf_pipeline.orchestration.resources import resources_under
+from mlperf_pipeline.report.coverage import coverage_by_family, coverage_table
+from mlperf_pipeline.skillsets.checks import CheckStore
+from mlperf_pipeline.skillsets.generate import checked_specs
+from mlperf_pipeline.skillsets.isolated import IsolatedCalls
+from mlperf_pipeline.store.results import read_skillset_coverage
+from mlperf_pipeline_tests.isolated_targets import misbehave
+
+NAN_OVERRIDE = '''
+import torch
+
+
+class Broken(torch.nn.Module):
+    def forward(self, x):
+        return x * float("nan")
+
+
+def build(size="tiny", device="cpu", dtype="float32"):
+    return Broken()
+
+
+def inputs(model, batch_size=1, seq_len=128, device="cpu", dtype="float32"):
+    return {"x": torch.ones(batch_size, seq_len)}
+'''
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+def test_each_partition_gets_its_own_smoke_result_and_the_coverage_table_is_stored(instance, tmp_path):
+    instance.add_dynamic_partitions("model_type", ["bert", "distilbert"])
+    resources = resources_under(tmp_path)
+    overrides = tmp_path / "overrides"
+    overrides.mkdir(exist_ok=True)
+    (overrides / "hf_distilbert.py").write_text(NAN_OVERRIDE)
+    resources["bench_settings"] = resources["bench_settings"].model_copy(update={"overrides_dir": str(overrides)})
+    tags = {"dagster/asset_partition_range_start": "cpu|bert", "dagster/asset_partition_range_end": "cpu|distilbert"}
+
+    result = dg.materialize([skillsets], instance=instance, resources=resources, tags=tags)
+
+    assert result.success  # a failed smoke check does not fail generation
+    outcomes = {e.partition: e for e in result.get_asset_check_evaluations()}
+    assert set(outcomes) == {"cpu|bert", "cpu|distilbert"}
+    assert outcomes["cpu|bert"].passed and outcomes["cpu|bert"].asset_check_key == SMOKE_CHECK
+    assert not outcomes["cpu|distilbert"].passed
+    assert outcomes["cpu|distilbert"].metadata["reason_code"].value == "non_finite_output"
+    coverage = read_skillset_coverage(tmp_path / "results.duckdb").set_index("model_type")
+    assert coverage.loc["bert", "status"] == "ok" and coverage.loc["bert", "params_full"] == 109482240
+    assert coverage.loc["distilbert", "reason_code"] == "non_finite_output" and bool(coverage.loc["distilbert", "overridden"])
+    metadata = result.asset_materializations_for_node("skillsets")[0].metadata
+    assert metadata["smoke_ok"].value == 1 and "| distilbert |" in metadata["coverage"].value
+
+
+def test_stored_outcomes_are_reused_and_a_changed_candidate_is_checked_again(tmp_path):
+    store = CheckStore(tmp_path / "checks.json")
+    calls = IsolatedCalls(jobs=1, timeout_s=120)
+    entries = [entry_for("bert")]
+
+    first = checked_specs(entries, store, calls)
+    messages = []
+    again = checked_specs(entries, CheckStore(tmp_path / "checks.json"), calls, log=messages.append)
+
+    assert first["bert"][1]["status"] == "ok" and again["bert"][1] == first["bert"][1]
+    assert first["bert"][0].params["tiny"] == again["bert"][0].params["tiny"] > 0
+    assert "0 checked" in messages[-1]
+
+
+def test_isolated_calls_classify_crashes_and_hangs_and_keep_going():
+    started = time.monotonic()
+    results = IsolatedCalls(jobs=2, timeout_s=5, preload=()).map(misbehave, ["fine", "segfault", "hang", "raise", "also fine"])
+    assert [r["status"] for r in results] == ["ok", "failed", "failed", "failed", "ok"]
+    assert [r.get("reason_code") for r in results] == [None, "crash", "timeout", "crash", None]
+    assert "ValueError: boom" in results[3]["reason"] and results[4]["how"] == "also fine"
+    assert time.monotonic() - started < 30
+
+
+def test_coverage_table_lists_failures_first_with_reasons_and_sizes():
+    rows = [
+        {"model_type": "bert", "family": "encoder", "status": "ok", "reason_code": None, "reason": None, "params_tiny": 169664, "params_full": 109482240},
+        {"model_type": "odd|name", "family": "vision", "status": "failed", "reason_code": "library_error", "reason": "forward: boom", "params_tiny": None, "params_full": None},
+    ]
+    assert coverage_by_family(rows) == {"encoder": {"total": 1, "ok": 1}, "vision": {"total": 1, "library_error": 1}}
+    table = coverage_table(rows)
+    assert "1 of 2 types" in table and "| 0.17 M | 109.48 M |" in table
+    assert table.index("odd\\|name") < table.index("| bert |")
