@@ -430,6 +430,32 @@ class _InputMaker:
 
         return torch.zeros((self.batch, 1), dtype=torch.long)
 
+    # decision heads (JEV): each prompt's questions are marked by a token, scored from the one before
+    def _marks(self):
+        import torch
+
+        return torch.full((self.batch, 1), self.seq_len, dtype=torch.long)  # one question, marked at the end
+
+    def _num_options(self):
+        import torch
+
+        return torch.full((self.batch, 1), 2, dtype=torch.long)
+
+    def _question_type_ids(self):
+        import torch
+
+        return torch.zeros((self.batch, 1), dtype=torch.long)
+
+    # block-diffusion drafters (speculative decoding): a block of noisy embeddings to denoise,
+    # conditioned on the target model's hidden states of the chosen layers, concatenated
+    def _noise_embeds(self):
+        block = _find(self.config, "block_size", prefer=(), default=16)
+        return self._randn(self.batch, block, _find(self.config, "hidden_size", prefer=(), default=64))
+
+    def _context_hidden_states(self):
+        layers = len(getattr(self.config, "target_layer_ids", None) or [None])
+        return self._randn(self.batch, self.seq_len, layers * _find(self.config, "hidden_size", prefer=(), default=64))
+
 
 def _patch_grid(config) -> tuple[int, int, int]:
     """A small (t, h, w) patch grid that the spatial merge divides."""

@@ -71,6 +71,10 @@ MILDNESS_LEVELS = (0, 1, 2, 3)
 # A context variable rather than a parameter threaded through every rule: the rules stay one-line
 # lookups, and concurrent shrinks (threads, async) cannot see each other's rung.
 _MILDNESS: ContextVar[int] = ContextVar("mildness", default=0)
+# Beside the ladder, a last variant keeps the default head counts and shrinks everything else:
+# some attention code hardcodes how heads are grouped (CodeGen splits them over 4 model-parallel
+# shards), so fewer heads than the default break it. Tried only when no rung works.
+_KEEP_HEADS: ContextVar[bool] = ContextVar("keep_heads", default=False)
 _SCALAR_WIDTHS = _WIDTH_FIELDS | _TOWER_WIDTH_FIELDS | _FFN_FIELDS | _LORA_RANK_FIELDS | _ROPE_HEAD_FIELDS | {"head_dim"}
 
 
@@ -101,7 +105,7 @@ _INT_CAPS = (
 
 
 def _shrink_int(name: str, value: int) -> int:
-    if _skipped_by_mildness(name):
+    if _skipped_by_mildness(name) or _KEEP_HEADS.get() and name in _HEAD_FIELDS | _KV_HEAD_FIELDS:
         return value
     cap = next((cap for fields, cap in _INT_CAPS if name in fields), None)
     return value if cap is None else min(value, cap)
@@ -195,6 +199,21 @@ def shrink_config_dict(config: dict) -> dict:
     _fill_forecast_horizon(shrunk)
     _fit_pooled_image_tokens(config, shrunk)
     _fill_image_placeholder(shrunk)
+    _fill_missing_experts(shrunk)
+    _fill_missing_vocab(shrunk)
+    _fill_missing_layer_types(shrunk)
+    _fill_rope_per_layer_type(shrunk)
+    _fill_indexer_sizes(shrunk)
+    _shrink_per_layer_overrides(shrunk)
+    _fit_dim_factors(config, shrunk)
+    _fit_mamba_heads(shrunk)
+    _follow_derived_aliases(config, shrunk)
+    _shrink_hash_vocab(shrunk)
+    _share_rope_theta_with_attention(shrunk)
+    _skip_cache_without_attention(config, shrunk)
+    _bound_attention_clipping(shrunk)
+    _follow_sibling_tower_widths(shrunk)
+    _follow_adapter_widths(config, shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -388,7 +407,26 @@ def _kept_layers(config: dict, original: int, wanted: int) -> list[int]:
         # Lists of special layers (Bamba's `attn_layer_indices`): keep the first one of them.
         if _names_layer_indices(name) and _is_int_list(value) and all(0 <= index < original for index in value):
             kept.add(min(value))
+    kept |= _partner_layers(config, original)
     return sorted(kept)
+
+
+def _partner_layers(config: dict, original: int) -> set[int]:
+    """Layers kept beside the first of each kind so that sharing across layers survives: a second
+    layer of each periodic kind (`*_layer_period`: Zamba ties one shared block across its hybrid
+    layers, which needs two of them), and the last layer where the last layers reuse the kv cache
+    of earlier ones (`num_kv_shared_layers`), so that one consumer remains."""
+    extra = set()
+    if any(name.endswith(("_layer_period", "_layers_period")) for name in config):
+        for field in _LAYER_TYPE_FIELDS:
+            types = config.get(field)
+            if isinstance(types, list) and len(types) == original and all(isinstance(kind, str) for kind in types):
+                for kind in set(types):
+                    extra |= set([index for index, each in enumerate(types) if each == kind][:2])
+    shared = config.get("num_kv_shared_layers")
+    if _is_plain_int(shared) and 0 < shared < original:
+        extra.add(original - 1)
+    return extra
 
 
 def _follow_kept_layers(original_config: dict, shrunk: dict) -> None:
@@ -426,7 +464,7 @@ def _project_layer_value(name: str, value: Any, original: int, kept: list[int], 
     if _names_layer_indices(name) and _is_int_list(value) and all(0 <= index < original for index in value):
         return [new_index[index] for index in value if index in new_index]
     if name in ("num_kv_shared_layers",) and isinstance(value, int) and value:
-        return min(value, len(kept) - 1)
+        return max(1, sum(index >= original - value for index in kept)) if value < original else len(kept)
     return None
 
 
@@ -514,6 +552,268 @@ def _split_evenly(total: int, parts: int) -> list[int]:
     return [base + (1 if part < extra else 0) for part in range(parts)]
 
 
+# ---- decoder, MoE and state-space defaults that the library leaves unset or inconsistent ----
+
+_TOP_K_FIELDS = _EXPERT_PER_TOKEN_FIELDS | {"top_k_experts"}
+TINY_INDEXER_BUDGET = 16
+TINY_INDEXER_COMPRESS_RATIO = 4
+
+
+def _config_class(model_type):
+    from transformers import CONFIG_MAPPING
+
+    try:
+        return CONFIG_MAPPING[model_type]
+    except KeyError:
+        return None
+
+
+def _fill_missing_experts(config: dict) -> None:
+    """MoE defaults may leave the expert count, top-k, shared experts or expert width unset for a
+    checkpoint to fill, while the model still builds its router from them: give them tiny values,
+    unless a switch (`enable_moe_block`, `use_moe`) turns the MoE block off."""
+    if any(value is False and name.startswith(("enable_", "use_")) and "moe" in name for name, value in config.items()):
+        return
+    counts = _EXPERT_FIELDS & config.keys()
+    if not counts:
+        return
+    for name in counts:
+        if config[name] is None:
+            config[name] = TINY_EXPERTS
+    if _first_int(config, sorted(counts)) is None:
+        return
+    for name in _TOP_K_FIELDS & config.keys():
+        if config[name] is None:
+            config[name] = TINY_EXPERTS_PER_TOKEN
+    if "n_shared_experts" in config and config["n_shared_experts"] is None:
+        config["n_shared_experts"] = 1
+    if "moe_intermediate_size" in config and config["moe_intermediate_size"] is None:
+        config["moe_intermediate_size"] = TINY_FFN
+
+
+def _fill_missing_vocab(config: dict) -> None:
+    """A token vocabulary left unset (ESM reads it from its checkpoint's vocab file): the tiny one,
+    with a padding id in it where that is unset too (positions are counted from the padding id)."""
+    if "vocab_size" in config and config["vocab_size"] is None and _layer_count_field(config):
+        config["vocab_size"] = TINY_VOCAB
+        if "pad_token_id" in config and config["pad_token_id"] is None:
+            config["pad_token_id"] = 0
+
+
+def _fill_missing_layer_types(config: dict) -> None:
+    """Per-layer attention kinds left unset while the model indexes them per layer (LFM2-MoE):
+    full attention everywhere, the library's usual default."""
+    field = _layer_count_field(config)
+    if "layer_types" in config and config["layer_types"] is None and field and isinstance(config.get("num_attention_heads"), int):
+        config["layer_types"] = ["full_attention"] * config[field]
+
+
+def _fill_rope_per_layer_type(config: dict) -> None:
+    """Rotary settings left empty where the model reads them per layer type: the default rotary
+    embedding for each kind (its theta from the config class), multimodal sections fitted."""
+    types = config.get("layer_types")
+    if config.get("rope_parameters") != {} or not isinstance(types, list) or not all(isinstance(kind, str) for kind in types):
+        return
+    theta = getattr(_config_class(config.get("model_type")), "default_theta", None) or 10_000.0
+    rope = {kind: {"rope_type": "default", "rope_theta": theta} for kind in dict.fromkeys(types)}
+    head_dim = config.get("head_dim")
+    if not isinstance(head_dim, int):
+        width, heads = _first_int(config, sorted(_WIDTH_FIELDS)), config.get("num_attention_heads")
+        head_dim = width // heads if isinstance(width, int) and isinstance(heads, int) and heads else None
+    if head_dim and _uses_multimodal_rope(config.get("model_type")):
+        for entry in rope.values():
+            entry["mrope_section"] = _split_evenly(head_dim // 2, 3)
+    config["rope_parameters"] = rope
+
+
+def _fill_indexer_sizes(config: dict) -> None:
+    """Indexed (sparse) attention layers need their token indexer's sizes, which some defaults
+    leave unset (None): tiny ones, with the index heads as wide as the attention heads."""
+    types = config.get("layer_types")
+    if not isinstance(types, list) or "indexed_attention" not in types:
+        return
+    head_dim = config.get("head_dim")
+    if not isinstance(head_dim, int):
+        return
+    sizes = {"indexer_n_heads": TINY_HEADS, "indexer_kv_heads": TINY_KV_HEADS, "indexer_head_dim": head_dim,
+             "indexer_budget": TINY_INDEXER_BUDGET, "indexer_compress_ratio": TINY_INDEXER_COMPRESS_RATIO}
+    for name, value in sizes.items():
+        if name in config and config[name] is None:
+            config[name] = value
+
+
+def _shrink_per_layer_overrides(config: dict) -> None:
+    """`per_layer_config` entries override the config's own fields for some layers (wider global
+    heads, other head counts): shrink them like the config, kv heads still matching heads where
+    they did, so the layers keep the relations the validators check."""
+    overrides = config.get("per_layer_config")
+    if not isinstance(overrides, dict):
+        return
+    for key, entry in list(overrides.items()):
+        if isinstance(entry, dict):
+            shrunk = {name: _shrink_value(name, value) for name, value in entry.items()}
+            _keep_kv_heads_dividing_heads(entry, shrunk)
+            overrides[key] = shrunk
+
+
+def _follow_derived_aliases(original: dict, config: dict) -> None:
+    """A field the config class leaves None and derives from another (xLSTM's `embedding_dim` from
+    `hidden_size`, `num_blocks` from `num_hidden_layers`) keeps the default's full value in the
+    dict: where the source shrank, the alias follows it. Checked by building the config class with
+    only the source changed."""
+    cls = _config_class(original.get("model_type"))
+    fields = getattr(cls, "__dataclass_fields__", None)
+    if not fields:
+        return
+    changed = {name: value for name, value in config.items()
+               if _is_plain_int(original.get(name)) and _is_plain_int(value) and value != original[name]}
+    for name, field in fields.items():
+        if field.default is not None or name in changed or not _is_plain_int(original.get(name)) or config.get(name) != original[name]:
+            continue
+        for source in sorted(changed):
+            if source == name or original[source] != original[name] or fields.get(source) is None:
+                continue
+            try:
+                derived = getattr(cls(**{source: changed[source]}), name, None)
+            except Exception:
+                continue
+            if derived == changed[source]:
+                config[name] = changed[source]
+                break
+
+
+def _is_plain_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shrink_hash_vocab(config: dict) -> None:
+    """Extra embedding tables as large as the vocabulary (BLT's hashed n-grams `*_vocab`, Gemma3n's
+    per-layer inputs `vocab_size_per_layer_input`) shrink alike; per-layer FFN width lists too."""
+    for name, value in list(config.items()):
+        if (name.endswith("_vocab") or name.startswith("vocab_size_")) and _is_plain_int(value) and value > TINY_VOCAB:
+            config[name] = TINY_VOCAB
+        elif name in _FFN_FIELDS and _is_int_list(value) and not _skipped_by_mildness(name):
+            config[name] = [min(each, TINY_FFN) for each in value]
+
+
+def _share_rope_theta_with_attention(config: dict) -> None:
+    """Attention sub-configs (DBRX's `attn_config`) that the attention module reads `rope_theta` from,
+    though their class does not define it: give them the model's rotary base."""
+    rope = config.get("rope_parameters")
+    theta = rope.get("rope_theta") if isinstance(rope, dict) else None
+    for name in ("attn_config", "attention_config"):
+        sub = config.get(name)
+        if theta is not None and isinstance(sub, dict) and "rope_theta" not in sub:
+            sub["rope_theta"] = theta
+
+
+_LINEAR_LAYER_KINDS = {"linear_attention", "mamba", "mamba2", "conv", "ssm", "recurrent"}
+
+
+def _skip_cache_without_attention(original: dict, config: dict) -> None:
+    """Run without the cache where the library cannot build or read it: hybrid models (attention
+    heads configured) whose default layers are all linear attention hold no attention layer in it,
+    so their forward cannot read positions from it (Bamba, GraniteMoeHybrid); and a text config
+    without a layer count (BLT keeps its layers in sub-configs) gives the cache nothing to size."""
+    if config.get("use_cache") is not True:
+        return
+    cls = _config_class(original.get("model_type"))
+    try:
+        built = cls.from_dict(original)
+        text = built.get_text_config(decoder=True)
+    except Exception:
+        return
+    kinds = set(getattr(built, "layer_types", None) or ()) if isinstance(original.get("num_attention_heads"), int) else set()
+    if kinds and all(isinstance(kind, str) for kind in kinds) and kinds <= _LINEAR_LAYER_KINDS:
+        config["use_cache"] = False
+    elif not _is_plain_int(getattr(text, "num_hidden_layers", None)):
+        config["use_cache"] = False
+
+
+def _bound_attention_clipping(config: dict) -> None:
+    """Attention sub-configs of rotary models (DBRX's `attn_config`; MPT's, without rotary, checks
+    the bound first) whose forward clamps q/k/v by `clip_qkv` unconditionally: a bound left unset
+    (None) becomes the published one (8)."""
+    rope = config.get("rope_parameters")
+    if not isinstance(rope, dict) or "rope_theta" not in rope:
+        return
+    for name in ("attn_config", "attention_config"):
+        sub = config.get(name)
+        if isinstance(sub, dict) and "clip_qkv" in sub and sub["clip_qkv"] is None:
+            sub["clip_qkv"] = TINY_QKV_CLIP
+
+
+TINY_QKV_CLIP = 8.0
+
+
+_ADAPTER_WIDTH_WORDS = ("in_dim", "input_size", "out_dim", "output_size")
+
+
+def _follow_adapter_widths(original: dict, config: dict) -> None:
+    """Adapters between towers (Dots3's `adapter_in_dim`, `adapter_out_dim`) take the width of the
+    tower they read and give the width of the text tower: where a sub-config's adapter width
+    equals either default width, it follows that width's tiny value (validators check both)."""
+    text, full_text = config.get("text_config"), original.get("text_config")
+    text_width = text.get("hidden_size") if isinstance(text, dict) else None
+    full_text_width = full_text.get("hidden_size") if isinstance(full_text, dict) else None
+    for key, sub in config.items():
+        full = original.get(key)
+        if not isinstance(sub, dict) or "model_type" not in sub or not isinstance(full, dict):
+            continue
+        for name in [name for name in sub if isinstance(name, str) and any(word in name for word in _ADAPTER_WIDTH_WORDS)]:
+            if not _is_plain_int(full.get(name)) or sub[name] != full[name]:
+                continue
+            if full[name] == full.get("hidden_size") and _is_plain_int(sub.get("hidden_size")):
+                sub[name] = sub["hidden_size"]
+            elif full[name] == full_text_width and _is_plain_int(text_width) and key != "text_config":
+                sub[name] = text_width
+
+
+def _fit_mamba_heads(config: dict) -> None:
+    """Hybrid Mamba2 blocks (Bamba, GraniteMoeHybrid) split `mamba_expand` × width into `mamba_n_heads`
+    heads of `mamba_d_head`: a default of 128 heads over a tiny width makes heads of one channel
+    and a forward of seconds, so the head count follows the tiny width instead."""
+    width, expand, head = config.get("hidden_size"), config.get("mamba_expand"), config.get("mamba_d_head")
+    heads = config.get("mamba_n_heads")
+    if "mamba_d_ssm" in config or not all(_is_plain_int(value) and value > 0 for value in (width, expand, head, heads)):
+        return
+    if (width * expand) % head == 0 and heads * head != width * expand:
+        config["mamba_n_heads"] = width * expand // head
+        groups = config.get("mamba_n_groups")
+        if _is_plain_int(groups) and groups and config["mamba_n_heads"] % groups:
+            config["mamba_n_groups"] = 1
+
+
+_DIM_FACTOR_MULTIPLE = 64
+
+
+def _fit_dim_factors(original: dict, config: dict) -> None:
+    """xLSTM sizes its q/k and v heads as width × `*_dim_factor`, rounded up to a multiple of 64 in
+    some places and not in others: where the default width made both agree, the tiny one must too."""
+    factors = [value for name, value in config.items() if name.endswith("_dim_factor") and isinstance(value, float) and value > 0]
+    width, full = config.get("hidden_size"), original.get("hidden_size")
+    if not factors or not _is_plain_int(width) or not _is_plain_int(full) or width == full:
+        return
+
+    def aligned(size):
+        return all((size * factor) % _DIM_FACTOR_MULTIPLE == 0 for factor in factors)
+
+    if aligned(full) and not aligned(width):
+        config["hidden_size"] = next((size for size in range(width, full + 1, width) if aligned(size)), full)
+
+
+def _follow_sibling_tower_widths(config: dict) -> None:
+    """A sub-config's `hidden_size_<tower>` is the width of its sibling `<tower>_config` (BLT's local
+    encoder and decoder read the global transformer's width): it follows that tower's tiny width."""
+    for sub in config.values():
+        if not isinstance(sub, dict) or "model_type" not in sub:
+            continue
+        for name in [key for key in sub if isinstance(key, str) and key.startswith("hidden_size_")]:
+            tower = config.get(name[len("hidden_size_"):] + "_config")
+            if isinstance(tower, dict) and _is_plain_int(tower.get("hidden_size")) and _is_plain_int(sub[name]):
+                sub[name] = tower["hidden_size"]
+
+
 # A milder rung keeps more of the full model: never accept one this large for a `tiny` size.
 MAX_TINY_PARAMS = 60_000_000
 
@@ -555,7 +855,19 @@ def tiny_overrides(default_config: dict, validate: bool = True) -> dict:
             return overrides
         if verdict in ("missing_dependency", "unsupported_inputs", "too_large"):
             break  # a milder shrink cannot fix a missing package or an input no builder makes
+    if verdict not in ("missing_dependency", "unsupported_inputs"):
+        keep_heads = _keep_heads_overrides(default_config)
+        if keep_heads not in tried and check_overrides(entry, keep_heads) is None:
+            return keep_heads
     return first
+
+
+def _keep_heads_overrides(default_config: dict) -> dict:
+    token = _KEEP_HEADS.set(True)
+    try:
+        return _overrides_at(default_config, 0)
+    finally:
+        _KEEP_HEADS.reset(token)
 
 
 def _catalog_entry(model_type):
