@@ -26,8 +26,8 @@ from mlperf_pipeline.skillsets.runtime import SkillsetInfo
 
 SMOKE_BATCH_SIZE = 1
 SMOKE_SEQ_LEN = 128
-# A milder rung cannot fix these; the ladder stops at them.
-UNFIXABLE_BY_SHRINKING = ("missing_dependency", "unsupported_inputs", "too_large")
+# No other shrink of the same model can fix these; the ladder stops at them.
+NOTHING_SMALLER_HELPS = ("missing_dependency", "unsupported_inputs")
 OK = "ok"
 
 
@@ -184,10 +184,14 @@ def _locked(path: Path):
 
 @dataclass
 class Ladder:
-    """One model type's candidate tiny overrides, fullest shrink first, and what is known of them."""
+    """One model type's candidate tiny overrides, fullest shrink first, and what is known of them.
+
+    Candidates before `last_resort` are rungs, each milder (larger) than the one before; from
+    `last_resort` on come variants that are not milder (see `shrink.ladder_candidates`)."""
 
     info: SkillsetInfo  # carries the first candidate's overrides
     candidates: list[dict]
+    last_resort: int | None = None
     outcomes: list[dict | None] = field(default_factory=list)
     chosen: int | None = None
     done: bool = False
@@ -199,15 +203,24 @@ class Ladder:
         return SkillsetInfo(self.info.model_type, self.info.model_class, self.info.family, self.info.modality, self.candidates[index])
 
     def next_unknown(self) -> int | None:
-        """Walk the known outcomes; the index to check next, or None when decided."""
-        for index, outcome in enumerate(self.outcomes):
+        """Walk the known outcomes; the index to check next, or None when decided.
+
+        A missing package or an input no builder makes ends the walk; a rung that is too large
+        skips the milder (larger) rungs but not the last-resort variants."""
+        index = 0
+        while index < len(self.outcomes):
+            outcome = self.outcomes[index]
             if outcome is None:
                 return index
             if outcome["status"] == OK:
                 self.chosen, self.done = index, True
                 return None
-            if outcome["reason_code"] in UNFIXABLE_BY_SHRINKING:
+            if outcome["reason_code"] in NOTHING_SMALLER_HELPS:
                 break
+            if outcome["reason_code"] == "too_large" and self.last_resort is not None and index < self.last_resort:
+                index = self.last_resort
+                continue
+            index += 1
         self.chosen, self.done = 0, True  # nothing passed: keep the full shrink and its failure
         return None
 

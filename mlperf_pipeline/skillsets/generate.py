@@ -91,10 +91,10 @@ def _ladder_for(entry) -> Ladder:
 
     info = SkillsetInfo(entry.model_type, entry.model_class, entry.family, entry.modality, {})
     try:
-        candidates = ladder_candidates(AutoConfig.for_model(entry.model_type).to_dict())
+        candidates, last_resort = ladder_candidates(AutoConfig.for_model(entry.model_type).to_dict())
     except Exception:  # the default config itself is broken: the check records why
-        candidates = [{}]
-    return Ladder(info, candidates)
+        candidates, last_resort = [{}], None
+    return Ladder(info, candidates, last_resort)
 
 
 def checked_specs(entries: list, store: CheckStore, calls, log=None) -> dict[str, tuple[SkillsetSpec, dict]]:

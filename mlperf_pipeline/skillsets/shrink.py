@@ -833,10 +833,11 @@ def tiny_overrides(default_config: dict, validate: bool = True) -> dict:
     A changed nested sub-config is given whole: a partial dict would reset its other fields to
     the sub-config class defaults, which composite models often override.
 
-    With `validate`, each candidate is checked the way a skillset uses it (build on cpu, valid
-    inputs, one forward, finite output); when the full shrink fails, milder ones are tried
-    (keep widths, then cut layers only) and the first that works is returned. When none works,
-    or the type is unknown to the library, the full shrink is returned as before.
+    With `validate`, each candidate of `ladder_candidates` is checked in this process the way a
+    skillset uses it (build on cpu, valid inputs, one forward, finite output) and the first that
+    works is returned (the pipeline checks the same ladder in isolated processes instead:
+    `generate.checked_specs`). When none works, or the type is unknown to the library, the full
+    shrink is returned.
     """
     first = _overrides_at(default_config, 0)
     if not validate:
@@ -844,22 +845,14 @@ def tiny_overrides(default_config: dict, validate: bool = True) -> dict:
     entry = _catalog_entry(default_config.get("model_type"))
     if entry is None:
         return first
-    tried = []
-    for mildness in MILDNESS_LEVELS:
-        overrides = first if mildness == 0 else _overrides_at(default_config, mildness)
-        if overrides in tried:
-            continue
-        tried.append(overrides)
-        verdict = check_overrides(entry, overrides)
-        if verdict is None:
-            return overrides
-        if verdict in ("missing_dependency", "unsupported_inputs", "too_large"):
-            break  # a milder shrink cannot fix a missing package or an input no builder makes
-    if verdict not in ("missing_dependency", "unsupported_inputs"):
-        keep_heads = _keep_heads_overrides(default_config)
-        if keep_heads not in tried and check_overrides(entry, keep_heads) is None:
-            return keep_heads
-    return first
+    from mlperf_pipeline.skillsets.checks import Ladder
+    from mlperf_pipeline.skillsets.runtime import SkillsetInfo
+
+    ladder = Ladder(SkillsetInfo(entry.model_type, entry.model_class, entry.family, entry.modality, first), *ladder_candidates(default_config))
+    while (index := ladder.next_unknown()) is not None:
+        code = check_overrides(entry, ladder.candidates[index])
+        ladder.outcomes[index] = {"status": "ok" if code is None else "failed", "reason_code": code}
+    return ladder.overrides
 
 
 def _keep_heads_overrides(default_config: dict) -> dict:
@@ -909,11 +902,19 @@ def check_overrides(entry, overrides: dict, batch_size: int = 1, seq_len: int = 
         torch.random.set_rng_state(state)
 
 
-def ladder_candidates(default_config: dict) -> list[dict]:
-    """The distinct tiny overrides of every rung, fullest shrink first (what `tiny_overrides` tries)."""
+def ladder_candidates(default_config: dict) -> tuple[list[dict], int]:
+    """The distinct tiny overrides to try, fullest shrink first, and where the last resort starts.
+
+    First the rungs of the mildness ladder (full shrink, keep stage widths, keep widths, cut
+    layers only); then, as a last resort, the full shrink with the default head counts kept (for
+    attention code that hard-codes a head split). Returns (candidates, index of the last resort)."""
     candidates: list[dict] = []
     for mildness in MILDNESS_LEVELS:
         overrides = _overrides_at(default_config, mildness)
         if overrides not in candidates:
             candidates.append(overrides)
-    return candidates
+    rungs = len(candidates)
+    keep_heads = _keep_heads_overrides(default_config)
+    if keep_heads not in candidates:
+        candidates.append(keep_heads)
+    return candidates, rungs
