@@ -86,24 +86,51 @@ def load_record(out_dir: Path, hardware: str, partition_key: str) -> SkillsetRec
     return SkillsetRecord(**json.loads(path.read_text()))
 
 
-def _ladder_for(entry) -> Ladder:
+def config_patch(overrides_dir: Path | None, entry) -> dict:
+    """The user's `tiny` config patch for a type: `<overrides>/hf_<type>.yaml`, key `config`.
+
+    Each field given replaces the generated value in every candidate shrink (a nested sub-config
+    is given whole, as the generated overrides do)."""
+    import yaml
+
+    path = overrides_dir / f"{Path(SkillsetSpec.filename_for(entry.partition_key)).stem}.yaml" if overrides_dir else None
+    if path is None or not path.is_file():
+        return {}
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML ({error})") from error
+    unknown = set(document) - {"config"} if isinstance(document, dict) else None
+    if unknown is None or unknown or not isinstance(document.get("config", {}), dict):
+        raise ValueError(f"{path}: expected a mapping with one key `config` (a mapping of config fields), got {document!r:.200}")
+    return document.get("config", {})
+
+
+def _ladder_for(entry, overrides_dir: Path | None) -> Ladder:
     from transformers import AutoConfig
 
     info = SkillsetInfo(entry.model_type, entry.model_class, entry.family, entry.modality, {})
     try:
+        patch = config_patch(overrides_dir, entry)
+    except ValueError as error:  # this type's skillset is unusable, with the reason; the others go on
+        ladder = Ladder(info, [{}])
+        ladder.outcomes[0] = {"status": "failed", "reason_code": "invalid_config", "reason": str(error), "params_tiny": None, "params_full": None}
+        return ladder
+    try:
         candidates, last_resort = ladder_candidates(AutoConfig.for_model(entry.model_type).to_dict())
     except Exception:  # the default config itself is broken: the check records why
         candidates, last_resort = [{}], None
-    return Ladder(info, candidates, last_resort)
+    return Ladder(info, [{**candidate, **patch} for candidate in candidates], last_resort)
 
 
-def checked_specs(entries: list, store: CheckStore, calls, log=None) -> dict[str, tuple[SkillsetSpec, dict]]:
+def checked_specs(entries: list, store: CheckStore, calls, log=None, overrides_dir: Path | None = None) -> dict[str, tuple[SkillsetSpec, dict]]:
     """A spec and its smoke outcome per model type, shrink rungs chosen by isolated checks.
 
-    Rungs whose outcome is stored are not checked again, so regenerating is cheap."""
+    Rungs whose outcome is stored are not checked again, so regenerating is cheap. A user's YAML
+    config patch (`config_patch`) applies to every rung."""
     import transformers
 
-    ladders = {entry.model_type: _ladder_for(entry) for entry in entries}
+    ladders = {entry.model_type: _ladder_for(entry, overrides_dir) for entry in entries}
     counts = resolve_ladders(list(ladders.values()), store, calls, MAX_TINY_PARAMS, log)
     if log:
         log(f"shrink rungs for {len(entries)} type(s): {counts['stored']} outcome(s) reused, {counts['checked']} checked")

@@ -39,7 +39,11 @@ class SkillsetSpec:
 
     @property
     def filename(self) -> str:
-        return f"hf_{self.entry.partition_key.replace('-', '_').replace('.', '_')}.py"
+        return self.filename_for(self.entry.partition_key)
+
+    @staticmethod
+    def filename_for(partition_key: str) -> str:
+        return f"hf_{partition_key.replace('-', '_').replace('.', '_')}.py"
 
     def info(self) -> SkillsetInfo:
         return SkillsetInfo(self.entry.model_type, self.entry.model_class, self.entry.family, self.entry.modality, self.tiny_overrides)

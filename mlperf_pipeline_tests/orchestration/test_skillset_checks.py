@@ -95,3 +95,38 @@ def test_coverage_table_lists_failures_first_with_reasons_and_sizes():
     table = coverage_table(rows)
     assert "1 of 2 types" in table and "| 0.17 M | 109.48 M |" in table
     assert table.index("odd\\|name") < table.index("| bert |")
+
+
+def test_a_yaml_config_patch_changes_the_tiny_model_and_a_broken_one_names_its_file(tmp_path):
+    overrides = tmp_path / "overrides"
+    overrides.mkdir()
+    (overrides / "hf_bert.yaml").write_text("config:\n  num_hidden_layers: 1\n  hidden_size: 32\n  intermediate_size: 48\n")
+    (overrides / "hf_gpt2.yaml").write_text("config: [not, a, mapping]\n")
+    calls = IsolatedCalls(jobs=1, timeout_s=120)
+
+    specs = checked_specs([entry_for("bert"), entry_for("gpt2")], CheckStore(tmp_path / "checks.json"), calls, overrides_dir=overrides)
+
+    bert, bert_smoke = specs["bert"]
+    assert bert.tiny_overrides["num_hidden_layers"] == 1 and bert.tiny_overrides["hidden_size"] == 32
+    assert bert_smoke["status"] == "ok" and bert_smoke["params_tiny"] < entry_params_without_patch(tmp_path, calls)
+    gpt2, gpt2_smoke = specs["gpt2"]
+    assert gpt2_smoke["reason_code"] == "invalid_config" and "hf_gpt2.yaml" in gpt2_smoke["reason"]
+    assert gpt2.build_errors["tiny"] == gpt2_smoke["reason"]
+
+
+def entry_params_without_patch(tmp_path, calls) -> int:
+    return checked_specs([entry_for("bert")], CheckStore(tmp_path / "plain.json"), calls)["bert"][1]["params_tiny"]
+
+
+def test_override_versions_change_only_for_the_type_whose_module_or_patch_changed(tmp_path):
+    from mlperf_pipeline.orchestration.assets.skillsets import NO_OVERRIDE, override_versions
+
+    keys = ["bert", "gpt2", "xlm-roberta"]
+    assert override_versions(tmp_path, keys) == dict.fromkeys(keys, NO_OVERRIDE)
+    (tmp_path / "hf_bert.yaml").write_text("config: {num_hidden_layers: 1}\n")
+    (tmp_path / "hf_xlm_roberta.py").write_text("def build(): ...\n")
+    first = override_versions(tmp_path, keys)
+    assert first["gpt2"] == NO_OVERRIDE and NO_OVERRIDE not in (first["bert"], first["xlm-roberta"])
+    (tmp_path / "hf_bert.yaml").write_text("config: {num_hidden_layers: 3}\n")
+    second = override_versions(tmp_path, keys)
+    assert second["bert"] != first["bert"] and second["xlm-roberta"] == first["xlm-roberta"]

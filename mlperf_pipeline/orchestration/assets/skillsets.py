@@ -16,6 +16,7 @@ from mlperf_pipeline.orchestration.partitions import BY_HARDWARE, BY_MODEL_TYPE,
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.skillsets.checks import CheckStore, smoke_modules
 from mlperf_pipeline.skillsets.generate import checked_specs, generate
+from mlperf_pipeline.skillsets.spec import SkillsetSpec
 from mlperf_pipeline.skillsets.isolated import DEFAULT_PRELOAD, IsolatedCalls, model_modules
 from mlperf_pipeline.store.results import write_skillset_checks
 from mlperf_pipeline.report.coverage import coverage_by_family, coverage_table
@@ -79,7 +80,7 @@ def skillsets(context: dg.AssetExecutionContext, bench_settings: BenchSettings, 
     calls = _isolated_calls(bench_settings, [entry.model_class for entry in entries])
     store = CheckStore(out_dir / "checks.json")
     started = time.perf_counter()
-    specs = checked_specs(entries, store, calls, log=context.log.info)
+    specs = checked_specs(entries, store, calls, log=context.log.info, overrides_dir=overrides_dir)
     records = {}
     for partition_key in context.partition_keys:
         hardware, model_key = split_key(partition_key)
@@ -187,18 +188,20 @@ SKILLSET_OVERRIDES = dg.AssetKey("skillset_overrides")
 NO_OVERRIDE = "none"
 
 
-def override_filename(model_key: str) -> str:
-    """The file name a user override of this model type has (the generated module's name)."""
-    return f"hf_{model_key.replace('-', '_').replace('.', '_')}.py"
+def override_filenames(model_key: str) -> tuple[str, str]:
+    """The file names a user override of this model type may have: the module, and a YAML config patch."""
+    module = SkillsetSpec.filename_for(model_key)
+    return module, f"{Path(module).stem}.yaml"
 
 
 def override_versions(overrides_dir: Path, model_keys: list[str]) -> dict[str, str]:
-    """Hash of each type's override file, `none` where there is none. One directory listing, so cheap."""
-    present = {path.name: path for path in overrides_dir.glob("hf_*.py")} if overrides_dir.is_dir() else {}
+    """Hash of each type's override files, `none` where there is none. One directory listing, so cheap."""
+    present = {path.name: path for path in overrides_dir.glob("hf_*") if path.suffix in (".py", ".yaml")} if overrides_dir.is_dir() else {}
     versions = {}
     for key in model_keys:
-        path = present.get(override_filename(key))
-        versions[key] = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path is not None else NO_OVERRIDE
+        paths = [present[name] for name in override_filenames(key) if name in present]
+        digest = hashlib.sha256(b"".join(path.name.encode() + b"\0" + path.read_bytes() for path in paths))
+        versions[key] = digest.hexdigest()[:16] if paths else NO_OVERRIDE
     return versions
 
 
@@ -206,8 +209,8 @@ def override_versions(overrides_dir: Path, model_keys: list[str]) -> dict[str, s
     key=SKILLSET_OVERRIDES,
     partitions_def=model_type_partitions,
     group_name="skillsets",
-    description="Hash of the user's override file per model type (`<overrides>/hf_<type>.py`), `none` where "
-    "there is none. Editing an override changes only that type's version, so only its partitions re-run.",
+    description="Hash of the user's override files per model type (`<overrides>/hf_<type>.py`, a whole module, "
+    "and `<overrides>/hf_<type>.yaml`, a tiny-config patch), `none` where there is none. Editing an override changes only that type's version, so only its partitions re-run.",
 )
 def skillset_overrides(context, bench_settings: BenchSettings) -> dg.DataVersionsByPartition:
     keys = context.instance.get_dynamic_partitions(model_type_partitions.name)
