@@ -156,7 +156,7 @@ class CpuUtilTracker:
         return {"cpu_util_pct": self.process.cpu_percent(None)}
 
 
-def system_busy_pct(interval_s: float = 0.5) -> float:
+def system_busy_pct(interval_s: float = 0.25) -> float:
     """CPU use of everything else on the host, in percent of all cores, over `interval_s`.
 
     Measured before a benchmark starts, so foreign load is recorded rather than silently absorbed.
