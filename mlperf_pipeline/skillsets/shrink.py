@@ -179,6 +179,7 @@ _BASE_CONFIG_NOISE = {
 
 def shrink_config_dict(config: dict) -> dict:
     """The whole config with tiny values (nested sub-configs shrunk too)."""
+    config = _declared_sub_configs(config)
     shrunk = {name: _shrink_value(name, value) for name, value in config.items()}
     _shrink_vocab(config, shrunk)
     _follow_kept_layers(config, shrunk)
@@ -195,9 +196,78 @@ def shrink_config_dict(config: dict) -> dict:
     _fill_forecast_horizon(shrunk)
     _fit_pooled_image_tokens(config, shrunk)
     _fill_image_placeholder(shrunk)
+    _fill_per_class_lists(shrunk)
+    _fit_neck_in_channels(shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
+
+
+def _declared_sub_configs(config: dict) -> dict:
+    """Some config classes declare one sub-config type (`sub_configs_defaults`) but build another
+    by default: a timm backbone (DETR, which needs the absent timm) or an older backbone whose
+    channels the neck does not expect. Use the declared type, with its declared settings."""
+    from transformers import CONFIG_MAPPING
+
+    try:
+        declared = getattr(CONFIG_MAPPING[config.get("model_type")], "sub_configs_defaults", None) or {}
+    except (KeyError, TypeError):
+        return config
+    replaced = None
+    for name, spec in declared.items():
+        current, wanted = config.get(name), getattr(spec, "model_type", None)
+        if not isinstance(current, dict) or not wanted or current.get("model_type") in (None, wanted) or wanted not in CONFIG_MAPPING:
+            continue
+        try:
+            sub = CONFIG_MAPPING[wanted](**(getattr(spec, "init_kwargs", None) or {})).to_dict()
+        except Exception:
+            continue
+        replaced = replaced or dict(config)
+        replaced[name] = sub
+    return replaced or config
+
+
+# Per-level input widths of a neck fed by the backbone's feature maps, one per `out_features`.
+_NECK_IN_CHANNEL_FIELDS = ("encoder_in_channels", "layer_list_out_channels")
+
+
+def _fit_neck_in_channels(config: dict) -> None:
+    """A neck's per-level input widths must be the channels the (shrunk) backbone really gives:
+    ask the backbone itself, built on the meta device (stage widths may be set by several lists)."""
+    backbone = config.get("backbone_config")
+    fields = [name for name in _NECK_IN_CHANNEL_FIELDS if _is_int_list(config.get(name))]
+    if not fields or not isinstance(backbone, dict) or not backbone.get("out_features"):
+        return
+    channels = _backbone_channels(backbone)
+    for name in fields:
+        if channels and len(config[name]) == len(channels):
+            config[name] = list(channels)
+
+
+def _backbone_channels(backbone: dict) -> list[int] | None:
+    import torch
+    from transformers import CONFIG_MAPPING, AutoBackbone
+
+    try:
+        settings = {name: value for name, value in backbone.items() if name != "model_type"}
+        backbone_config = CONFIG_MAPPING[backbone["model_type"]](**settings)
+        with torch.device("meta"):
+            channels = AutoBackbone.from_config(backbone_config).channels
+    except Exception:
+        return None
+    return [int(channel) for channel in channels] if channels else None
+
+
+def _fill_per_class_lists(config: dict) -> None:
+    """Detection heads that index a per-class list (`class_thresholds`, `class_order`) by the
+    predicted class leave it None by default: one entry per label."""
+    labels = len(config.get("id2label") or {}) or config.get("num_labels")
+    if not isinstance(labels, int) or labels < 1:
+        return
+    if "class_thresholds" in config and config["class_thresholds"] is None:
+        config["class_thresholds"] = [0.5] * labels
+    if "class_order" in config and config["class_order"] is None:
+        config["class_order"] = list(range(labels))
 
 
 def _fill_image_placeholder(config: dict) -> None:
