@@ -259,6 +259,8 @@ class _InputMaker:
         if _uses_patch_grid(self.model):
             return self._flat_patches()
         channels, height, width = _image_shape(self.config)
+        if _takes_image_pairs(self.model):
+            return self._randn(self.batch, 2, channels, height, width)
         if _takes_image_lists(self.model):
             return self._randn(self.batch, 1, channels, height, width)
         if getattr(self.config, "image_grid_pinpoints", None):
@@ -462,6 +464,16 @@ def _native_patches_side(config) -> int:
         return max(1, int(patches**0.5))
     _, height, _ = _image_shape(config)
     return max(1, min(height // _find(config, "patch_size", default=16), 16))
+
+
+def _takes_image_pairs(model) -> bool:
+    """Keypoint matchers (SuperGlue, LightGlue, EfficientLoFTR) take two images per example and say
+    so in the check their forward makes."""
+    try:
+        source = inspect.getsource(type(model).forward)
+    except (OSError, TypeError):
+        return False
+    return "(batch_size, 2, num_channels, height, width)" in source
 
 
 def _takes_image_lists(model) -> bool:

@@ -198,6 +198,8 @@ def shrink_config_dict(config: dict) -> dict:
     _fill_image_placeholder(shrunk)
     _fill_per_class_lists(shrunk)
     _fit_neck_in_channels(shrunk)
+    _fit_width_to_stage_widths(config, shrunk)
+    _fit_width_to_keypoint_descriptors(shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -256,6 +258,23 @@ def _backbone_channels(backbone: dict) -> list[int] | None:
     except Exception:
         return None
     return [int(channel) for channel in channels] if channels else None
+
+
+def _fit_width_to_stage_widths(original: dict, config: dict) -> None:
+    """Where `out_features` lists stage widths (EfficientLoFTR) rather than stage names and the
+    default width is the last of them, the width keeps following it."""
+    widths, original_widths = config.get("out_features"), original.get("out_features")
+    if not _is_int_list(widths) or not _is_int_list(original_widths) or original.get("hidden_size") != original_widths[-1]:
+        return
+    config["hidden_size"] = widths[-1]
+
+
+def _fit_width_to_keypoint_descriptors(config: dict) -> None:
+    """A keypoint matcher (SuperGlue) attends over its detector's descriptors: same width."""
+    detector = config.get("keypoint_detector_config")
+    descriptors = detector.get("descriptor_decoder_dim") if isinstance(detector, dict) else None
+    if isinstance(descriptors, int) and isinstance(config.get("hidden_size"), int):
+        config["hidden_size"] = descriptors
 
 
 def _fill_per_class_lists(config: dict) -> None:
