@@ -91,9 +91,21 @@ def build_config(info: SkillsetInfo, size: str):
         raise ValueError(f"unknown size {size!r}: expected 'tiny' or 'full'")
     overrides = info.tiny_overrides if size == "tiny" else {}
     config = AutoConfig.for_model(info.model_type, **overrides)
+    _int_tuples_as_lists(config)
     # Eager attention keeps FLOP counting honest and behaves the same on every device.
     config._attn_implementation = "eager"
     return config
+
+
+def _int_tuples_as_lists(config) -> None:
+    """Config dataclasses keep some list defaults as tuples, which a few models concatenate with
+    lists (ViTMatte's `[hidden_size] + fusion_hidden_sizes`): the saved configs hold lists."""
+    for name, value in list(vars(config).items()):
+        if isinstance(value, tuple) and value and all(isinstance(item, int) and not isinstance(item, bool) for item in value):
+            try:
+                setattr(config, name, list(value))
+            except Exception:
+                pass
 
 
 def model_class(info: SkillsetInfo):
@@ -326,6 +338,14 @@ class _InputMaker:
         patches[:, :, 0], patches[:, :, 1] = (index // side + 1).float(), (index % side + 1).float()
         return patches
 
+    def _task_inputs(self):
+        """OneFormer: the tokenized task prompt ("the task is semantic"), `task_seq_len` ids."""
+        import torch
+
+        length = _find(self.config, "task_seq_len", prefer=(), default=self.seq_len)
+        high = max(2, min(_find(self.config, "text_encoder_vocab_size", prefer=(), default=1000), 30000) - 1)
+        return torch.randint(1, high, (self.batch, length), generator=self.generator)
+
     # ids and embeddings for towers that take them beside the main text
     def _qformer_input_ids(self):
         return self._input_ids()
@@ -499,7 +519,7 @@ _COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_
 def _wanted_inputs(model, info: SkillsetInfo) -> list[str]:
     accepted = inspect.signature(model.forward).parameters
     main = getattr(model, "main_input_name", "input_ids")
-    wanted = [main]
+    wanted = list(main) if isinstance(main, (list, tuple)) else [main]  # OneFormer: image and task
     if info.modality in ("image-text", "video") and "input_ids" in accepted:
         wanted += ["input_ids", "pixel_values"]
     if "attention_mask" in accepted and main == "input_ids":
