@@ -200,6 +200,8 @@ def shrink_config_dict(config: dict) -> dict:
     _fit_neck_in_channels(shrunk)
     _fit_width_to_stage_widths(config, shrunk)
     _fit_width_to_keypoint_descriptors(shrunk)
+    _fill_empty_scale_factors(shrunk)
+    _fit_final_blocks(config, shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -275,6 +277,23 @@ def _fit_width_to_keypoint_descriptors(config: dict) -> None:
     descriptors = detector.get("descriptor_decoder_dim") if isinstance(detector, dict) else None
     if isinstance(descriptors, int) and isinstance(config.get("hidden_size"), int):
         config["hidden_size"] = descriptors
+
+
+def _fill_empty_scale_factors(config: dict) -> None:
+    """A feature pyramid given by `*_scale_factors` that defaults empty (LW-DETR) has no feature
+    level at all: one level at the backbone's own scale."""
+    for name, value in list(config.items()):
+        if name.endswith("_scale_factors") and isinstance(value, (list, tuple)) and not value:
+            config[name] = [1.0]
+
+
+def _fit_final_blocks(original: dict, config: dict) -> None:
+    """EoMT-style `num_blocks` counts the last layers (where queries join): fewer than the layers
+    by default, so it must stay below the kept layers too."""
+    blocks, layers = original.get("num_blocks"), original.get("num_hidden_layers")
+    kept = config.get("num_hidden_layers")
+    if all(isinstance(value, int) and not isinstance(value, bool) for value in (blocks, layers, kept)) and blocks < layers and blocks >= kept:
+        config["num_blocks"] = max(1, kept - 1)
 
 
 def _fill_per_class_lists(config: dict) -> None:
