@@ -202,6 +202,8 @@ def shrink_config_dict(config: dict) -> dict:
     _fit_width_to_keypoint_descriptors(shrunk)
     _fill_empty_scale_factors(shrunk)
     _fit_final_blocks(config, shrunk)
+    _fit_patch_sized_sub_images(shrunk)
+    _fit_sub_layer_hooks(shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -294,6 +296,39 @@ def _fit_final_blocks(original: dict, config: dict) -> None:
     kept = config.get("num_hidden_layers")
     if all(isinstance(value, int) and not isinstance(value, bool) for value in (blocks, layers, kept)) and blocks < layers and blocks >= kept:
         config["num_blocks"] = max(1, kept - 1)
+
+
+SUB_IMAGE_PATCHES_PER_SIDE = 4
+
+
+def _fit_patch_sized_sub_images(config: dict) -> None:
+    """DepthPro feeds its sub-encoders whole patches of the parent's `patch_size` pixels (their
+    `image_size`): make those patches 4 × 4 of the encoders' own patches, so a 224 px image at the
+    smallest scale still holds one."""
+    patch = config.get("patch_size")
+    subs = [value for value in config.values() if isinstance(value, dict) and "model_type" in value and value.get("image_size") == patch]
+    own = {sub.get("patch_size") for sub in subs}
+    if not isinstance(patch, int) or not subs or len(own) != 1 or not isinstance(next(iter(own)), int):
+        return
+    size = next(iter(own)) * SUB_IMAGE_PATCHES_PER_SIDE
+    if size < patch:
+        config["patch_size"] = size
+        for sub in subs:
+            sub["image_size"] = size
+
+
+def _fit_sub_layer_hooks(config: dict) -> None:
+    """Hooks a parent sets on a sub-encoder's layers (`intermediate_hook_ids`) must name layers
+    the shrunk sub-encoder still has."""
+    layers = [sub.get("num_hidden_layers") for sub in config.values() if isinstance(sub, dict) and "model_type" in sub]
+    layers = [count for count in layers if isinstance(count, int) and count > 0]
+    if not layers:
+        return
+    for name, value in list(config.items()):
+        if name.endswith("_hook_ids") and _is_int_list(value) and max(value) >= min(layers):
+            # Deepest hook on the last kept layer, the next one below it, and so on (order kept).
+            rank = {index: place for place, index in enumerate(sorted(set(value), reverse=True))}
+            config[name] = [max(0, min(layers) - 1 - rank[index]) for index in value]
 
 
 def _fill_per_class_lists(config: dict) -> None:
