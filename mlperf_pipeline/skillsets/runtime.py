@@ -164,7 +164,9 @@ def _find(config, *fields, prefer=("vision_config",), default=None):
 
 
 def _image_shape(config) -> tuple[int, int, int]:
-    size = _find(config, "image_size", "img_size", "input_size", default=224)
+    size = _find(config, "image_size", "img_size", "input_size", default=None)
+    if size is None:  # SAM2: the size sits in the vision tower's backbone
+        size = _find(_sub(config, "vision_config"), "image_size", "img_size", "input_size", default=224)
     if isinstance(size, dict):  # e.g. {"height": 384, "width": 384}
         size = (size.get("height", 224), size.get("width", 224))
     height, width = (size, size) if isinstance(size, int) else tuple(size)[-2:]
@@ -264,6 +266,9 @@ class _InputMaker:
 
     # vision
     def _pixel_values(self):
+        if "pixel_position_ids" in inspect.signature(self.model.forward).parameters:  # patches as rows, positions apart
+            channels, patch = _image_shape(self.config)[0], _find(self.config, "patch_size", default=16)
+            return self._randn(self.batch, self._position_grid_side() ** 2, channels * patch * patch)
         if _takes_spatial_shapes(self.model):
             side = _native_patches_side(self.config)
             channels, patch = _image_shape(self.config)[0], _find(self.config, "patch_size", default=16)
@@ -293,8 +298,14 @@ class _InputMaker:
         """Qwen-VL style: every patch flattened, with its (t, h, w) grid given separately."""
         grid_t, grid_h, grid_w = _patch_grid(self.config)
         patch = _find(self.config, "patch_size", default=14)
-        temporal = _find(self.config, "temporal_patch_size", default=1)
+        temporal = _find(self.config, "temporal_patch_size", "patch_temporal", default=1)
         channels = _find(self.config, "in_channels", "num_channels", "in_chans", default=3)
+        layout = _patch_layout(self.model)
+        if layout == "merged_pixels":  # Inkling2: one (patch × merge)² pixel block per merged token
+            merge = _find(self.config, "spatial_merge_size", "merge_size", default=1)
+            return self._randn(self.batch * grid_t * grid_h * grid_w, patch * merge, patch * merge, channels)
+        if layout == "patch_images":  # Kimi-K2.5: each patch as a small image for a 2D conv
+            return self._randn(self.batch * grid_t * grid_h * grid_w, channels, patch, patch)
         return self._randn(self.batch * grid_t * grid_h * grid_w, channels * temporal * patch * patch)
 
     _hidden_states = _flat_patches
@@ -311,6 +322,36 @@ class _InputMaker:
 
         _, height, width = _image_shape(self.config)
         return torch.tensor([[height, width]] * self.batch, dtype=torch.long)
+
+    def _merge_sizes(self):
+        """VideoLLaMA3: each image's spatial merge size, beside its patch grid."""
+        import torch
+
+        merge = _find(self.config, "spatial_merge_size", "merge_size", default=1)
+        return torch.tensor([merge if isinstance(merge, int) else 1] * self.batch, dtype=torch.long)
+
+    _image_merge_sizes = _merge_sizes
+
+    def _position_grid_side(self) -> int:
+        """Gemma4 pools k × k patches: a grid of 2k patches a side."""
+        kernel = _find(self.config, "pooling_kernel_size", prefer=(), default=2)
+        return 2 * kernel if isinstance(kernel, int) and kernel > 0 else 4
+
+    def _pixel_position_ids(self):
+        """Gemma4 towers: the (x, y) position of every patch, row by row."""
+        import torch
+
+        side = self._position_grid_side()
+        rows, columns = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+        return torch.stack([columns.flatten(), rows.flatten()], dim=-1).expand(self.batch, -1, -1).clone()
+
+    def _target_sizes(self):
+        """MiniCPM towers: each image's patch grid (rows, columns)."""
+        import torch
+
+        _, height, width = _image_shape(self.config)
+        patch = _find(self.config, "patch_size", default=14)
+        return torch.tensor([[height // patch, width // patch]] * self.batch, dtype=torch.long)
 
     def _spatial_shapes(self):
         import torch
@@ -486,6 +527,21 @@ def _native_patches_side(config) -> int:
     return max(1, min(height // _find(config, "patch_size", default=16), 16))
 
 
+def _patch_layout(model) -> str:
+    """How a grid-taking tower wants its patches: flattened rows (Qwen-VL, the default), pixel
+    blocks per merged token (its forward documents `patch_size * spatial_merge_size` sides), or
+    small images when the patch embedding is a 2D conv applied to the input as it comes."""
+    import torch
+
+    doc = type(model).forward.__doc__ or ""
+    if "patch_size * spatial_merge_size, patch_size * spatial_merge_size, num_channels" in doc:
+        return "merged_pixels"
+    first_conv = next((module for module in model.modules() if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d))), None)
+    if isinstance(first_conv, torch.nn.Conv2d) and first_conv.kernel_size == first_conv.stride and first_conv.kernel_size[0] > 1:
+        return "patch_images"
+    return "flat"
+
+
 def _takes_image_pairs(model) -> bool:
     """Keypoint matchers (SuperGlue, LightGlue, EfficientLoFTR) take two images per example and say
     so in the check their forward makes."""
@@ -511,7 +567,7 @@ def _required_parameters(forward) -> list[str]:
 
 
 # Inputs that are optional in the signature but that the forward pass needs together.
-_COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_values", "spatial_shapes": "pixel_values", "qformer_input_ids": "pixel_values",
+_COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_values", "spatial_shapes": "pixel_values", "qformer_input_ids": "pixel_values", "target_sizes": "pixel_values",
                "actions": "states", "rewards": "states", "returns_to_go": "states", "timesteps": "states",
                "encoder_hidden_states": "query_embeds"}
 

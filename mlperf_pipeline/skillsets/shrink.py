@@ -56,7 +56,7 @@ _CONV_WIDTH_FIELDS = {"conv_dim"}
 # Projections between towers: they follow the (shrunk) widths of the towers they connect.
 _TOWER_WIDTH_FIELDS = {
     "out_hidden_size", "text_hidden_size", "vision_hidden_size", "audio_hidden_size", "mm_hidden_size",
-    "projector_hidden_size", "encoder_hidden_size", "condition_dim", "reassemble_hidden_size",
+    "projector_hidden_size", "encoder_hidden_size", "condition_dim", "reassemble_hidden_size", "fpn_hidden_size",
 }
 _MEL_FIELDS = ("num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "mel_bins")
 # Lists that name a type per layer (or a cycled pattern of them).
@@ -204,6 +204,7 @@ def shrink_config_dict(config: dict) -> dict:
     _fit_final_blocks(config, shrunk)
     _fit_patch_sized_sub_images(shrunk)
     _fit_sub_layer_hooks(shrunk)
+    _fit_width_to_first_stage(config, shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -331,6 +332,16 @@ def _fit_sub_layer_hooks(config: dict) -> None:
             config[name] = [max(0, min(layers) - 1 - rank[index]) for index in value]
 
 
+def _fit_width_to_first_stage(original: dict, config: dict) -> None:
+    """A width that equals the first stage's width by default (Hiera's `hidden_size` and
+    `embed_dim_per_stage[0]`) keeps doing so: the stem feeds the first stage."""
+    stages = [name for name, value in original.items() if name.endswith("_per_stage") and "dim" in name and _is_int_list(value)]
+    for stage_field in stages:
+        for name in _WIDTH_FIELDS & original.keys():
+            if original[name] == original[stage_field][0] and _is_int_list(config.get(stage_field)):
+                config[name] = config[stage_field][0]
+
+
 def _fill_per_class_lists(config: dict) -> None:
     """Detection heads that index a per-class list (`class_thresholds`, `class_order`) by the
     predicted class leave it None by default: one entry per label."""
@@ -419,6 +430,8 @@ def _limit_image_size(config: dict) -> None:
     size, patch = config.get("image_size"), config.get("patch_size")
     if "window_size" in config:  # windowed attention needs the resolutions its windows divide
         return
+    if _layer_count_field(config) is None and not _STAGE_DEPTH_FIELDS & config.keys():
+        return  # no encoder to spare: a prompt encoder's size must match its image encoder's
     if isinstance(size, int) and isinstance(patch, int) and patch > 0 and size // patch > MAX_PATCHES_PER_SIDE:
         config["image_size"] = patch * MAX_PATCHES_PER_SIDE
 
