@@ -266,6 +266,9 @@ class _InputMaker:
 
     # vision
     def _pixel_values(self):
+        if "prompt_pixel_values" in inspect.signature(self.model.forward).parameters:
+            channels, height, width = _image_shape(self.config)  # SegGPT stacks prompt over image: half the height each
+            return self._randn(self.batch, channels, height // 2, width)
         if "pixel_position_ids" in inspect.signature(self.model.forward).parameters:  # patches as rows, positions apart
             channels, patch = _image_shape(self.config)[0], _find(self.config, "patch_size", default=16)
             return self._randn(self.batch, self._position_grid_side() ** 2, channels * patch * patch)
@@ -386,6 +389,40 @@ class _InputMaker:
         length = _find(self.config, "task_seq_len", prefer=(), default=self.seq_len)
         high = max(2, min(_find(self.config, "text_encoder_vocab_size", prefer=(), default=1000), 30000) - 1)
         return torch.randint(1, high, (self.batch, length), generator=self.generator)
+
+    # layout and region inputs beside the text (LayoutLM-style boxes, LXMERT region features)
+    def _bbox(self):
+        """One valid box per token on a 0..1000 page: (x0, y0, x1, y1), or its four corners
+        where the config counts eight coordinates (BROS)."""
+        import torch
+
+        shape = (self.batch, self.seq_len)
+        x0, y0 = torch.randint(0, 500, shape, generator=self.generator), torch.randint(0, 500, shape, generator=self.generator)
+        x1 = x0 + torch.randint(1, 500, shape, generator=self.generator)
+        y1 = y0 + torch.randint(1, 500, shape, generator=self.generator)
+        if _find(self.config, "dim_bbox", prefer=(), default=4) == 8:
+            return torch.stack([x0, y0, x1, y0, x1, y1, x0, y1], dim=-1)
+        return torch.stack([x0, y0, x1, y1], dim=-1)
+
+    _REGIONS = 16
+
+    def _visual_feats(self):
+        return self._randn(self.batch, self._REGIONS, _find(self.config, "visual_feat_dim", prefer=(), default=2048))
+
+    def _visual_pos(self):
+        import torch
+
+        return torch.rand((self.batch, self._REGIONS, _find(self.config, "visual_pos_dim", prefer=(), default=4)), generator=self.generator)
+
+    def _inputs(self):
+        """Perceiver without a preprocessor: raw input vectors of width `d_model`."""
+        return self._randn(self.batch, self.seq_len, _find(self.config, "d_model", prefer=(), default=64))
+
+    def _prompt_pixel_values(self):
+        """SegGPT: a prompt image and its mask, the same size as the image."""
+        return self._pixel_values()
+
+    _prompt_masks = _prompt_pixel_values
 
     # ids and embeddings for towers that take them beside the main text
     def _qformer_input_ids(self):
@@ -569,13 +606,16 @@ def _required_parameters(forward) -> list[str]:
 # Inputs that are optional in the signature but that the forward pass needs together.
 _COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_values", "spatial_shapes": "pixel_values", "qformer_input_ids": "pixel_values", "target_sizes": "pixel_values",
                "actions": "states", "rewards": "states", "returns_to_go": "states", "timesteps": "states",
-               "encoder_hidden_states": "query_embeds"}
+               "encoder_hidden_states": "query_embeds", "bbox": "input_ids", "visual_feats": "input_ids", "visual_pos": "input_ids"}
 
 
 def _wanted_inputs(model, info: SkillsetInfo) -> list[str]:
     accepted = inspect.signature(model.forward).parameters
     main = getattr(model, "main_input_name", "input_ids")
     wanted = list(main) if isinstance(main, (list, tuple)) else [main]  # OneFormer: image and task
+    if not set(wanted) & accepted.keys() and "input_ids" in accepted:
+        wanted = ["input_ids"]  # a text tower that inherited its composite model's main input name
+        main = "input_ids"
     if info.modality in ("image-text", "video") and "input_ids" in accepted:
         wanted += ["input_ids", "pixel_values"]
     if "attention_mask" in accepted and main == "input_ids":

@@ -31,13 +31,14 @@ TINY_FRAMES = 4  # a multiple of the usual tubelet size (2)
 _LAYER_FIELDS = {
     "num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers",
     "num_encoder_layers", "num_decoder_layers", "num_hidden_groups_layers", "depth",
+    "num_self_attends_per_block",
 }
 _HEAD_FIELDS = {
     "num_attention_heads", "encoder_attention_heads", "decoder_attention_heads", "n_head",
-    "n_heads", "num_heads",
+    "n_heads", "num_heads", "num_self_attention_heads", "num_cross_attention_heads",
 }
 _KV_HEAD_FIELDS = {"num_key_value_heads", "num_kv_heads", "n_kv_heads", "multi_query_group_num"}
-_WIDTH_FIELDS = {"hidden_size", "d_model", "n_embd", "embed_dim", "dim", "embedding_size", "projection_size"}
+_WIDTH_FIELDS = {"hidden_size", "d_model", "n_embd", "embed_dim", "dim", "embedding_size", "projection_size", "d_latents"}
 _FFN_FIELDS = {
     "intermediate_size", "ffn_dim", "encoder_ffn_dim", "decoder_ffn_dim", "d_ff", "n_inner",
     "mlp_dim", "projection_dim", "moe_intermediate_size", "shared_expert_intermediate_size",
