@@ -309,8 +309,8 @@ def _fit_patch_sized_sub_images(config: dict) -> None:
     smallest scale still holds one."""
     patch = config.get("patch_size")
     subs = [value for value in config.values() if isinstance(value, dict) and "model_type" in value and value.get("image_size") == patch]
-    own = {sub.get("patch_size") for sub in subs}
-    if not isinstance(patch, int) or not subs or len(own) != 1 or not isinstance(next(iter(own)), int):
+    own = {sub.get("patch_size") for sub in subs if isinstance(sub.get("patch_size"), int)}
+    if not isinstance(patch, int) or isinstance(patch, bool) or not subs or len(own) != 1 or len(subs) != sum(isinstance(sub.get("patch_size"), int) for sub in subs):
         return
     size = next(iter(own)) * SUB_IMAGE_PATCHES_PER_SIDE
     if size < patch:
