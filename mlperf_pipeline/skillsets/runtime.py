@@ -164,7 +164,7 @@ def _find(config, *fields, prefer=("vision_config",), default=None):
 
 
 def _image_shape(config) -> tuple[int, int, int]:
-    size = _find(config, "image_size", "img_size", "input_size", default=None)
+    size = _find(config, "image_size", "img_size", "input_size", "max_img_size", default=None)
     if size is None:  # SAM2: the size sits in the vision tower's backbone
         size = _find(_sub(config, "vision_config"), "image_size", "img_size", "input_size", default=224)
     if isinstance(size, dict):  # e.g. {"height": 384, "width": 384}
@@ -288,7 +288,9 @@ class _InputMaker:
         frames = _find(self.config, "num_frames", prefer=())
         vision = getattr(self.config, "vision_config", None)
         # Video towers: the video family, or a vision tower that declares its frame count (X-CLIP).
-        if isinstance(frames, int) and (self.info.family == "video" or isinstance(getattr(vision, "num_frames", None), int)):
+        # TVP: a clip model over an image backbone declares its frame count at the top.
+        clip = getattr(self.config, "backbone_config", None) is not None and isinstance(getattr(self.config, "num_frames", None), int)
+        if isinstance(frames, int) and (self.info.family == "video" or isinstance(getattr(vision, "num_frames", None), int) or clip):
             return self._randn(self.batch, frames, channels, height, width)
         return self._randn(self.batch, channels, height, width)
 
@@ -618,6 +620,8 @@ def _wanted_inputs(model, info: SkillsetInfo) -> list[str]:
         main = "input_ids"
     if info.modality in ("image-text", "video") and "input_ids" in accepted:
         wanted += ["input_ids", "pixel_values"]
+    if main == "input_ids" and "pixel_values" in accepted and (getattr(model.config, "vision_config", None) or getattr(model.config, "backbone_config", None)):
+        wanted.append("pixel_values")  # text plus a vision tower, whatever the catalog's modality (TVP)
     if "attention_mask" in accepted and main == "input_ids":
         wanted.append("attention_mask")
     if getattr(model.config, "is_encoder_decoder", False) and "decoder_input_ids" in accepted:
