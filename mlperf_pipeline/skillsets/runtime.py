@@ -91,21 +91,30 @@ def build_config(info: SkillsetInfo, size: str):
         raise ValueError(f"unknown size {size!r}: expected 'tiny' or 'full'")
     overrides = info.tiny_overrides if size == "tiny" else {}
     config = AutoConfig.for_model(info.model_type, **overrides)
-    _int_tuples_as_lists(config)
+    _int_tuples_as_lists(config, info)
     # Eager attention keeps FLOP counting honest and behaves the same on every device.
     config._attn_implementation = "eager"
     return config
 
 
-def _int_tuples_as_lists(config) -> None:
-    """Config dataclasses keep some list defaults as tuples, which a few models concatenate with
-    lists (ViTMatte's `[hidden_size] + fusion_hidden_sizes`): the saved configs hold lists."""
-    for name, value in list(vars(config).items()):
-        if isinstance(value, tuple) and value and all(isinstance(item, int) and not isinstance(item, bool) for item in value):
-            try:
-                setattr(config, name, list(value))
-            except Exception:
-                pass
+def _int_tuples_as_lists(config, info: SkillsetInfo) -> None:
+    """Config dataclasses keep some list defaults as tuples, which a few models append to a list
+    (ViTMatte's `[config.hidden_size] + config.fusion_hidden_sizes`): those become lists, as in
+    saved configs. Only those: others (Reformer) add tuples to tuples."""
+    import re
+    import sys
+
+    tuples = [name for name, value in vars(config).items()
+              if isinstance(value, tuple) and value and all(isinstance(item, int) and not isinstance(item, bool) for item in value)]
+    if not tuples:
+        return
+    try:
+        source = inspect.getsource(sys.modules[model_class(info).__module__])
+    except (AttributeError, KeyError, OSError, TypeError):
+        return
+    for name in tuples:
+        if re.search(r"\]\s*\+\s*(?:self\.)?config\." + re.escape(name) + r"\b", source):
+            setattr(config, name, list(getattr(config, name)))
 
 
 def model_class(info: SkillsetInfo):
@@ -605,8 +614,12 @@ def _required_parameters(forward) -> list[str]:
     return [p.name for p in parameters if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
+# Inputs made for a vision tower run alone: a composite model pairs them with image tokens in
+# its text (MiniCPM-V's `target_sizes`), which the placeholder pass cannot yet provide.
+_TOWER_ONLY_INPUTS = ("target_sizes",)
+
 # Inputs that are optional in the signature but that the forward pass needs together.
-_COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_values", "spatial_shapes": "pixel_values", "qformer_input_ids": "pixel_values", "target_sizes": "pixel_values",
+_COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_values", "spatial_shapes": "pixel_values", "qformer_input_ids": "pixel_values",
                "actions": "states", "rewards": "states", "returns_to_go": "states", "timesteps": "states",
                "encoder_hidden_states": "query_embeds", "bbox": "input_ids", "visual_feats": "input_ids", "visual_pos": "input_ids"}
 
@@ -628,9 +641,11 @@ def _wanted_inputs(model, info: SkillsetInfo) -> list[str]:
         wanted.append("decoder_input_ids")
     wanted += [name for name in _required_parameters(model.forward) if name != "self"]
     wanted += [extra for extra, partner in _COMPANIONS.items() if partner in wanted]
+    if "pixel_values" in wanted and "input_ids" not in accepted:
+        wanted.append("target_sizes")  # a MiniCPM tower alone needs each image's patch grid
     if "pixel_values" in wanted and callable(getattr(model, "get_image_features", None)):
         # What the image encoder cannot do without (image sizes, grids) the forward needs too.
-        wanted += [name for name in _required_parameters(model.get_image_features) if name not in ("self", "pixel_values") and hasattr(_InputMaker, f"_{name}")]
+        wanted += [name for name in _required_parameters(model.get_image_features) if name not in ("self", "pixel_values", *_TOWER_ONLY_INPUTS) and hasattr(_InputMaker, f"_{name}")]
     if getattr(model.config, "image_grid_pinpoints", None) and "pixel_values" in wanted:
         wanted.append("image_sizes")  # any-resolution tiling needs each image's size
     return [name for name in dict.fromkeys(wanted) if name in accepted]
