@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -101,7 +102,6 @@ def _int_tuples_as_lists(config, info: SkillsetInfo) -> None:
     """Config dataclasses keep some list defaults as tuples, which a few models append to a list
     (ViTMatte's `[config.hidden_size] + config.fusion_hidden_sizes`): those become lists, as in
     saved configs. Only those: others (Reformer) add tuples to tuples."""
-    import re
     import sys
 
     tuples = [name for name, value in vars(config).items()
@@ -584,10 +584,17 @@ def _patch_layout(model) -> str:
     doc = type(model).forward.__doc__ or ""
     if "patch_size * spatial_merge_size, patch_size * spatial_merge_size, num_channels" in doc:
         return "merged_pixels"
-    first_conv = next((module for module in model.modules() if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d))), None)
-    if isinstance(first_conv, torch.nn.Conv2d) and first_conv.kernel_size == first_conv.stride and first_conv.kernel_size[0] > 1:
-        return "patch_images"
-    return "flat"
+    owner, first_conv = next(((parent, module) for parent in model.modules() for module in parent.children()
+                              if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d))), (None, None))
+    if not isinstance(first_conv, torch.nn.Conv2d) or first_conv.kernel_size != first_conv.stride or first_conv.kernel_size[0] < 2:
+        return "flat"
+    try:
+        source = inspect.getsource(type(owner).forward)
+    except (OSError, TypeError):
+        return "flat"
+    # An embedding that reshapes its input first (HunYuan-VL, VideoLLaMA3) takes flat rows.
+    reshapes = re.search(r"=\s*(?:pixel_values|hidden_states)\.(?:reshape|view)\(", source)
+    return "flat" if reshapes else "patch_images"
 
 
 def _takes_image_pairs(model) -> bool:
