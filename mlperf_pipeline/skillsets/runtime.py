@@ -435,6 +435,23 @@ class _InputMaker:
 
     _prompt_masks = _prompt_pixel_values
 
+    # open-vocabulary detection (OmDet-Turbo): a few tokenized class names and one task prompt per image
+    _CLASSES_PER_IMAGE, _CLASS_NAME_TOKENS = 4, 8
+
+    def _classes_input_ids(self):
+        return _token_ids(self.config, self.batch * self._CLASSES_PER_IMAGE, self._CLASS_NAME_TOKENS, self.generator)
+
+    def _classes_attention_mask(self):
+        return self._ones(self.batch * self._CLASSES_PER_IMAGE, self._CLASS_NAME_TOKENS)
+
+    def _classes_structure(self):
+        import torch
+
+        return torch.full((self.batch,), self._CLASSES_PER_IMAGE, dtype=torch.long)
+
+    _tasks_input_ids = _input_ids
+    _tasks_attention_mask = _attention_mask
+
     # ids and embeddings for towers that take them beside the main text
     def _qformer_input_ids(self):
         return self._input_ids()

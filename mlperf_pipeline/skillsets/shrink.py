@@ -232,6 +232,9 @@ def _declared_sub_configs(config: dict) -> dict:
             continue
         replaced = replaced or dict(config)
         replaced[name] = sub
+        if current.get("model_type") == "timm_backbone" and replaced.get("apply_layernorm_after_vision_backbone"):
+            # That norm expects timm's channels-last feature maps; library backbones give channels first.
+            replaced["apply_layernorm_after_vision_backbone"] = False
     return replaced or config
 
 
