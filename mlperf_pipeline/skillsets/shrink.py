@@ -206,6 +206,7 @@ def shrink_config_dict(config: dict) -> dict:
     _fit_patch_sized_sub_images(shrunk)
     _fit_sub_layer_hooks(shrunk)
     _fit_width_to_first_stage(config, shrunk)
+    _shrink_segmenter_images(config, shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -344,6 +345,34 @@ def _fit_width_to_first_stage(original: dict, config: dict) -> None:
         for name in _WIDTH_FIELDS & original.keys():
             if original[name] == original[stage_field][0] and _is_int_list(config.get(stage_field)):
                 config[name] = config[stage_field][0]
+
+
+SEGMENTER_IMAGE_DIVISOR = 4
+
+
+def _shrink_segmenter_images(original: dict, config: dict) -> None:
+    """SAM-style vision configs fix the feature map sizes (`backbone_feature_sizes`) that their
+    backbone's image size gives: divide both by 4 (a 1024 px image takes seconds even when tiny),
+    and the prompt encoder beside them follows the new image size."""
+    if _MILDNESS.get() >= 3:
+        return
+    sizes, backbone = config.get("backbone_feature_sizes"), config.get("backbone_config")
+    if isinstance(sizes, list) and sizes and all(_is_int_list(size) for size in sizes) and isinstance(backbone, dict):
+        image = backbone.get("image_size")
+        divisor = SEGMENTER_IMAGE_DIVISOR
+        if all(size % divisor == 0 for pair in sizes for size in pair) and (isinstance(image, int) or _is_int_list(image)):
+            config["backbone_feature_sizes"] = [[size // divisor for size in pair] for pair in sizes]
+            backbone["image_size"] = image // divisor if isinstance(image, int) else [side // divisor for side in image]
+    vision, before = config.get("vision_config"), original.get("vision_config")
+    if not isinstance(vision, dict) or not isinstance(before, dict) or not isinstance(vision.get("backbone_config"), dict):
+        return
+    old_size = (before.get("backbone_config") or {}).get("image_size")
+    new_size = vision["backbone_config"].get("image_size")
+    old_side = old_size[0] if _is_int_list(old_size) else old_size
+    new_side = new_size[0] if _is_int_list(new_size) else new_size
+    for sub in config.values():
+        if isinstance(sub, dict) and sub is not vision and sub.get("image_size") == old_side and isinstance(new_side, int):
+            sub["image_size"] = new_side
 
 
 def _fill_per_class_lists(config: dict) -> None:
