@@ -207,6 +207,7 @@ def shrink_config_dict(config: dict) -> dict:
     _fit_sub_layer_hooks(shrunk)
     _fit_width_to_first_stage(config, shrunk)
     _shrink_segmenter_images(config, shrunk)
+    _every_stage_for_concatenated_features(shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -373,6 +374,33 @@ def _shrink_segmenter_images(original: dict, config: dict) -> None:
     for sub in config.values():
         if isinstance(sub, dict) and sub is not vision and sub.get("image_size") == old_side and isinstance(new_side, int):
             sub["image_size"] = new_side
+
+
+def _every_stage_for_concatenated_features(config: dict) -> None:
+    """A model that concatenates all of its backbone's feature maps (UVDoc) is sized for one per
+    stage, while the backbone default gives only the last: ask for every stage."""
+    backbone = config.get("backbone_config")
+    if not isinstance(backbone, dict) or not isinstance(backbone.get("stage_names"), list) or not backbone.get("out_features"):
+        return
+    if "torch.cat(backbone_outputs.feature_maps" not in _modeling_source(config.get("model_type")):
+        return
+    stages = [name for name in backbone["stage_names"] if name != "stem"]
+    backbone["out_features"] = stages
+    if backbone.get("out_indices"):
+        backbone["out_indices"] = [backbone["stage_names"].index(name) for name in stages]
+
+
+def _modeling_source(model_type) -> str:
+    import importlib
+    import inspect
+
+    from transformers.models.auto.configuration_auto import model_type_to_module_name
+
+    try:
+        module = importlib.import_module(f"transformers.models.{model_type_to_module_name(model_type)}.modeling_{model_type_to_module_name(model_type)}")
+        return inspect.getsource(module)
+    except Exception:
+        return ""
 
 
 def _fill_per_class_lists(config: dict) -> None:
