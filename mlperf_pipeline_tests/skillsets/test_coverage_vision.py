@@ -69,3 +69,9 @@ def test_seggpt_prompt_and_image_stack_to_the_configured_height():
     _, model, inputs = run_tiny("seggpt")
     height = model.config.image_size[0]
     assert inputs["pixel_values"].shape[-2] * 2 == height == inputs["prompt_masks"].shape[-2] * 2
+
+
+def test_model_concatenating_all_feature_maps_gets_every_stage():
+    _, model, _ = run_tiny("uvdoc")
+    backbone = model.config.backbone_config
+    assert backbone.out_features == [name for name in backbone.stage_names if name != "stem"]
