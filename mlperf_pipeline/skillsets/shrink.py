@@ -208,6 +208,7 @@ def shrink_config_dict(config: dict) -> dict:
     _fit_width_to_first_stage(config, shrunk)
     _shrink_segmenter_images(config, shrunk)
     _every_stage_for_concatenated_features(shrunk)
+    _limit_keypoints(shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -401,6 +402,19 @@ def _modeling_source(model_type) -> str:
         return inspect.getsource(module)
     except Exception:
         return ""
+
+
+TINY_KEYPOINTS = 64
+
+
+def _limit_keypoints(config: dict) -> None:
+    """Keypoint detectors (SuperPoint) keep every keypoint by default (-1): a thousand per image,
+    which the matchers then attend over. Keep the best 64."""
+    if _MILDNESS.get() >= 3:
+        return
+    value = config.get("max_keypoints")
+    if isinstance(value, int) and not isinstance(value, bool) and (value < 0 or value > TINY_KEYPOINTS):
+        config["max_keypoints"] = TINY_KEYPOINTS
 
 
 def _fill_per_class_lists(config: dict) -> None:
