@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -91,9 +92,29 @@ def build_config(info: SkillsetInfo, size: str):
         raise ValueError(f"unknown size {size!r}: expected 'tiny' or 'full'")
     overrides = info.tiny_overrides if size == "tiny" else {}
     config = AutoConfig.for_model(info.model_type, **overrides)
+    _int_tuples_as_lists(config, info)
     # Eager attention keeps FLOP counting honest and behaves the same on every device.
     config._attn_implementation = "eager"
     return config
+
+
+def _int_tuples_as_lists(config, info: SkillsetInfo) -> None:
+    """Config dataclasses keep some list defaults as tuples, which a few models append to a list
+    (ViTMatte's `[config.hidden_size] + config.fusion_hidden_sizes`): those become lists, as in
+    saved configs. Only those: others (Reformer) add tuples to tuples."""
+    import sys
+
+    tuples = [name for name, value in vars(config).items()
+              if isinstance(value, tuple) and value and all(isinstance(item, int) and not isinstance(item, bool) for item in value)]
+    if not tuples:
+        return
+    try:
+        source = inspect.getsource(sys.modules[model_class(info).__module__])
+    except (AttributeError, KeyError, OSError, TypeError):
+        return
+    for name in tuples:
+        if re.search(r"\]\s*\+\s*(?:self\.)?config\." + re.escape(name) + r"\b", source):
+            setattr(config, name, list(getattr(config, name)))
 
 
 def model_class(info: SkillsetInfo):
@@ -152,7 +173,9 @@ def _find(config, *fields, prefer=("vision_config",), default=None):
 
 
 def _image_shape(config) -> tuple[int, int, int]:
-    size = _find(config, "image_size", "img_size", "input_size", default=224)
+    size = _find(config, "image_size", "img_size", "input_size", "max_img_size", default=None)
+    if size is None:  # SAM2: the size sits in the vision tower's backbone
+        size = _find(_sub(config, "vision_config"), "image_size", "img_size", "input_size", default=224)
     if isinstance(size, dict):  # e.g. {"height": 384, "width": 384}
         size = (size.get("height", 224), size.get("width", 224))
     height, width = (size, size) if isinstance(size, int) else tuple(size)[-2:]
@@ -252,6 +275,12 @@ class _InputMaker:
 
     # vision
     def _pixel_values(self):
+        if "prompt_pixel_values" in inspect.signature(self.model.forward).parameters:
+            channels, height, width = _image_shape(self.config)  # SegGPT stacks prompt over image: half the height each
+            return self._randn(self.batch, channels, height // 2, width)
+        if "pixel_position_ids" in inspect.signature(self.model.forward).parameters:  # patches as rows, positions apart
+            channels, patch = _image_shape(self.config)[0], _find(self.config, "patch_size", default=16)
+            return self._randn(self.batch, self._position_grid_side() ** 2, channels * patch * patch)
         if _takes_spatial_shapes(self.model):
             side = _native_patches_side(self.config)
             channels, patch = _image_shape(self.config)[0], _find(self.config, "patch_size", default=16)
@@ -259,6 +288,8 @@ class _InputMaker:
         if _uses_patch_grid(self.model):
             return self._flat_patches()
         channels, height, width = _image_shape(self.config)
+        if _takes_image_pairs(self.model):
+            return self._randn(self.batch, 2, channels, height, width)
         if _takes_image_lists(self.model):
             return self._randn(self.batch, 1, channels, height, width)
         if getattr(self.config, "image_grid_pinpoints", None):
@@ -266,7 +297,9 @@ class _InputMaker:
         frames = _find(self.config, "num_frames", prefer=())
         vision = getattr(self.config, "vision_config", None)
         # Video towers: the video family, or a vision tower that declares its frame count (X-CLIP).
-        if isinstance(frames, int) and (self.info.family == "video" or isinstance(getattr(vision, "num_frames", None), int)):
+        # TVP: a clip model over an image backbone declares its frame count at the top.
+        clip = getattr(self.config, "backbone_config", None) is not None and isinstance(getattr(self.config, "num_frames", None), int)
+        if isinstance(frames, int) and (self.info.family == "video" or isinstance(getattr(vision, "num_frames", None), int) or clip):
             return self._randn(self.batch, frames, channels, height, width)
         return self._randn(self.batch, channels, height, width)
 
@@ -279,8 +312,14 @@ class _InputMaker:
         """Qwen-VL style: every patch flattened, with its (t, h, w) grid given separately."""
         grid_t, grid_h, grid_w = _patch_grid(self.config)
         patch = _find(self.config, "patch_size", default=14)
-        temporal = _find(self.config, "temporal_patch_size", default=1)
+        temporal = _find(self.config, "temporal_patch_size", "patch_temporal", default=1)
         channels = _find(self.config, "in_channels", "num_channels", "in_chans", default=3)
+        layout = _patch_layout(self.model)
+        if layout == "merged_pixels":  # Inkling2: one (patch × merge)² pixel block per merged token
+            merge = _find(self.config, "spatial_merge_size", "merge_size", default=1)
+            return self._randn(self.batch * grid_t * grid_h * grid_w, patch * merge, patch * merge, channels)
+        if layout == "patch_images":  # Kimi-K2.5: each patch as a small image for a 2D conv
+            return self._randn(self.batch * grid_t * grid_h * grid_w, channels, patch, patch)
         return self._randn(self.batch * grid_t * grid_h * grid_w, channels * temporal * patch * patch)
 
     _hidden_states = _flat_patches
@@ -297,6 +336,36 @@ class _InputMaker:
 
         _, height, width = _image_shape(self.config)
         return torch.tensor([[height, width]] * self.batch, dtype=torch.long)
+
+    def _merge_sizes(self):
+        """VideoLLaMA3: each image's spatial merge size, beside its patch grid."""
+        import torch
+
+        merge = _find(self.config, "spatial_merge_size", "merge_size", default=1)
+        return torch.tensor([merge if isinstance(merge, int) else 1] * self.batch, dtype=torch.long)
+
+    _image_merge_sizes = _merge_sizes
+
+    def _position_grid_side(self) -> int:
+        """Gemma4 pools k × k patches: a grid of 2k patches a side."""
+        kernel = _find(self.config, "pooling_kernel_size", prefer=(), default=2)
+        return 2 * kernel if isinstance(kernel, int) and kernel > 0 else 4
+
+    def _pixel_position_ids(self):
+        """Gemma4 towers: the (x, y) position of every patch, row by row."""
+        import torch
+
+        side = self._position_grid_side()
+        rows, columns = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+        return torch.stack([columns.flatten(), rows.flatten()], dim=-1).expand(self.batch, -1, -1).clone()
+
+    def _target_sizes(self):
+        """MiniCPM towers: each image's patch grid (rows, columns)."""
+        import torch
+
+        _, height, width = _image_shape(self.config)
+        patch = _find(self.config, "patch_size", default=14)
+        return torch.tensor([[height // patch, width // patch]] * self.batch, dtype=torch.long)
 
     def _spatial_shapes(self):
         import torch
@@ -323,6 +392,65 @@ class _InputMaker:
         index = torch.arange(self.seq_len)
         patches[:, :, 0], patches[:, :, 1] = (index // side + 1).float(), (index % side + 1).float()
         return patches
+
+    def _task_inputs(self):
+        """OneFormer: the tokenized task prompt ("the task is semantic"), `task_seq_len` ids."""
+        import torch
+
+        length = _find(self.config, "task_seq_len", prefer=(), default=self.seq_len)
+        high = max(2, min(_find(self.config, "text_encoder_vocab_size", prefer=(), default=1000), 30000) - 1)
+        return torch.randint(1, high, (self.batch, length), generator=self.generator)
+
+    # layout and region inputs beside the text (LayoutLM-style boxes, LXMERT region features)
+    def _bbox(self):
+        """One valid box per token on a 0..1000 page: (x0, y0, x1, y1), or its four corners
+        where the config counts eight coordinates (BROS)."""
+        import torch
+
+        shape = (self.batch, self.seq_len)
+        x0, y0 = torch.randint(0, 500, shape, generator=self.generator), torch.randint(0, 500, shape, generator=self.generator)
+        x1 = x0 + torch.randint(1, 500, shape, generator=self.generator)
+        y1 = y0 + torch.randint(1, 500, shape, generator=self.generator)
+        if _find(self.config, "dim_bbox", prefer=(), default=4) == 8:
+            return torch.stack([x0, y0, x1, y0, x1, y1, x0, y1], dim=-1)
+        return torch.stack([x0, y0, x1, y1], dim=-1)
+
+    _REGIONS = 16
+
+    def _visual_feats(self):
+        return self._randn(self.batch, self._REGIONS, _find(self.config, "visual_feat_dim", prefer=(), default=2048))
+
+    def _visual_pos(self):
+        import torch
+
+        return torch.rand((self.batch, self._REGIONS, _find(self.config, "visual_pos_dim", prefer=(), default=4)), generator=self.generator)
+
+    def _inputs(self):
+        """Perceiver without a preprocessor: raw input vectors of width `d_model`."""
+        return self._randn(self.batch, self.seq_len, _find(self.config, "d_model", prefer=(), default=64))
+
+    def _prompt_pixel_values(self):
+        """SegGPT: a prompt image and its mask, the same size as the image."""
+        return self._pixel_values()
+
+    _prompt_masks = _prompt_pixel_values
+
+    # open-vocabulary detection (OmDet-Turbo): a few tokenized class names and one task prompt per image
+    _CLASSES_PER_IMAGE, _CLASS_NAME_TOKENS = 4, 8
+
+    def _classes_input_ids(self):
+        return _token_ids(self.config, self.batch * self._CLASSES_PER_IMAGE, self._CLASS_NAME_TOKENS, self.generator)
+
+    def _classes_attention_mask(self):
+        return self._ones(self.batch * self._CLASSES_PER_IMAGE, self._CLASS_NAME_TOKENS)
+
+    def _classes_structure(self):
+        import torch
+
+        return torch.full((self.batch,), self._CLASSES_PER_IMAGE, dtype=torch.long)
+
+    _tasks_input_ids = _input_ids
+    _tasks_attention_mask = _attention_mask
 
     # ids and embeddings for towers that take them beside the main text
     def _qformer_input_ids(self):
@@ -490,6 +618,38 @@ def _native_patches_side(config) -> int:
     return max(1, min(height // _find(config, "patch_size", default=16), 16))
 
 
+def _patch_layout(model) -> str:
+    """How a grid-taking tower wants its patches: flattened rows (Qwen-VL, the default), pixel
+    blocks per merged token (its forward documents `patch_size * spatial_merge_size` sides), or
+    small images when the patch embedding is a 2D conv applied to the input as it comes."""
+    import torch
+
+    doc = type(model).forward.__doc__ or ""
+    if "patch_size * spatial_merge_size, patch_size * spatial_merge_size, num_channels" in doc:
+        return "merged_pixels"
+    owner, first_conv = next(((parent, module) for parent in model.modules() for module in parent.children()
+                              if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d))), (None, None))
+    if not isinstance(first_conv, torch.nn.Conv2d) or first_conv.kernel_size != first_conv.stride or first_conv.kernel_size[0] < 2:
+        return "flat"
+    try:
+        source = inspect.getsource(type(owner).forward)
+    except (OSError, TypeError):
+        return "flat"
+    # An embedding that reshapes its input first (HunYuan-VL, VideoLLaMA3) takes flat rows.
+    reshapes = re.search(r"=\s*(?:pixel_values|hidden_states)\.(?:reshape|view)\(", source)
+    return "flat" if reshapes else "patch_images"
+
+
+def _takes_image_pairs(model) -> bool:
+    """Keypoint matchers (SuperGlue, LightGlue, EfficientLoFTR) take two images per example and say
+    so in the check their forward makes."""
+    try:
+        source = inspect.getsource(type(model).forward)
+    except (OSError, TypeError):
+        return False
+    return "(batch_size, 2, num_channels, height, width)" in source
+
+
 def _takes_image_lists(model) -> bool:
     """Idefics-style models take (batch, images, channels, height, width) with a pixel mask."""
     return "pixel_attention_mask" in inspect.signature(model.forward).parameters
@@ -504,27 +664,38 @@ def _required_parameters(forward) -> list[str]:
     return [p.name for p in parameters if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
+# Inputs made for a vision tower run alone: a composite model pairs them with image tokens in
+# its text (MiniCPM-V's `target_sizes`), which the placeholder pass cannot yet provide.
+_TOWER_ONLY_INPUTS = ("target_sizes",)
+
 # Inputs that are optional in the signature but that the forward pass needs together.
 _COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_values", "spatial_shapes": "pixel_values", "qformer_input_ids": "pixel_values",
                "actions": "states", "rewards": "states", "returns_to_go": "states", "timesteps": "states",
-               "encoder_hidden_states": "query_embeds"}
+               "encoder_hidden_states": "query_embeds", "bbox": "input_ids", "visual_feats": "input_ids", "visual_pos": "input_ids"}
 
 
 def _wanted_inputs(model, info: SkillsetInfo) -> list[str]:
     accepted = inspect.signature(model.forward).parameters
     main = getattr(model, "main_input_name", "input_ids")
-    wanted = [main]
+    wanted = list(main) if isinstance(main, (list, tuple)) else [main]  # OneFormer: image and task
+    if not set(wanted) & accepted.keys() and "input_ids" in accepted:
+        wanted = ["input_ids"]  # a text tower that inherited its composite model's main input name
+        main = "input_ids"
     if info.modality in ("image-text", "video") and "input_ids" in accepted:
         wanted += ["input_ids", "pixel_values"]
+    if main == "input_ids" and "pixel_values" in accepted and (getattr(model.config, "vision_config", None) or getattr(model.config, "backbone_config", None)):
+        wanted.append("pixel_values")  # text plus a vision tower, whatever the catalog's modality (TVP)
     if "attention_mask" in accepted and main == "input_ids":
         wanted.append("attention_mask")
     if getattr(model.config, "is_encoder_decoder", False) and "decoder_input_ids" in accepted:
         wanted.append("decoder_input_ids")
     wanted += [name for name in _required_parameters(model.forward) if name != "self"]
     wanted += [extra for extra, partner in _COMPANIONS.items() if partner in wanted]
+    if "pixel_values" in wanted and "input_ids" not in accepted:
+        wanted.append("target_sizes")  # a MiniCPM tower alone needs each image's patch grid
     if "pixel_values" in wanted and callable(getattr(model, "get_image_features", None)):
         # What the image encoder cannot do without (image sizes, grids) the forward needs too.
-        wanted += [name for name in _required_parameters(model.get_image_features) if name not in ("self", "pixel_values") and hasattr(_InputMaker, f"_{name}")]
+        wanted += [name for name in _required_parameters(model.get_image_features) if name not in ("self", "pixel_values", *_TOWER_ONLY_INPUTS) and hasattr(_InputMaker, f"_{name}")]
     if getattr(model.config, "image_grid_pinpoints", None) and "pixel_values" in wanted:
         wanted.append("image_sizes")  # any-resolution tiling needs each image's size
     return [name for name in dict.fromkeys(wanted) if name in accepted]

@@ -31,13 +31,14 @@ TINY_FRAMES = 4  # a multiple of the usual tubelet size (2)
 _LAYER_FIELDS = {
     "num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers",
     "num_encoder_layers", "num_decoder_layers", "num_hidden_groups_layers", "depth",
+    "num_self_attends_per_block",
 }
 _HEAD_FIELDS = {
     "num_attention_heads", "encoder_attention_heads", "decoder_attention_heads", "n_head",
-    "n_heads", "num_heads",
+    "n_heads", "num_heads", "num_self_attention_heads", "num_cross_attention_heads",
 }
 _KV_HEAD_FIELDS = {"num_key_value_heads", "num_kv_heads", "n_kv_heads", "multi_query_group_num"}
-_WIDTH_FIELDS = {"hidden_size", "d_model", "n_embd", "embed_dim", "dim", "embedding_size", "projection_size"}
+_WIDTH_FIELDS = {"hidden_size", "d_model", "n_embd", "embed_dim", "dim", "embedding_size", "projection_size", "d_latents"}
 _FFN_FIELDS = {
     "intermediate_size", "ffn_dim", "encoder_ffn_dim", "decoder_ffn_dim", "d_ff", "n_inner",
     "mlp_dim", "projection_dim", "moe_intermediate_size", "shared_expert_intermediate_size",
@@ -56,7 +57,7 @@ _CONV_WIDTH_FIELDS = {"conv_dim"}
 # Projections between towers: they follow the (shrunk) widths of the towers they connect.
 _TOWER_WIDTH_FIELDS = {
     "out_hidden_size", "text_hidden_size", "vision_hidden_size", "audio_hidden_size", "mm_hidden_size",
-    "projector_hidden_size", "encoder_hidden_size", "condition_dim", "reassemble_hidden_size",
+    "projector_hidden_size", "encoder_hidden_size", "condition_dim", "reassemble_hidden_size", "fpn_hidden_size",
 }
 _MEL_FIELDS = ("num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "mel_bins")
 # Lists that name a type per layer (or a cycled pattern of them).
@@ -183,6 +184,7 @@ _BASE_CONFIG_NOISE = {
 
 def shrink_config_dict(config: dict) -> dict:
     """The whole config with tiny values (nested sub-configs shrunk too)."""
+    config = _declared_sub_configs(config)
     shrunk = {name: _shrink_value(name, value) for name, value in config.items()}
     _shrink_vocab(config, shrunk)
     _follow_kept_layers(config, shrunk)
@@ -214,9 +216,236 @@ def shrink_config_dict(config: dict) -> dict:
     _bound_attention_clipping(shrunk)
     _follow_sibling_tower_widths(shrunk)
     _follow_adapter_widths(config, shrunk)
+    _fill_per_class_lists(shrunk)
+    _fit_neck_in_channels(shrunk)
+    _fit_width_to_stage_widths(config, shrunk)
+    _fit_width_to_keypoint_descriptors(shrunk)
+    _fill_empty_scale_factors(shrunk)
+    _fit_final_blocks(config, shrunk)
+    _fit_patch_sized_sub_images(shrunk)
+    _fit_sub_layer_hooks(shrunk)
+    _fit_width_to_first_stage(config, shrunk)
+    _shrink_segmenter_images(config, shrunk)
+    _every_stage_for_concatenated_features(shrunk)
+    _limit_keypoints(shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
+
+
+def _declared_sub_configs(config: dict) -> dict:
+    """Some config classes declare one sub-config type (`sub_configs_defaults`) but build another
+    by default: a timm backbone (DETR, which needs the absent timm) or an older backbone whose
+    channels the neck does not expect. Use the declared type, with its declared settings."""
+    from transformers import CONFIG_MAPPING
+
+    try:
+        declared = getattr(CONFIG_MAPPING[config.get("model_type")], "sub_configs_defaults", None) or {}
+    except (KeyError, TypeError):
+        return config
+    replaced = None
+    for name, spec in declared.items():
+        current, wanted = config.get(name), getattr(spec, "model_type", None)
+        if not isinstance(current, dict) or not wanted or current.get("model_type") in (None, wanted) or wanted not in CONFIG_MAPPING:
+            continue
+        try:
+            sub = CONFIG_MAPPING[wanted](**(getattr(spec, "init_kwargs", None) or {})).to_dict()
+        except Exception:
+            continue
+        replaced = replaced or dict(config)
+        replaced[name] = sub
+        if current.get("model_type") == "timm_backbone" and replaced.get("apply_layernorm_after_vision_backbone"):
+            # That norm expects timm's channels-last feature maps; library backbones give channels first.
+            replaced["apply_layernorm_after_vision_backbone"] = False
+    return replaced or config
+
+
+# Per-level input widths of a neck fed by the backbone's feature maps, one per `out_features`.
+_NECK_IN_CHANNEL_FIELDS = ("encoder_in_channels", "layer_list_out_channels")
+
+
+def _fit_neck_in_channels(config: dict) -> None:
+    """A neck's per-level input widths must be the channels the (shrunk) backbone really gives:
+    ask the backbone itself, built on the meta device (stage widths may be set by several lists)."""
+    backbone = config.get("backbone_config")
+    fields = [name for name in _NECK_IN_CHANNEL_FIELDS if _is_int_list(config.get(name))]
+    if not fields or not isinstance(backbone, dict) or not backbone.get("out_features"):
+        return
+    channels = _backbone_channels(backbone)
+    for name in fields:
+        if channels and len(config[name]) == len(channels):
+            config[name] = list(channels)
+
+
+def _backbone_channels(backbone: dict) -> list[int] | None:
+    import torch
+    from transformers import CONFIG_MAPPING, AutoBackbone
+
+    try:
+        settings = {name: value for name, value in backbone.items() if name != "model_type"}
+        backbone_config = CONFIG_MAPPING[backbone["model_type"]](**settings)
+        with torch.device("meta"):
+            channels = AutoBackbone.from_config(backbone_config).channels
+    except Exception:
+        return None
+    return [int(channel) for channel in channels] if channels else None
+
+
+def _fit_width_to_stage_widths(original: dict, config: dict) -> None:
+    """Where `out_features` lists stage widths (EfficientLoFTR) rather than stage names and the
+    default width is the last of them, the width keeps following it."""
+    widths, original_widths = config.get("out_features"), original.get("out_features")
+    if not _is_int_list(widths) or not _is_int_list(original_widths) or original.get("hidden_size") != original_widths[-1]:
+        return
+    config["hidden_size"] = widths[-1]
+
+
+def _fit_width_to_keypoint_descriptors(config: dict) -> None:
+    """A keypoint matcher (SuperGlue) attends over its detector's descriptors: same width."""
+    detector = config.get("keypoint_detector_config")
+    descriptors = detector.get("descriptor_decoder_dim") if isinstance(detector, dict) else None
+    if isinstance(descriptors, int) and isinstance(config.get("hidden_size"), int):
+        config["hidden_size"] = descriptors
+
+
+def _fill_empty_scale_factors(config: dict) -> None:
+    """A feature pyramid given by `*_scale_factors` that defaults empty (LW-DETR) has no feature
+    level at all: one level at the backbone's own scale."""
+    for name, value in list(config.items()):
+        if name.endswith("_scale_factors") and isinstance(value, (list, tuple)) and not value:
+            config[name] = [1.0]
+
+
+def _fit_final_blocks(original: dict, config: dict) -> None:
+    """EoMT-style `num_blocks` counts the last layers (where queries join): fewer than the layers
+    by default, so it must stay below the kept layers too."""
+    blocks, layers = original.get("num_blocks"), original.get("num_hidden_layers")
+    kept = config.get("num_hidden_layers")
+    if all(isinstance(value, int) and not isinstance(value, bool) for value in (blocks, layers, kept)) and blocks < layers and blocks >= kept:
+        config["num_blocks"] = max(1, kept - 1)
+
+
+SUB_IMAGE_PATCHES_PER_SIDE = 4
+
+
+def _fit_patch_sized_sub_images(config: dict) -> None:
+    """DepthPro feeds its sub-encoders whole patches of the parent's `patch_size` pixels (their
+    `image_size`): make those patches 4 × 4 of the encoders' own patches, so a 224 px image at the
+    smallest scale still holds one."""
+    patch = config.get("patch_size")
+    subs = [value for value in config.values() if isinstance(value, dict) and "model_type" in value and value.get("image_size") == patch]
+    own = {sub.get("patch_size") for sub in subs if isinstance(sub.get("patch_size"), int)}
+    if not isinstance(patch, int) or isinstance(patch, bool) or not subs or len(own) != 1 or len(subs) != sum(isinstance(sub.get("patch_size"), int) for sub in subs):
+        return
+    size = next(iter(own)) * SUB_IMAGE_PATCHES_PER_SIDE
+    if size < patch:
+        config["patch_size"] = size
+        for sub in subs:
+            sub["image_size"] = size
+
+
+def _fit_sub_layer_hooks(config: dict) -> None:
+    """Hooks a parent sets on a sub-encoder's layers (`intermediate_hook_ids`) must name layers
+    the shrunk sub-encoder still has."""
+    layers = [sub.get("num_hidden_layers") for sub in config.values() if isinstance(sub, dict) and "model_type" in sub]
+    layers = [count for count in layers if isinstance(count, int) and count > 0]
+    if not layers:
+        return
+    for name, value in list(config.items()):
+        if name.endswith("_hook_ids") and _is_int_list(value) and max(value) >= min(layers):
+            # Deepest hook on the last kept layer, the next one below it, and so on (order kept).
+            rank = {index: place for place, index in enumerate(sorted(set(value), reverse=True))}
+            config[name] = [max(0, min(layers) - 1 - rank[index]) for index in value]
+
+
+def _fit_width_to_first_stage(original: dict, config: dict) -> None:
+    """A width that equals the first stage's width by default (Hiera's `hidden_size` and
+    `embed_dim_per_stage[0]`) keeps doing so: the stem feeds the first stage."""
+    stages = [name for name, value in original.items() if name.endswith("_per_stage") and "dim" in name and _is_int_list(value)]
+    for stage_field in stages:
+        for name in _WIDTH_FIELDS & original.keys():
+            if original[name] == original[stage_field][0] and _is_int_list(config.get(stage_field)):
+                config[name] = config[stage_field][0]
+
+
+SEGMENTER_IMAGE_DIVISOR = 4
+
+
+def _shrink_segmenter_images(original: dict, config: dict) -> None:
+    """SAM-style vision configs fix the feature map sizes (`backbone_feature_sizes`) that their
+    backbone's image size gives: divide both by 4 (a 1024 px image takes seconds even when tiny),
+    and the prompt encoder beside them follows the new image size."""
+    if _MILDNESS.get() >= 3:
+        return
+    sizes, backbone = config.get("backbone_feature_sizes"), config.get("backbone_config")
+    if isinstance(sizes, list) and sizes and all(_is_int_list(size) for size in sizes) and isinstance(backbone, dict):
+        image = backbone.get("image_size")
+        divisor = SEGMENTER_IMAGE_DIVISOR
+        if all(size % divisor == 0 for pair in sizes for size in pair) and (isinstance(image, int) or _is_int_list(image)):
+            config["backbone_feature_sizes"] = [[size // divisor for size in pair] for pair in sizes]
+            backbone["image_size"] = image // divisor if isinstance(image, int) else [side // divisor for side in image]
+    vision, before = config.get("vision_config"), original.get("vision_config")
+    if not isinstance(vision, dict) or not isinstance(before, dict) or not isinstance(vision.get("backbone_config"), dict):
+        return
+    old_size = (before.get("backbone_config") or {}).get("image_size")
+    new_size = vision["backbone_config"].get("image_size")
+    old_side = old_size[0] if _is_int_list(old_size) else old_size
+    new_side = new_size[0] if _is_int_list(new_size) else new_size
+    for sub in config.values():
+        if isinstance(sub, dict) and sub is not vision and sub.get("image_size") == old_side and isinstance(new_side, int):
+            sub["image_size"] = new_side
+
+
+def _every_stage_for_concatenated_features(config: dict) -> None:
+    """A model that concatenates all of its backbone's feature maps (UVDoc) is sized for one per
+    stage, while the backbone default gives only the last: ask for every stage."""
+    backbone = config.get("backbone_config")
+    if not isinstance(backbone, dict) or not isinstance(backbone.get("stage_names"), list) or not backbone.get("out_features"):
+        return
+    if "torch.cat(backbone_outputs.feature_maps" not in _modeling_source(config.get("model_type")):
+        return
+    stages = [name for name in backbone["stage_names"] if name != "stem"]
+    backbone["out_features"] = stages
+    if backbone.get("out_indices"):
+        backbone["out_indices"] = [backbone["stage_names"].index(name) for name in stages]
+
+
+def _modeling_source(model_type) -> str:
+    import importlib
+    import inspect
+
+    from transformers.models.auto.configuration_auto import model_type_to_module_name
+
+    try:
+        module = importlib.import_module(f"transformers.models.{model_type_to_module_name(model_type)}.modeling_{model_type_to_module_name(model_type)}")
+        return inspect.getsource(module)
+    except Exception:
+        return ""
+
+
+TINY_KEYPOINTS = 64
+
+
+def _limit_keypoints(config: dict) -> None:
+    """Keypoint detectors (SuperPoint) keep every keypoint by default (-1): a thousand per image,
+    which the matchers then attend over. Keep the best 64."""
+    if _MILDNESS.get() >= 3:
+        return
+    value = config.get("max_keypoints")
+    if isinstance(value, int) and not isinstance(value, bool) and (value < 0 or value > TINY_KEYPOINTS):
+        config["max_keypoints"] = TINY_KEYPOINTS
+
+
+def _fill_per_class_lists(config: dict) -> None:
+    """Detection heads that index a per-class list (`class_thresholds`, `class_order`) by the
+    predicted class leave it None by default: one entry per label."""
+    labels = len(config.get("id2label") or {}) or config.get("num_labels")
+    if not isinstance(labels, int) or labels < 1:
+        return
+    if "class_thresholds" in config and config["class_thresholds"] is None:
+        config["class_thresholds"] = [0.5] * labels
+    if "class_order" in config and config["class_order"] is None:
+        config["class_order"] = list(range(labels))
 
 
 def _fill_image_placeholder(config: dict) -> None:
@@ -295,6 +524,8 @@ def _limit_image_size(config: dict) -> None:
     size, patch = config.get("image_size"), config.get("patch_size")
     if "window_size" in config:  # windowed attention needs the resolutions its windows divide
         return
+    if _layer_count_field(config) is None and not _STAGE_DEPTH_FIELDS & config.keys():
+        return  # no encoder to spare: a prompt encoder's size must match its image encoder's
     if isinstance(size, int) and isinstance(patch, int) and patch > 0 and size // patch > MAX_PATCHES_PER_SIDE:
         config["image_size"] = patch * MAX_PATCHES_PER_SIDE
 

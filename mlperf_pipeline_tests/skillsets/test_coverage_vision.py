@@ -1,0 +1,77 @@
+"""Vision rules on real tiny models: declared backbones instead of timm, neck widths that follow
+the backbone, image pairs, patch layouts of vision towers, and the extra inputs some models take."""
+
+import pytest
+import torch
+
+from mlperf_pipeline.catalog.catalog import entry_for
+from mlperf_pipeline.skillsets.runtime import build_model, first_tensor, make_inputs
+from mlperf_pipeline.skillsets.spec import build_spec
+
+MAX_TINY_PARAMS = 10_000_000
+
+
+def run_tiny(model_type: str):
+    """Spec (validated shrink), build, inputs and one finite forward, as the coverage sweep does."""
+    spec = build_spec(entry_for(model_type))
+    model = build_model(spec.info(), "tiny", "cpu", "float32")
+    inputs = make_inputs(model, spec.info(), 1, 32, "cpu", "float32")
+    with torch.inference_mode():
+        output = first_tensor(model(**inputs))
+    assert output is not None and torch.isfinite(output.float()).all()
+    assert sum(p.numel() for p in model.parameters()) < MAX_TINY_PARAMS
+    return spec, model, inputs
+
+
+def test_detr_uses_the_declared_library_backbone_instead_of_timm():
+    spec, model, _ = run_tiny("detr")
+    assert spec.tiny_overrides["backbone_config"]["model_type"] == "resnet"
+    assert not any("Timm" in type(module).__name__ for module in model.modules())
+
+
+def test_neck_in_channels_follow_the_backbone_channels():
+    spec, model, _ = run_tiny("pp_ocrv6_small_det")
+    assert spec.tiny_overrides["layer_list_out_channels"] == list(model.backbone.channels)
+
+
+def test_keypoint_matcher_gets_image_pairs():
+    _, _, inputs = run_tiny("lightglue")
+    assert inputs["pixel_values"].shape[:2] == (1, 2)
+
+
+def test_final_blocks_stay_below_the_kept_layers():
+    spec, model, _ = run_tiny("eomt")
+    assert model.config.num_blocks < model.config.num_hidden_layers
+
+
+@pytest.mark.parametrize(
+    "model_type, shape",
+    [
+        ("inkling2_vision", (16, 40, 40, 3)),  # pixel blocks per merged token
+        ("kimi_k25_vision", (4, 3, 14, 14)),  # patches as small images for a 2D conv
+        ("gemma4_vision", (1, 36, 768)),  # patch rows with their (x, y) positions apart
+    ],
+)
+def test_vision_towers_get_their_patch_layout(model_type, shape):
+    _, _, inputs = run_tiny(model_type)
+    assert tuple(inputs["pixel_values"].shape) == shape
+
+
+def test_region_features_and_boxes_beside_text():
+    _, _, inputs = run_tiny("lxmert")
+    assert inputs["visual_feats"].shape[:2] == inputs["visual_pos"].shape[:2]
+    _, _, inputs = run_tiny("bros")
+    boxes = inputs["bbox"]
+    assert boxes.shape[-1] == 8 and (boxes[..., 4] > boxes[..., 0]).all() and (boxes[..., 5] > boxes[..., 1]).all()
+
+
+def test_seggpt_prompt_and_image_stack_to_the_configured_height():
+    _, model, inputs = run_tiny("seggpt")
+    height = model.config.image_size[0]
+    assert inputs["pixel_values"].shape[-2] * 2 == height == inputs["prompt_masks"].shape[-2] * 2
+
+
+def test_model_concatenating_all_feature_maps_gets_every_stage():
+    _, model, _ = run_tiny("uvdoc")
+    backbone = model.config.backbone_config
+    assert backbone.out_features == [name for name in backbone.stage_names if name != "stem"]
