@@ -381,10 +381,37 @@ class _InputMaker:
     _feature_attention_mask = _input_features_mask
 
     def _input_values(self):
-        samples = self.seq_len * _DEFAULT_AUDIO_SAMPLES_PER_TOKEN
-        if _is_audio_codec(self.config):  # codecs take (batch, channels, samples)
-            return self._randn(self.batch, _find(self.config, "audio_channels", default=1), samples)
+        samples = _whole_hops(self.config, self.seq_len * _DEFAULT_AUDIO_SAMPLES_PER_TOKEN)
+        dims = _documented_dims(self.model, "input_values")
+        if dims and len(dims) == 3 and dims[-1] in _MEL_DIMS:  # a spectrogram (AST): (batch, frames, mel bins)
+            return self._documented_tensor(dims)
+        if _is_audio_codec(self.config) or (dims and len(dims) == 3 and dims[1] in _CHANNEL_DIMS):
+            # codecs take (batch, channels, samples)
+            channels = int(dims[1]) if dims and dims[1].isdigit() else _find(self.config, "audio_channels", "channels", prefer=(), default=1)
+            return self._randn(self.batch, channels, samples)
         return self._randn(self.batch, samples)
+
+    def _documented_tensor(self, dims):
+        """A float tensor of the shape the forward's docstring gives, sizes read from the config."""
+        sizes = []
+        for dim in dims:
+            if dim == "batch_size":
+                sizes.append(self.batch)
+            elif dim.isdigit():
+                sizes.append(int(dim))
+            elif dim in _MEL_DIMS:
+                sizes.append(_mel_bins(self.config))
+            else:
+                value = _find(self.config, dim.removeprefix("config."), prefer=())
+                sizes.append(value if isinstance(value, int) and not isinstance(value, bool) else max(1, self.seq_len // 8))
+        return self._randn(*sizes)
+
+    def _latents(self):
+        """Codec decoders take continuous latents: (batch, width, frames) as their docstring says."""
+        dims = _documented_dims(self.model, "latents")
+        if not dims:
+            raise UnsupportedInputs(f"{self.info.model_class}.forward needs 'latents' of an undocumented shape")
+        return self._documented_tensor(dims)
 
 
     # time series
@@ -467,6 +494,36 @@ def _native_patches_side(config) -> int:
 def _takes_image_lists(model) -> bool:
     """Idefics-style models take (batch, images, channels, height, width) with a pixel mask."""
     return "pixel_attention_mask" in inspect.signature(model.forward).parameters
+
+
+_MEL_DIMS = ("num_mel_bins", "mel_bins", "feature_size", "n_mels")
+_CHANNEL_DIMS = ("channels", "audio_channels", "num_channels", "1", "2")
+# Lists of per-stage strides whose product is an audio encoder's hop (samples per output frame).
+_HOP_FIELDS = ("patch_sizes", "downsampling_ratios", "upsampling_ratios", "strides", "encoder_rates", "downsample_rates")
+
+
+def _documented_dims(model, name: str) -> tuple[str, ...] | None:
+    """The dimension names the forward's docstring gives an input: `name (`...` of shape `(a, b)`)`."""
+    import re
+
+    doc = getattr(model.forward, "__doc__", None) or ""
+    found = re.search(rf"\n\s*{re.escape(name)} \(`[^`]*` of shape `\(([^`]*)\)`", doc)
+    if not found:
+        return None
+    return tuple(dim.strip() for dim in found.group(1).split(",") if dim.strip())
+
+
+def _whole_hops(config, samples: int) -> int:
+    """Audio encoders that fold fixed strides reject lengths that are not whole hops: round up."""
+    hop = 1
+    for field in _HOP_FIELDS:
+        ratios = _find(config, field, prefer=())
+        if isinstance(ratios, (list, tuple)) and ratios and all(isinstance(r, int) and r > 0 for r in ratios):
+            product = 1
+            for ratio in ratios:
+                product *= ratio
+            hop = max(hop, product)
+    return -(-samples // hop) * hop
 
 
 def _is_audio_codec(config) -> bool:

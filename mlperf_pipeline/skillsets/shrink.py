@@ -195,9 +195,20 @@ def shrink_config_dict(config: dict) -> dict:
     _fill_forecast_horizon(shrunk)
     _fit_pooled_image_tokens(config, shrunk)
     _fill_image_placeholder(shrunk)
+    _fit_depthwise_groups(config, shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
+
+
+def _fit_depthwise_groups(original: dict, config: dict) -> None:
+    """Depthwise convolutions set their `*_groups` to the width they convolve (Mimi's upsampling,
+    512 groups for 512 channels): when that width shrinks, the groups follow it."""
+    widths = {original[name]: config.get(name) for name in _WIDTH_FIELDS & original.keys()
+              if isinstance(original[name], int) and isinstance(config.get(name), int) and config[name] != original[name]}
+    for name, value in original.items():
+        if name.endswith("_groups") and isinstance(value, int) and not isinstance(value, bool) and value > 1 and value in widths:
+            config[name] = widths[value]
 
 
 def _fill_image_placeholder(config: dict) -> None:
