@@ -372,8 +372,15 @@ class _InputMaker:
     def _input_features(self):
         stacked = _find(self.config, "feature_projection_input_dim", prefer=("semantic_model_config", "audio_config"))
         if isinstance(stacked, int):  # w2v-BERT: (batch, frames, stacked mel features)
-            return self._randn(self.batch, _audio_frames(self.config), stacked)
+            return self._randn(self.batch, self._waveform_frames() or _audio_frames(self.config), stacked)
         return self._randn(self.batch, _mel_bins(self.config), _audio_frames(self.config))
+
+    def _waveform_frames(self) -> int | None:
+        """Codecs that take both the waveform and its features (XCodec2) need one feature frame per hop."""
+        hop = getattr(self.config, "hop_length", None)
+        if "input_values" not in inspect.signature(self.model.forward).parameters or not isinstance(hop, int) or hop <= 0:
+            return None
+        return _whole_hops(self.config, self.seq_len * _DEFAULT_AUDIO_SAMPLES_PER_TOKEN) // hop
 
     def _input_features_mask(self):
         return self._ones(self.batch, _audio_frames(self.config))

@@ -196,6 +196,7 @@ def shrink_config_dict(config: dict) -> dict:
     _fit_pooled_image_tokens(config, shrunk)
     _fill_image_placeholder(shrunk)
     _fit_depthwise_groups(config, shrunk)
+    _fit_concatenated_widths(config, shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -209,6 +210,21 @@ def _fit_depthwise_groups(original: dict, config: dict) -> None:
     for name, value in original.items():
         if name.endswith("_groups") and isinstance(value, int) and not isinstance(value, bool) and value > 1 and value in widths:
             config[name] = widths[value]
+
+
+def _fit_concatenated_widths(original: dict, config: dict) -> None:
+    """A `*_dim` that the default sets to its own width plus a sub-config's width (XCodec2 quantizes
+    the acoustic and semantic features concatenated) follows both shrunk widths."""
+    width, tiny_width = original.get("hidden_size"), config.get("hidden_size")
+    if not isinstance(width, int) or not isinstance(tiny_width, int) or width == tiny_width:
+        return
+    for sub_name, sub in original.items():
+        tiny_sub = config.get(sub_name)
+        if not (isinstance(sub, dict) and isinstance(tiny_sub, dict) and isinstance(sub.get("hidden_size"), int) and isinstance(tiny_sub.get("hidden_size"), int)):
+            continue
+        for name, value in original.items():
+            if "dim" in name and isinstance(value, int) and not isinstance(value, bool) and config.get(name) == value == width + sub["hidden_size"]:
+                config[name] = tiny_width + tiny_sub["hidden_size"]
 
 
 def _fill_image_placeholder(config: dict) -> None:
