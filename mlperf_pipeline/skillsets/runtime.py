@@ -107,16 +107,30 @@ def build_model(info: SkillsetInfo, size: str = "tiny", device: str = "cpu", dty
     import torch
 
     torch.manual_seed(SEED)
-    config = build_config(info, size)
+    config = _config_for_class(model_class(info), build_config(info, size))
     model = model_class(info)._from_config(config, dtype=torch_dtype(dtype))
     return model.to(device).eval()
+
+
+def _config_for_class(cls, config):
+    """A base class that is one tower of a composite config (MusicgenModel is Musicgen's decoder)
+    is built from the sub-config of its own config class."""
+    wanted = getattr(cls, "config_class", None)
+    if not isinstance(wanted, type) or isinstance(config, wanted):
+        return config
+    for name in _SUB_CONFIG_NAMES:
+        sub_config = getattr(config, name, None)
+        if isinstance(sub_config, wanted):
+            sub_config._attn_implementation = config._attn_implementation
+            return sub_config
+    return config
 
 
 def count_parameters_on_meta(info: SkillsetInfo, size: str) -> int:
     """Parameter count without allocating memory: the model is built on the meta device."""
     import torch
 
-    config = build_config(info, size)
+    config = _config_for_class(model_class(info), build_config(info, size))
     with torch.device("meta"):
         model = model_class(info)._from_config(config)
     return sum(parameter.numel() for parameter in model.parameters())
@@ -234,7 +248,15 @@ class _InputMaker:
 
     # text
     def _input_ids(self):
-        return _token_ids(self.config, self.batch, self.seq_len, self.generator)
+        return _token_ids(self.config, self._token_rows("input_ids"), self.seq_len, self.generator)
+
+    def _token_rows(self, name: str) -> int:
+        """Multi-codebook decoders (MusicGen) take one row of ids per codebook, as documented."""
+        dims = _documented_dims(self.model, name)
+        codebooks = getattr(self.config, "num_codebooks", None)
+        if dims and dims[0].replace(" ", "") == "batch_size*num_codebooks" and isinstance(codebooks, int):
+            return self.batch * codebooks
+        return self.batch
 
     def _attention_mask(self):
         return self._ones(self.batch, self.seq_len)
@@ -246,7 +268,7 @@ class _InputMaker:
 
     def _decoder_input_ids(self):
         start = getattr(self.config, "decoder_start_token_id", None) or 0
-        ids = _token_ids(self.config, self.batch, max(1, self.seq_len // 4), self.generator)
+        ids = _token_ids(self.config, self._token_rows("decoder_input_ids"), max(1, self.seq_len // 4), self.generator)
         ids[:, 0] = start
         return ids
 
