@@ -176,7 +176,17 @@ def _image_shape(config) -> tuple[int, int, int]:
 
 def _vocab_size(config) -> int:
     text = _sub(config, "text_config", "decoder")
-    return getattr(text, "vocab_size", None) or getattr(config, "vocab_size", None) or 1000
+    return getattr(text, "vocab_size", None) or getattr(config, "vocab_size", None) or _smallest_sub_vocab(config) or 1000
+
+
+def _smallest_sub_vocab(config) -> int | None:
+    """Composites that keep vocabularies only in sub-configs (Dia's encoder and decoder, FastSpeech2
+    with HiFi-GAN's `model_config`): ids below the smallest one are valid everywhere."""
+    from transformers import PreTrainedConfig
+
+    sizes = [getattr(sub, "vocab_size", None) for sub in vars(config).values() if isinstance(sub, PreTrainedConfig)]
+    sizes = [size for size in sizes if isinstance(size, int) and size > 1]
+    return min(sizes) if sizes else None
 
 
 def _special_token_ids(config) -> set[int]:
@@ -253,7 +263,9 @@ class _InputMaker:
     def _token_rows(self, name: str) -> int:
         """Multi-codebook decoders (MusicGen) take one row of ids per codebook, as documented."""
         dims = _documented_dims(self.model, name)
-        codebooks = getattr(self.config, "num_codebooks", None)
+        codebooks = _find(self.config, "num_codebooks", prefer=("decoder_config", "decoder"))
+        if not isinstance(codebooks, int):  # Dia names its decoder's codebooks channels
+            codebooks = _find(self.config, "num_channels", prefer=("decoder_config", "decoder"))
         if dims and dims[0].replace(" ", "") == "batch_size*num_codebooks" and isinstance(codebooks, int):
             return self.batch * codebooks
         return self.batch
@@ -268,7 +280,13 @@ class _InputMaker:
 
     def _decoder_input_ids(self):
         start = getattr(self.config, "decoder_start_token_id", None) or 0
-        ids = _token_ids(self.config, self._token_rows("decoder_input_ids"), max(1, self.seq_len // 4), self.generator)
+        rows, length = self._token_rows("decoder_input_ids"), max(1, self.seq_len // 4)
+        if rows != self.batch and ("batch_size", "target_sequence_length", "num_codebooks") in _documented_shapes(self.model, "decoder_input_ids"):
+            # Where the codebooks may come last, give them so (Dia folds the flat layout with a view that fails)
+            ids = _token_ids(self.config, self.batch * length, rows // self.batch, self.generator).reshape(self.batch, length, -1)
+            ids[:, 0] = start
+            return ids
+        ids = _token_ids(self.config, rows, length, self.generator)
         ids[:, 0] = start
         return ids
 
@@ -533,13 +551,20 @@ _HOP_FIELDS = ("patch_sizes", "downsampling_ratios", "upsampling_ratios", "strid
 
 def _documented_dims(model, name: str) -> tuple[str, ...] | None:
     """The dimension names the forward's docstring gives an input: `name (`...` of shape `(a, b)`)`."""
+    doc = getattr(model.forward, "__doc__", None) or ""
+    shapes = _documented_shapes(model, name)
+    return shapes[0] if shapes else None  # the first shape where several are given
+
+
+def _documented_shapes(model, name: str) -> list[tuple[str, ...]]:
+    """Every shape the docstring allows for an input: `of shape `(a, b)` or (a, c, b)``."""
     import re
 
     doc = getattr(model.forward, "__doc__", None) or ""
-    found = re.search(rf"\n\s*{re.escape(name)} \(`[^`]*` of shape `\(([^`]*)\)`", doc)
+    found = re.search(rf"\n\s*{re.escape(name)} \(`[^`]*` of shape `([^`]*)`", doc)
     if not found:
-        return None
-    return tuple(dim.strip() for dim in found.group(1).split(",") if dim.strip())
+        return []
+    return [tuple(dim.strip() for dim in shape.split(",") if dim.strip()) for shape in re.findall(r"\(([^()]*)\)", found.group(1))]
 
 
 def _whole_hops(config, samples: int) -> int:

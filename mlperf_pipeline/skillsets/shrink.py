@@ -101,6 +101,7 @@ _INT_CAPS = (
 
 
 def _shrink_int(name: str, value: int) -> int:
+    name = name.removeprefix("cross_")  # cross-attention sizes (Dia's `cross_hidden_size`) mirror the encoder's
     if _skipped_by_mildness(name):
         return value
     cap = next((cap for fields, cap in _INT_CAPS if name in fields), None)
