@@ -551,7 +551,6 @@ _HOP_FIELDS = ("patch_sizes", "downsampling_ratios", "upsampling_ratios", "strid
 
 def _documented_dims(model, name: str) -> tuple[str, ...] | None:
     """The dimension names the forward's docstring gives an input: `name (`...` of shape `(a, b)`)`."""
-    doc = getattr(model.forward, "__doc__", None) or ""
     shapes = _documented_shapes(model, name)
     return shapes[0] if shapes else None  # the first shape where several are given
 
