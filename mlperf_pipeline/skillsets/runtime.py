@@ -413,6 +413,11 @@ class _InputMaker:
         stacked = _find(self.config, "feature_projection_input_dim", prefer=("semantic_model_config", "audio_config"))
         if isinstance(stacked, int):  # w2v-BERT: (batch, frames, stacked mel features)
             return self._randn(self.batch, self._waveform_frames() or _audio_frames(self.config), stacked)
+        dims = _documented_dims(self.model, "input_features")
+        if dims and len(dims) == 3 and dims[-1] in _FEATURE_DIMS and dims[1] not in _FEATURE_DIMS:
+            # documented frames-first: (batch, frames, mel bins × frames stacked per step)
+            stack = _find(self.config, "num_stacked_frames", prefer=("audio_config", "encoder_config", "encoder"), default=1)
+            return self._randn(self.batch, _audio_frames(self.config), _mel_bins(self.config) * stack)
         return self._randn(self.batch, _mel_bins(self.config), _audio_frames(self.config))
 
     def _waveform_frames(self) -> int | None:
@@ -544,6 +549,7 @@ def _takes_image_lists(model) -> bool:
 
 
 _MEL_DIMS = ("num_mel_bins", "mel_bins", "feature_size", "n_mels")
+_FEATURE_DIMS = _MEL_DIMS + ("feature_dim", "input_dim", "num_features")
 _CHANNEL_DIMS = ("channels", "audio_channels", "num_channels", "1", "2")
 # Lists of per-stage strides whose product is an audio encoder's hop (samples per output frame).
 _HOP_FIELDS = ("patch_sizes", "downsampling_ratios", "upsampling_ratios", "strides", "encoder_rates", "downsample_rates")
@@ -591,7 +597,7 @@ def _required_parameters(forward) -> list[str]:
 # Inputs that are optional in the signature but that the forward pass needs together.
 _COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_values", "spatial_shapes": "pixel_values", "qformer_input_ids": "pixel_values",
                "actions": "states", "rewards": "states", "returns_to_go": "states", "timesteps": "states",
-               "encoder_hidden_states": "query_embeds"}
+               "encoder_hidden_states": "query_embeds", "input_features_mask": "input_features"}
 
 
 def _wanted_inputs(model, info: SkillsetInfo) -> list[str]:
