@@ -575,6 +575,9 @@ def _documented_shapes(model, name: str) -> list[tuple[str, ...]]:
 def _whole_hops(config, samples: int) -> int:
     """Audio encoders that fold fixed strides reject lengths that are not whole hops: round up."""
     hop = 1
+    codec = _waveform_codec(config)
+    if codec is not None and isinstance(getattr(codec, "hop_length", None), int):
+        hop = codec.hop_length
     for field in _HOP_FIELDS:
         ratios = _find(config, field, prefer=())
         if isinstance(ratios, (list, tuple)) and ratios and all(isinstance(r, int) and r > 0 for r in ratios):
@@ -586,7 +589,17 @@ def _whole_hops(config, samples: int) -> int:
 
 
 def _is_audio_codec(config) -> bool:
-    return _find(config, "codebook_size", "codebook_dim", prefer=()) is not None
+    return _find(config, "codebook_size", "codebook_dim", prefer=()) is not None or _waveform_codec(config) is not None
+
+
+def _waveform_codec(config):
+    """A codec sub-config that encodes the waveform first (PE Audio's `dac_config`): the audio then
+    comes as (batch, channels, samples), in whole hops of that codec."""
+    from transformers import PreTrainedConfig
+
+    places = [config] + [getattr(config, name, None) for name in _SUB_CONFIG_NAMES]
+    return next((sub for place in places if isinstance(place, PreTrainedConfig) for name, sub in vars(place).items()
+                 if name.endswith(("codec_config", "dac_config")) and isinstance(sub, PreTrainedConfig) and getattr(sub, "codebook_size", None) is not None), None)
 
 
 def _required_parameters(forward) -> list[str]:
