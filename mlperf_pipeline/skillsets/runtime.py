@@ -413,10 +413,10 @@ class _InputMaker:
         stacked = _find(self.config, "feature_projection_input_dim", prefer=("semantic_model_config", "audio_config"))
         if isinstance(stacked, int):  # w2v-BERT: (batch, frames, stacked mel features)
             return self._randn(self.batch, self._waveform_frames() or _audio_frames(self.config), stacked)
+        stack = _find(self.config, "num_stacked_frames", prefer=("audio_config", "encoder_config", "encoder"))
         dims = _documented_dims(self.model, "input_features")
-        if dims and len(dims) == 3 and dims[-1] in _FEATURE_DIMS and dims[1] not in _FEATURE_DIMS:
-            # documented frames-first: (batch, frames, mel bins × frames stacked per step)
-            stack = _find(self.config, "num_stacked_frames", prefer=("audio_config", "encoder_config", "encoder"), default=1)
+        if isinstance(stack, int) and dims and len(dims) == 3 and dims[-1] in _FEATURE_DIMS and dims[1] not in _FEATURE_DIMS:
+            # low-frame-rate stacking (FunASR): (batch, frames, mel bins × frames stacked per step)
             return self._randn(self.batch, _audio_frames(self.config), _mel_bins(self.config) * stack)
         return self._randn(self.batch, _mel_bins(self.config), _audio_frames(self.config))
 
