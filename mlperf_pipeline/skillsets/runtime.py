@@ -219,7 +219,7 @@ def _image_token_id(config) -> int | None:
 
 
 def _mel_bins(config) -> int:
-    return _find(config, "num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "mel_bins", prefer=("audio_config", "encoder_config", "encoder"), default=80)
+    return _find(config, "num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "mel_bins", "input_feat_size", prefer=("audio_config", "encoder_config", "encoder"), default=80)
 
 
 def _audio_frames(config) -> int:
