@@ -443,6 +443,14 @@ class _InputMaker:
             return self._randn(self.batch, channels, samples)
         return self._randn(self.batch, samples)
 
+    def _inputs(self):
+        """A generic `inputs` (SpeechEncoderDecoder) is what its encoder takes as its main input."""
+        encoder = getattr(self.model, "encoder", None)
+        name = getattr(encoder, "main_input_name", None)
+        if name in (None, "inputs"):
+            raise UnsupportedInputs(f"{self.info.model_class}.forward needs 'inputs', and its encoder names no main input")
+        return _InputMaker(encoder, self.info, self.batch, self.seq_len, self.generator).make(name)
+
     def _documented_tensor(self, dims):
         """A float tensor of the shape the forward's docstring gives, sizes read from the config."""
         sizes = []
