@@ -53,6 +53,9 @@ _STAGE_DEPTH_FIELDS = {"depths", "num_layers_per_stage", "stage_depths"}
 _STAGE_WIDTH_FIELDS = {"hidden_sizes", "embed_dims", "dims", "embedding_dims"}
 _STAGE_HEAD_FIELDS = {"num_heads", "num_attention_heads"}
 _CONV_WIDTH_FIELDS = {"conv_dim"}
+# Base width of SEANet-style codec convolutions, doubled at every downsampling stage.
+_FILTER_FIELDS = {"num_filters"}
+TINY_FILTERS = 8
 # Projections between towers: they follow the (shrunk) widths of the towers they connect.
 _TOWER_WIDTH_FIELDS = {
     "out_hidden_size", "text_hidden_size", "vision_hidden_size", "audio_hidden_size", "mm_hidden_size",
@@ -71,7 +74,7 @@ MILDNESS_LEVELS = (0, 1, 2, 3)
 # A context variable rather than a parameter threaded through every rule: the rules stay one-line
 # lookups, and concurrent shrinks (threads, async) cannot see each other's rung.
 _MILDNESS: ContextVar[int] = ContextVar("mildness", default=0)
-_SCALAR_WIDTHS = _WIDTH_FIELDS | _TOWER_WIDTH_FIELDS | _FFN_FIELDS | _LORA_RANK_FIELDS | _ROPE_HEAD_FIELDS | {"head_dim"}
+_SCALAR_WIDTHS = _WIDTH_FIELDS | _TOWER_WIDTH_FIELDS | _FFN_FIELDS | _LORA_RANK_FIELDS | _ROPE_HEAD_FIELDS | {"head_dim"} | _FILTER_FIELDS
 
 
 def _skipped_by_mildness(name: str) -> bool:
@@ -97,6 +100,7 @@ _INT_CAPS = (
     (_EXPERT_PER_TOKEN_FIELDS, TINY_EXPERTS_PER_TOKEN),
     (_LORA_RANK_FIELDS, TINY_LORA_RANK),
     (_ROPE_HEAD_FIELDS, TINY_ROPE_HEAD_DIM),
+    (_FILTER_FIELDS, TINY_FILTERS),
 )
 
 
