@@ -59,7 +59,7 @@ TINY_FILTERS = 8
 # Projections between towers: they follow the (shrunk) widths of the towers they connect.
 _TOWER_WIDTH_FIELDS = {
     "out_hidden_size", "text_hidden_size", "vision_hidden_size", "audio_hidden_size", "mm_hidden_size",
-    "projector_hidden_size", "encoder_hidden_size", "condition_dim", "reassemble_hidden_size",
+    "projector_hidden_size", "encoder_hidden_size", "condition_dim", "reassemble_hidden_size", "backbone_hidden_size",
 }
 _MEL_FIELDS = ("num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "mel_bins")
 # Lists that name a type per layer (or a cycled pattern of them).
