@@ -57,13 +57,26 @@ def _is_missing_dependency(error: BaseException) -> bool:
 def _raised_by_config(error: BaseException) -> bool:
     """True when the innermost frame is config code: the config itself is inconsistent."""
     frame = error.__traceback__
-    if frame is None:
+    if frame is None or _model_reads_missing_config_field(error):
         return False
     while frame.tb_next is not None:
         frame = frame.tb_next
     path = frame.tb_frame.f_code.co_filename.replace("\\", "/")
     # huggingface_hub's strict dataclasses validate config fields on construction.
     return "/configuration_" in path or path.endswith(("configuration_utils.py", "huggingface_hub/dataclasses.py"))
+
+
+def _model_reads_missing_config_field(error: BaseException) -> bool:
+    """Model code asking the default config for a field its class never defines (MusicGen's
+    `dropout`, Qwen3-Omni's talker) is a library bug, not an inconsistent config."""
+    if not isinstance(error, AttributeError) or "object has no attribute" not in str(error):
+        return False
+    frame = error.__traceback__
+    while frame is not None:
+        if "/modeling_" in frame.tb_frame.f_code.co_filename.replace("\\", "/"):
+            return True
+        frame = frame.tb_next
+    return False
 
 
 @dataclass(frozen=True)
