@@ -336,7 +336,15 @@ class _InputMaker:
         channels = _find(self.config, "in_channels", "num_channels", "in_chans", default=3)
         return self._randn(self.batch * grid_t * grid_h * grid_w, channels * temporal * patch * patch)
 
-    _hidden_states = _flat_patches
+    def _hidden_states(self):
+        conv = None if _uses_patch_grid(self.model) else _first_conv1d(self.model)
+        if conv is None:
+            return self._flat_patches()
+        # A convolutional codec half (VibeVoice's encoder and decoder) takes (batch, channels, length):
+        # a waveform in whole hops where its first convolution reads one or two channels, else latent frames.
+        if conv.in_channels <= 2:
+            return self._randn(self.batch, conv.in_channels, _whole_hops(self.config, self.seq_len * _DEFAULT_AUDIO_SAMPLES_PER_TOKEN))
+        return self._randn(self.batch, conv.in_channels, max(1, self.seq_len // 8))
 
     def _image_grid_thw(self):
         import torch
@@ -607,6 +615,18 @@ def _whole_hops(config, samples: int) -> int:
                 product *= ratio
             hop = max(hop, product)
     return -(-samples // hop) * hop
+
+
+def _first_conv1d(model):
+    """The model's first module with weights, where that is a 1-d convolution."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv1d):
+            return module
+        if any(True for _ in module.parameters(recurse=False)):
+            return None
+    return None
 
 
 def _is_audio_codec(config) -> bool:
