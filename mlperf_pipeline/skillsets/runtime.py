@@ -449,7 +449,9 @@ class _InputMaker:
         return _whole_hops(self.config, self.seq_len * _DEFAULT_AUDIO_SAMPLES_PER_TOKEN) // hop
 
     def _input_features_mask(self):
-        return self._ones(self.batch, _audio_frames(self.config))
+        stacked = _find(self.config, "feature_projection_input_dim", prefer=("semantic_model_config", "audio_config"))
+        frames = (self._waveform_frames() if isinstance(stacked, int) else None) or _audio_frames(self.config)
+        return self._ones(self.batch, frames)  # as many frames as `_input_features` makes
 
     _feature_attention_mask = _input_features_mask
 
