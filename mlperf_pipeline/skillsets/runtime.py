@@ -436,9 +436,14 @@ class _InputMaker:
             return self._randn(self.batch, self._waveform_frames() or _audio_frames(self.config), stacked)
         stack = _find(self.config, "num_stacked_frames", prefer=("audio_config", "encoder_config", "encoder"))
         dims = _documented_dims(self.model, "input_features")
-        if isinstance(stack, int) and dims and len(dims) == 3 and dims[-1] in _FEATURE_DIMS and dims[1] not in _FEATURE_DIMS:
-            # low-frame-rate stacking (FunASR): (batch, frames, mel bins × frames stacked per step)
-            return self._randn(self.batch, _audio_frames(self.config), _mel_bins(self.config) * stack)
+        if dims and len(dims) == 3 and dims[-1] in _FEATURE_DIMS and dims[1] not in _FEATURE_DIMS:
+            # Frames stacked per step (FunASR's `num_stacked_frames`, Granite Speech's ×4 input projection):
+            # (batch, frames, mel bins × stacked frames), where a first linear layer reads such a multiple.
+            mel, width = _mel_bins(self.config), _first_linear_width(self.model)
+            if isinstance(stack, int):
+                return self._randn(self.batch, _audio_frames(self.config), mel * stack)
+            if width and width > mel and width % mel == 0:
+                return self._randn(self.batch, _audio_frames(self.config), width)
         return self._randn(self.batch, _mel_bins(self.config), _audio_frames(self.config))
 
     def _waveform_frames(self) -> int | None:
@@ -617,6 +622,18 @@ def _whole_hops(config, samples: int) -> int:
                 product *= ratio
             hop = max(hop, product)
     return -(-samples // hop) * hop
+
+
+def _first_linear_width(model) -> int | None:
+    """The input width of the model's first module with weights, where that is a linear layer."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            return module.in_features
+        if any(True for _ in module.parameters(recurse=False)):
+            return None
+    return None
 
 
 def _first_conv1d(model):
