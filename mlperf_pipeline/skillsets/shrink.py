@@ -56,6 +56,8 @@ _CONV_WIDTH_FIELDS = {"conv_dim"}
 # Base width of SEANet-style codec convolutions, doubled at every downsampling stage.
 _FILTER_FIELDS = {"num_filters"}
 TINY_FILTERS = 8
+# HiFi-GAN vocoders start upsampling at this width and halve it at every stage.
+_VOCODER_WIDTH_FIELDS = {"upsample_initial_channel"}
 # Projections between towers: they follow the (shrunk) widths of the towers they connect.
 _TOWER_WIDTH_FIELDS = {
     "out_hidden_size", "text_hidden_size", "vision_hidden_size", "audio_hidden_size", "mm_hidden_size",
@@ -74,7 +76,7 @@ MILDNESS_LEVELS = (0, 1, 2, 3)
 # A context variable rather than a parameter threaded through every rule: the rules stay one-line
 # lookups, and concurrent shrinks (threads, async) cannot see each other's rung.
 _MILDNESS: ContextVar[int] = ContextVar("mildness", default=0)
-_SCALAR_WIDTHS = _WIDTH_FIELDS | _TOWER_WIDTH_FIELDS | _FFN_FIELDS | _LORA_RANK_FIELDS | _ROPE_HEAD_FIELDS | {"head_dim"} | _FILTER_FIELDS
+_SCALAR_WIDTHS = _WIDTH_FIELDS | _TOWER_WIDTH_FIELDS | _FFN_FIELDS | _LORA_RANK_FIELDS | _ROPE_HEAD_FIELDS | {"head_dim"} | _FILTER_FIELDS | _VOCODER_WIDTH_FIELDS
 
 
 def _skipped_by_mildness(name: str) -> bool:
@@ -101,6 +103,7 @@ _INT_CAPS = (
     (_LORA_RANK_FIELDS, TINY_LORA_RANK),
     (_ROPE_HEAD_FIELDS, TINY_ROPE_HEAD_DIM),
     (_FILTER_FIELDS, TINY_FILTERS),
+    (_VOCODER_WIDTH_FIELDS, TINY_WIDTH),
 )
 
 
