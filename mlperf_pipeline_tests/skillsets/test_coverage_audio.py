@@ -54,6 +54,16 @@ def test_speech_inputs_take_the_documented_layout(model_type):
     run_tiny(model_type)
 
 
+def test_stacked_frame_features_are_as_wide_as_the_input_projection():
+    _, model, inputs = run_tiny("granite_speech5_encoder")
+    assert inputs["input_features"].shape[-1] == model.input_linear.in_features == 4 * model.config.num_mel_bins
+
+
+def test_convolutional_codec_half_takes_channels_first_hidden_states():
+    _, model, inputs = run_tiny("vibevoice_acoustic_tokenizer_encoder")
+    assert inputs["hidden_states"].shape[:2] == (1, model.config.channels)
+
+
 def test_missing_config_field_read_by_model_code_is_a_library_error():
     spec = build_spec(entry_for("moonshine_streaming"))
     with pytest.raises(AttributeError) as raised:
