@@ -442,7 +442,8 @@ class _InputMaker:
             mel, width = _mel_bins(self.config), _first_linear_width(self.model)
             if isinstance(stack, int):
                 return self._randn(self.batch, _audio_frames(self.config), mel * stack)
-            if width and width > mel and width % mel == 0:
+            # (Where the ratio is the config's `subsampling_factor`, the model stacks the frames itself.)
+            if width and width > mel and width % mel == 0 and width // mel != _find(self.config, "subsampling_factor", prefer=()):
                 return self._randn(self.batch, _audio_frames(self.config), width)
         return self._randn(self.batch, _mel_bins(self.config), _audio_frames(self.config))
 
