@@ -477,7 +477,7 @@ class _InputMaker:
         encoder = getattr(self.model, "encoder", None)
         name = getattr(encoder, "main_input_name", None)
         if name in (None, "inputs"):
-            raise UnsupportedInputs(f"{self.info.model_class}.forward needs 'inputs', and its encoder names no main input")
+            raise UnsupportedInputs(f"{self.info.model_class}.forward needs 'inputs', which no input builder makes")
         return _InputMaker(encoder, self.info, self.batch, self.seq_len, self.generator).make(name)
 
     def _documented_tensor(self, dims):
