@@ -58,13 +58,26 @@ def _is_missing_dependency(error: BaseException) -> bool:
 def _raised_by_config(error: BaseException) -> bool:
     """True when the innermost frame is config code: the config itself is inconsistent."""
     frame = error.__traceback__
-    if frame is None:
+    if frame is None or _model_reads_missing_config_field(error):
         return False
     while frame.tb_next is not None:
         frame = frame.tb_next
     path = frame.tb_frame.f_code.co_filename.replace("\\", "/")
     # huggingface_hub's strict dataclasses validate config fields on construction.
     return "/configuration_" in path or path.endswith(("configuration_utils.py", "huggingface_hub/dataclasses.py"))
+
+
+def _model_reads_missing_config_field(error: BaseException) -> bool:
+    """Model code asking the default config for a field its class never defines (MusicGen's
+    `dropout`, Qwen3-Omni's talker) is a library bug, not an inconsistent config."""
+    if not isinstance(error, AttributeError) or "object has no attribute" not in str(error):
+        return False
+    frame = error.__traceback__
+    while frame is not None:
+        if "/modeling_" in frame.tb_frame.f_code.co_filename.replace("\\", "/"):
+            return True
+        frame = frame.tb_next
+    return False
 
 
 @dataclass(frozen=True)
@@ -128,16 +141,30 @@ def build_model(info: SkillsetInfo, size: str = "tiny", device: str = "cpu", dty
     import torch
 
     torch.manual_seed(SEED)
-    config = build_config(info, size)
+    config = _config_for_class(model_class(info), build_config(info, size))
     model = model_class(info)._from_config(config, dtype=torch_dtype(dtype))
     return model.to(device).eval()
+
+
+def _config_for_class(cls, config):
+    """A base class that is one tower of a composite config (MusicgenModel is Musicgen's decoder)
+    is built from the sub-config of its own config class."""
+    wanted = getattr(cls, "config_class", None)
+    if not isinstance(wanted, type) or isinstance(config, wanted):
+        return config
+    for name in _SUB_CONFIG_NAMES:
+        sub_config = getattr(config, name, None)
+        if isinstance(sub_config, wanted):
+            sub_config._attn_implementation = config._attn_implementation
+            return sub_config
+    return config
 
 
 def count_parameters_on_meta(info: SkillsetInfo, size: str) -> int:
     """Parameter count without allocating memory: the model is built on the meta device."""
     import torch
 
-    config = build_config(info, size)
+    config = _config_for_class(model_class(info), build_config(info, size))
     with torch.device("meta"):
         model = model_class(info)._from_config(config)
     return sum(parameter.numel() for parameter in model.parameters())
@@ -185,7 +212,17 @@ def _image_shape(config) -> tuple[int, int, int]:
 
 def _vocab_size(config) -> int:
     text = _sub(config, "text_config", "decoder")
-    return getattr(text, "vocab_size", None) or getattr(config, "vocab_size", None) or 1000
+    return getattr(text, "vocab_size", None) or getattr(config, "vocab_size", None) or _smallest_sub_vocab(config) or 1000
+
+
+def _smallest_sub_vocab(config) -> int | None:
+    """Composites that keep vocabularies only in sub-configs (Dia's encoder and decoder, FastSpeech2
+    with HiFi-GAN's `model_config`): ids below the smallest one are valid everywhere."""
+    from transformers import PreTrainedConfig
+
+    sizes = [getattr(sub, "vocab_size", None) for sub in vars(config).values() if isinstance(sub, PreTrainedConfig)]
+    sizes = [size for size in sizes if isinstance(size, int) and size > 1]
+    return min(sizes) if sizes else None
 
 
 def _special_token_ids(config) -> set[int]:
@@ -218,7 +255,7 @@ def _image_token_id(config) -> int | None:
 
 
 def _mel_bins(config) -> int:
-    return _find(config, "num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "mel_bins", prefer=("audio_config", "encoder_config", "encoder"), default=80)
+    return _find(config, "num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "mel_bins", "input_feat_size", prefer=("audio_config", "encoder_config", "encoder"), default=80)
 
 
 def _audio_frames(config) -> int:
@@ -257,7 +294,17 @@ class _InputMaker:
 
     # text
     def _input_ids(self):
-        return _token_ids(self.config, self.batch, self.seq_len, self.generator)
+        return _token_ids(self.config, self._token_rows("input_ids"), self.seq_len, self.generator)
+
+    def _token_rows(self, name: str) -> int:
+        """Multi-codebook decoders (MusicGen) take one row of ids per codebook, as documented."""
+        dims = _documented_dims(self.model, name)
+        codebooks = _find(self.config, "num_codebooks", prefer=("decoder_config", "decoder"))
+        if not isinstance(codebooks, int):  # Dia names its decoder's codebooks channels
+            codebooks = _find(self.config, "num_channels", prefer=("decoder_config", "decoder"))
+        if dims and dims[0].replace(" ", "") == "batch_size*num_codebooks" and isinstance(codebooks, int):
+            return self.batch * codebooks
+        return self.batch
 
     def _attention_mask(self):
         return self._ones(self.batch, self.seq_len)
@@ -269,7 +316,13 @@ class _InputMaker:
 
     def _decoder_input_ids(self):
         start = getattr(self.config, "decoder_start_token_id", None) or 0
-        ids = _token_ids(self.config, self.batch, max(1, self.seq_len // 4), self.generator)
+        rows, length = self._token_rows("decoder_input_ids"), max(1, self.seq_len // 4)
+        if rows != self.batch and ("batch_size", "target_sequence_length", "num_codebooks") in _documented_shapes(self.model, "decoder_input_ids"):
+            # Where the codebooks may come last, give them so (Dia folds the flat layout with a view that fails)
+            ids = _token_ids(self.config, self.batch * length, rows // self.batch, self.generator).reshape(self.batch, length, -1)
+            ids[:, 0] = start
+            return ids
+        ids = _token_ids(self.config, rows, length, self.generator)
         ids[:, 0] = start
         return ids
 
@@ -322,7 +375,15 @@ class _InputMaker:
             return self._randn(self.batch * grid_t * grid_h * grid_w, channels, patch, patch)
         return self._randn(self.batch * grid_t * grid_h * grid_w, channels * temporal * patch * patch)
 
-    _hidden_states = _flat_patches
+    def _hidden_states(self):
+        conv = None if _uses_patch_grid(self.model) else _first_conv1d(self.model)
+        if conv is None:
+            return self._flat_patches()
+        # A convolutional codec half (VibeVoice's encoder and decoder) takes (batch, channels, length):
+        # a waveform in whole hops where its first convolution reads one or two channels, else latent frames.
+        if conv.in_channels <= 2:
+            return self._randn(self.batch, conv.in_channels, _whole_hops(self.config, self.seq_len * _DEFAULT_AUDIO_SAMPLES_PER_TOKEN))
+        return self._randn(self.batch, conv.in_channels, max(1, self.seq_len // 8))
 
     def _image_grid_thw(self):
         import torch
@@ -425,10 +486,6 @@ class _InputMaker:
 
         return torch.rand((self.batch, self._REGIONS, _find(self.config, "visual_pos_dim", prefer=(), default=4)), generator=self.generator)
 
-    def _inputs(self):
-        """Perceiver without a preprocessor: raw input vectors of width `d_model`."""
-        return self._randn(self.batch, self.seq_len, _find(self.config, "d_model", prefer=(), default=64))
-
     def _prompt_pixel_values(self):
         """SegGPT: a prompt image and its mask, the same size as the image."""
         return self._pixel_values()
@@ -500,19 +557,78 @@ class _InputMaker:
     def _input_features(self):
         stacked = _find(self.config, "feature_projection_input_dim", prefer=("semantic_model_config", "audio_config"))
         if isinstance(stacked, int):  # w2v-BERT: (batch, frames, stacked mel features)
-            return self._randn(self.batch, _audio_frames(self.config), stacked)
+            return self._randn(self.batch, self._waveform_frames() or _audio_frames(self.config), stacked)
+        stack = _find(self.config, "num_stacked_frames", prefer=("audio_config", "encoder_config", "encoder"))
+        dims = _documented_dims(self.model, "input_features")
+        if dims and len(dims) == 3 and dims[-1] in _FEATURE_DIMS and dims[1] not in _FEATURE_DIMS:
+            # Frames stacked per step (FunASR's `num_stacked_frames`, Granite Speech's ×4 input projection):
+            # (batch, frames, mel bins × stacked frames), where a first linear layer reads such a multiple.
+            mel, width = _mel_bins(self.config), _first_linear_width(self.model)
+            if isinstance(stack, int):
+                return self._randn(self.batch, _audio_frames(self.config), mel * stack)
+            # (Where the ratio is the config's `subsampling_factor`, the model stacks the frames itself.)
+            if width and width > mel and width % mel == 0 and width // mel != _find(self.config, "subsampling_factor", prefer=()):
+                return self._randn(self.batch, _audio_frames(self.config), width)
         return self._randn(self.batch, _mel_bins(self.config), _audio_frames(self.config))
 
+    def _waveform_frames(self) -> int | None:
+        """Codecs that take both the waveform and its features (XCodec2) need one feature frame per hop."""
+        hop = getattr(self.config, "hop_length", None)
+        if "input_values" not in inspect.signature(self.model.forward).parameters or not isinstance(hop, int) or hop <= 0:
+            return None
+        return _whole_hops(self.config, self.seq_len * _DEFAULT_AUDIO_SAMPLES_PER_TOKEN) // hop
+
     def _input_features_mask(self):
-        return self._ones(self.batch, _audio_frames(self.config))
+        stacked = _find(self.config, "feature_projection_input_dim", prefer=("semantic_model_config", "audio_config"))
+        frames = (self._waveform_frames() if isinstance(stacked, int) else None) or _audio_frames(self.config)
+        return self._ones(self.batch, frames)  # as many frames as `_input_features` makes
 
     _feature_attention_mask = _input_features_mask
 
     def _input_values(self):
-        samples = self.seq_len * _DEFAULT_AUDIO_SAMPLES_PER_TOKEN
-        if _is_audio_codec(self.config):  # codecs take (batch, channels, samples)
-            return self._randn(self.batch, _find(self.config, "audio_channels", default=1), samples)
+        samples = _whole_hops(self.config, self.seq_len * _DEFAULT_AUDIO_SAMPLES_PER_TOKEN)
+        dims = _documented_dims(self.model, "input_values")
+        if dims and len(dims) == 3 and dims[-1] in _MEL_DIMS:  # a spectrogram (AST): (batch, frames, mel bins)
+            return self._documented_tensor(dims)
+        if _is_audio_codec(self.config) or (dims and len(dims) == 3 and dims[1] in _CHANNEL_DIMS):
+            # codecs take (batch, channels, samples)
+            channels = int(dims[1]) if dims and dims[1].isdigit() else _find(self.config, "audio_channels", "channels", prefer=(), default=1)
+            return self._randn(self.batch, channels, samples)
         return self._randn(self.batch, samples)
+
+    def _inputs(self):
+        """A generic `inputs`: what the encoder takes as its main input (SpeechEncoderDecoder), or,
+        without such an encoder, raw input vectors of width `d_model` (Perceiver without a preprocessor)."""
+        encoder = getattr(self.model, "encoder", None)
+        name = getattr(encoder, "main_input_name", None)
+        if name not in (None, "inputs"):
+            return _InputMaker(encoder, self.info, self.batch, self.seq_len, self.generator).make(name)
+        width = _find(self.config, "d_model", prefer=())
+        if width is None:
+            raise UnsupportedInputs(f"{self.info.model_class}.forward needs 'inputs', which no input builder makes")
+        return self._randn(self.batch, self.seq_len, width)
+
+    def _documented_tensor(self, dims):
+        """A float tensor of the shape the forward's docstring gives, sizes read from the config."""
+        sizes = []
+        for dim in dims:
+            if dim == "batch_size":
+                sizes.append(self.batch)
+            elif dim.isdigit():
+                sizes.append(int(dim))
+            elif dim in _MEL_DIMS:
+                sizes.append(_mel_bins(self.config))
+            else:
+                value = _find(self.config, dim.removeprefix("config."), prefer=())
+                sizes.append(value if isinstance(value, int) and not isinstance(value, bool) else max(1, self.seq_len // 8))
+        return self._randn(*sizes)
+
+    def _latents(self):
+        """Codec decoders take continuous latents: (batch, width, frames) as their docstring says."""
+        dims = _documented_dims(self.model, "latents")
+        if not dims:
+            raise UnsupportedInputs(f"{self.info.model_class}.forward needs 'latents' of an undocumented shape")
+        return self._documented_tensor(dims)
 
 
     # time series
@@ -655,8 +771,82 @@ def _takes_image_lists(model) -> bool:
     return "pixel_attention_mask" in inspect.signature(model.forward).parameters
 
 
+_MEL_DIMS = ("num_mel_bins", "mel_bins", "feature_size", "n_mels")
+_FEATURE_DIMS = _MEL_DIMS + ("feature_dim", "input_dim", "num_features")
+_CHANNEL_DIMS = ("channels", "audio_channels", "num_channels", "1", "2")
+# Lists of per-stage strides whose product is an audio encoder's hop (samples per output frame).
+_HOP_FIELDS = ("patch_sizes", "downsampling_ratios", "upsampling_ratios", "strides", "encoder_rates", "downsample_rates")
+
+
+def _documented_dims(model, name: str) -> tuple[str, ...] | None:
+    """The dimension names the forward's docstring gives an input: `name (`...` of shape `(a, b)`)`."""
+    shapes = _documented_shapes(model, name)
+    return shapes[0] if shapes else None  # the first shape where several are given
+
+
+def _documented_shapes(model, name: str) -> list[tuple[str, ...]]:
+    """Every shape the docstring allows for an input: `of shape `(a, b)` or (a, c, b)``."""
+    import re
+
+    doc = getattr(model.forward, "__doc__", None) or ""
+    found = re.search(rf"\n\s*{re.escape(name)} \(`[^`]*` of shape `([^`]*)`", doc)
+    if not found:
+        return []
+    return [tuple(dim.strip() for dim in shape.split(",") if dim.strip()) for shape in re.findall(r"\(([^()]*)\)", found.group(1))]
+
+
+def _whole_hops(config, samples: int) -> int:
+    """Audio encoders that fold fixed strides reject lengths that are not whole hops: round up."""
+    hop = 1
+    codec = _waveform_codec(config)
+    if codec is not None and isinstance(getattr(codec, "hop_length", None), int):
+        hop = codec.hop_length
+    for field in _HOP_FIELDS:
+        ratios = _find(config, field, prefer=())
+        if isinstance(ratios, (list, tuple)) and ratios and all(isinstance(r, int) and r > 0 for r in ratios):
+            product = 1
+            for ratio in ratios:
+                product *= ratio
+            hop = max(hop, product)
+    return -(-samples // hop) * hop
+
+
+def _first_linear_width(model) -> int | None:
+    """The input width of the model's first module with weights, where that is a linear layer."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            return module.in_features
+        if any(True for _ in module.parameters(recurse=False)):
+            return None
+    return None
+
+
+def _first_conv1d(model):
+    """The model's first module with weights, where that is a 1-d convolution."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv1d):
+            return module
+        if any(True for _ in module.parameters(recurse=False)):
+            return None
+    return None
+
+
 def _is_audio_codec(config) -> bool:
-    return _find(config, "codebook_size", "codebook_dim", prefer=()) is not None
+    return _find(config, "codebook_size", "codebook_dim", prefer=()) is not None or _waveform_codec(config) is not None
+
+
+def _waveform_codec(config):
+    """A codec sub-config that encodes the waveform first (PE Audio's `dac_config`): the audio then
+    comes as (batch, channels, samples), in whole hops of that codec."""
+    from transformers import PreTrainedConfig
+
+    places = [config] + [getattr(config, name, None) for name in _SUB_CONFIG_NAMES]
+    return next((sub for place in places if isinstance(place, PreTrainedConfig) for name, sub in vars(place).items()
+                 if name.endswith(("codec_config", "dac_config")) and isinstance(sub, PreTrainedConfig) and getattr(sub, "codebook_size", None) is not None), None)
 
 
 def _required_parameters(forward) -> list[str]:
@@ -671,7 +861,8 @@ _TOWER_ONLY_INPUTS = ("target_sizes",)
 # Inputs that are optional in the signature but that the forward pass needs together.
 _COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_values", "spatial_shapes": "pixel_values", "qformer_input_ids": "pixel_values",
                "actions": "states", "rewards": "states", "returns_to_go": "states", "timesteps": "states",
-               "encoder_hidden_states": "query_embeds", "bbox": "input_ids", "visual_feats": "input_ids", "visual_pos": "input_ids"}
+               "encoder_hidden_states": "query_embeds", "bbox": "input_ids", "visual_feats": "input_ids", "visual_pos": "input_ids",
+               "input_features_mask": "input_features"}
 
 
 def _wanted_inputs(model, info: SkillsetInfo) -> list[str]:

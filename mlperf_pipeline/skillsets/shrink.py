@@ -54,10 +54,16 @@ _STAGE_DEPTH_FIELDS = {"depths", "num_layers_per_stage", "stage_depths"}
 _STAGE_WIDTH_FIELDS = {"hidden_sizes", "embed_dims", "dims", "embedding_dims"}
 _STAGE_HEAD_FIELDS = {"num_heads", "num_attention_heads"}
 _CONV_WIDTH_FIELDS = {"conv_dim"}
+# Base width of SEANet-style codec convolutions, doubled at every downsampling stage.
+_FILTER_FIELDS = {"num_filters"}
+TINY_FILTERS = 8
+# HiFi-GAN vocoders start upsampling at this width and halve it at every stage.
+_VOCODER_WIDTH_FIELDS = {"upsample_initial_channel"}
 # Projections between towers: they follow the (shrunk) widths of the towers they connect.
 _TOWER_WIDTH_FIELDS = {
     "out_hidden_size", "text_hidden_size", "vision_hidden_size", "audio_hidden_size", "mm_hidden_size",
     "projector_hidden_size", "encoder_hidden_size", "condition_dim", "reassemble_hidden_size", "fpn_hidden_size",
+    "backbone_hidden_size",
 }
 _MEL_FIELDS = ("num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "mel_bins")
 # Lists that name a type per layer (or a cycled pattern of them).
@@ -76,7 +82,7 @@ _MILDNESS: ContextVar[int] = ContextVar("mildness", default=0)
 # some attention code hardcodes how heads are grouped (CodeGen splits them over 4 model-parallel
 # shards), so fewer heads than the default break it. Tried only when no rung works.
 _KEEP_HEADS: ContextVar[bool] = ContextVar("keep_heads", default=False)
-_SCALAR_WIDTHS = _WIDTH_FIELDS | _TOWER_WIDTH_FIELDS | _FFN_FIELDS | _LORA_RANK_FIELDS | _ROPE_HEAD_FIELDS | {"head_dim"}
+_SCALAR_WIDTHS = _WIDTH_FIELDS | _TOWER_WIDTH_FIELDS | _FFN_FIELDS | _LORA_RANK_FIELDS | _ROPE_HEAD_FIELDS | {"head_dim"} | _FILTER_FIELDS | _VOCODER_WIDTH_FIELDS
 
 
 def _skipped_by_mildness(name: str) -> bool:
@@ -102,10 +108,13 @@ _INT_CAPS = (
     (_EXPERT_PER_TOKEN_FIELDS, TINY_EXPERTS_PER_TOKEN),
     (_LORA_RANK_FIELDS, TINY_LORA_RANK),
     (_ROPE_HEAD_FIELDS, TINY_ROPE_HEAD_DIM),
+    (_FILTER_FIELDS, TINY_FILTERS),
+    (_VOCODER_WIDTH_FIELDS, TINY_WIDTH),
 )
 
 
 def _shrink_int(name: str, value: int) -> int:
+    name = name.removeprefix("cross_")  # cross-attention sizes (Dia's `cross_hidden_size`) mirror the encoder's
     if _skipped_by_mildness(name) or _KEEP_HEADS.get() and name in _HEAD_FIELDS | _KV_HEAD_FIELDS:
         return value
     cap = next((cap for fields, cap in _INT_CAPS if name in fields), None)
@@ -228,6 +237,8 @@ def shrink_config_dict(config: dict) -> dict:
     _shrink_segmenter_images(config, shrunk)
     _every_stage_for_concatenated_features(shrunk)
     _limit_keypoints(shrunk)
+    _fit_depthwise_groups(config, shrunk)
+    _fit_concatenated_widths(config, shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -446,6 +457,31 @@ def _fill_per_class_lists(config: dict) -> None:
         config["class_thresholds"] = [0.5] * labels
     if "class_order" in config and config["class_order"] is None:
         config["class_order"] = list(range(labels))
+
+
+def _fit_depthwise_groups(original: dict, config: dict) -> None:
+    """Depthwise convolutions set their `*_groups` to the width they convolve (Mimi's upsampling,
+    512 groups for 512 channels): when that width shrinks, the groups follow it."""
+    widths = {original[name]: config.get(name) for name in _WIDTH_FIELDS & original.keys()
+              if isinstance(original[name], int) and isinstance(config.get(name), int) and config[name] != original[name]}
+    for name, value in original.items():
+        if name.endswith("_groups") and isinstance(value, int) and not isinstance(value, bool) and value > 1 and value in widths:
+            config[name] = widths[value]
+
+
+def _fit_concatenated_widths(original: dict, config: dict) -> None:
+    """A `*_dim` that the default sets to its own width plus a sub-config's width (XCodec2 quantizes
+    the acoustic and semantic features concatenated) follows both shrunk widths."""
+    width, tiny_width = original.get("hidden_size"), config.get("hidden_size")
+    if not isinstance(width, int) or not isinstance(tiny_width, int) or width == tiny_width:
+        return
+    for sub_name, sub in original.items():
+        tiny_sub = config.get(sub_name)
+        if not (isinstance(sub, dict) and isinstance(tiny_sub, dict) and isinstance(sub.get("hidden_size"), int) and isinstance(tiny_sub.get("hidden_size"), int)):
+            continue
+        for name, value in original.items():
+            if "dim" in name and isinstance(value, int) and not isinstance(value, bool) and config.get(name) == value == width + sub["hidden_size"]:
+                config[name] = tiny_width + tiny_sub["hidden_size"]
 
 
 def _fill_image_placeholder(config: dict) -> None:
