@@ -79,19 +79,20 @@ def _failed(phase: str, error: BaseException) -> dict:
     return {"status": "failed", "reason_code": reason_code(error), "reason": f"{phase}: {message[:400]}"}
 
 
-def _count(info: SkillsetInfo, size: str) -> tuple[int | None, str | None]:
+def _count(info: SkillsetInfo, size: str) -> tuple[int | None, BaseException | None]:
     from mlperf_pipeline.skillsets.runtime import count_parameters_on_meta
 
     try:
         return count_parameters_on_meta(info, size), None
     except Exception as error:
-        return None, f"{type(error).__name__}: {error}"[:500]
+        return None, error
 
 
 def examine(item: dict) -> dict:
     """Child side: meta parameter counts, then build + inputs + one forward at tiny size on cpu.
 
-    `item`: model_type, model_class, family, modality, overrides, count_full (bool), max_tiny_params."""
+    `item`: model_type, model_class, family, modality, overrides, count_full (bool), max_tiny_params
+    (None: no cap)."""
     import torch
 
     from mlperf_pipeline.skillsets.runtime import build_model, make_inputs
@@ -102,9 +103,10 @@ def examine(item: dict) -> dict:
     result: dict = {"status": OK, "reason_code": None, "reason": None}
     result["params_tiny"], tiny_error = _count(info, "tiny")
     if item.get("count_full"):
-        result["params_full"], result["full_error"] = _count(info, "full")
+        result["params_full"], full_error = _count(info, "full")
+        result["full_error"] = None if full_error is None else f"{type(full_error).__name__}: {full_error}"[:500]
     if tiny_error is not None:
-        result.update(status="failed", reason_code="invalid_config", reason=f"build: {tiny_error}")
+        result.update(_failed("build", tiny_error))
     elif item.get("max_tiny_params") and result["params_tiny"] > item["max_tiny_params"]:
         result.update(status="failed", reason_code="too_large", reason=f"tiny: {result['params_tiny'] / 1e6:.0f}M parameters")
     else:
@@ -274,7 +276,8 @@ def _item(ladder: Ladder, index: int, max_tiny_params: int) -> dict:
     info = ladder.info_at(index)
     return {"model_type": info.model_type, "model_class": info.model_class, "family": info.family,
             "modality": info.modality, "overrides": info.tiny_overrides, "count_full": index == 0,
-            "max_tiny_params": max_tiny_params}
+            # The full shrink is taken at any size; only a milder rung must stay under the cap.
+            "max_tiny_params": max_tiny_params if index > 0 else None}
 
 
 def smoke_modules(paths: dict[str, str], store: CheckStore, calls) -> dict[str, dict]:

@@ -140,8 +140,9 @@ def checked_specs(entries: list, store: CheckStore, calls, log=None, overrides_d
         smoke = ladder.smoke
         params_full, full_error = ladder.params_full
         spec = SkillsetSpec(entry, ladder.overrides, {"tiny": smoke.get("params_tiny"), "full": params_full}, transformers.__version__)
-        if smoke.get("params_tiny") is None and smoke.get("reason_code") == "invalid_config":
+        if smoke.get("params_tiny") is None and smoke["status"] != "ok":  # it cannot even be built
             spec.build_errors["tiny"] = smoke["reason"]
+            spec.build_error_codes["tiny"] = smoke.get("reason_code") or "invalid_config"
         if full_error:
             spec.build_errors["full"] = full_error
         specs[entry.model_type] = (spec, smoke)

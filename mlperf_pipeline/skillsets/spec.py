@@ -32,6 +32,7 @@ class SkillsetSpec:
     params: dict[str, int | None]
     transformers_version: str
     build_errors: dict[str, str] = field(default_factory=dict)
+    build_error_codes: dict[str, str] = field(default_factory=dict)  # reason_code per size; default invalid_config
 
     @property
     def model_type(self) -> str:
@@ -92,7 +93,7 @@ def verdict_for(spec: SkillsetSpec, hardware: str, present: bool, memory_bytes: 
     reasons = []
     for size in ("tiny", "full"):
         if spec.build_errors.get(size):
-            sizes[size] = "invalid_config"
+            sizes[size] = spec.build_error_codes.get(size, "invalid_config")
             reasons.append(f"{size}: {spec.build_errors[size]}")
         elif memory_bytes and (spec.params[size] or 0) * BYTES_PER_PARAM_WITH_HEADROOM > memory_bytes:
             sizes[size] = "too_large"
