@@ -530,14 +530,26 @@ def _image_feature_count(model, inputs: dict) -> int | None:
     return rows // len(inputs["input_ids"]) if rows else None
 
 
+def _image_encoder_owner(model):
+    """The module that encodes images: the model itself, or the first inner model that can
+    (classifier and retrieval heads, encoder-decoder encoders wrap the vision-language model)."""
+    if callable(getattr(model, "get_image_features", None)):
+        return model
+    for module in model.modules():
+        if callable(getattr(module, "get_image_features", None)) and hasattr(module, "config"):
+            return module
+    return model
+
+
 def _place_image_tokens(model, inputs: dict) -> None:
     """Put as many image placeholder tokens in input_ids as the images produce features."""
     import torch
 
-    token = _image_token_id(model.config)
+    owner = _image_encoder_owner(model)
+    token = _image_token_id(owner.config) if _image_token_id(owner.config) is not None else _image_token_id(model.config)
     if token is None or "pixel_values" not in inputs or "input_ids" not in inputs:
         return
-    count = _image_feature_count(model, inputs)
+    count = _image_feature_count(owner, inputs)
     if not count:
         return
     ids = inputs["input_ids"]

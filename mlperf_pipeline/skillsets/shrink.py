@@ -195,9 +195,64 @@ def shrink_config_dict(config: dict) -> dict:
     _fill_forecast_horizon(shrunk)
     _fit_pooled_image_tokens(config, shrunk)
     _fill_image_placeholder(shrunk)
+    _fit_projection_widths(config, shrunk)
+    _shrink_conv_autoencoder(shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
+
+
+_TEXT_CONFIG_NAMES = ("text_config", "decoder", "language_config", "llm_config", "decoder_config")
+_TOWER_WIDTH_NAMES = ("hidden_size", "d_model", "hidden_dim", "embed_dim")
+
+
+def _tower_width(config) -> int | None:
+    return _first_int(config, _TOWER_WIDTH_NAMES) if isinstance(config, dict) else None
+
+
+def _fit_projection_widths(original: dict, config: dict) -> None:
+    """A `projection_dim` that equals the text width in the default projects image features into
+    the text model (PaliGemma, Florence-2): it follows the shrunk text width. A top-level one that
+    equals no tower's width is fixed by the towers' design (ALIGN projects text onto the vision
+    tower's output channels): it keeps its default. A vision tower's `projection_dim` in a model
+    that splices image features into the text at placeholder tokens follows the text width too."""
+    text_name = next((name for name in _TEXT_CONFIG_NAMES if isinstance(config.get(name), dict)), None)
+    if text_name is None:
+        return
+    old_text, new_text = _tower_width(original.get(text_name)), _tower_width(config[text_name])
+    if not old_text or not new_text:
+        return
+    towers = [original[name] for name, value in original.items() if isinstance(value, dict) and "model_type" in value]
+    places = [(config, original)] + [(config[name], original[name]) for name in config
+                                     if isinstance(config[name], dict) and "model_type" in config[name] and isinstance(original.get(name), dict)]
+    for place, default in places:
+        value = default.get("projection_dim")
+        if not isinstance(value, int) or isinstance(value, bool) or "projection_dim" not in place:
+            continue
+        if value == old_text or (default is original.get("vision_config") and _has_image_placeholder(original)):
+            place["projection_dim"] = new_text
+        elif place is config and value not in {_tower_width(tower) for tower in towers}:
+            place["projection_dim"] = value
+
+
+TINY_BASE_CHANNELS = 32  # group norms with 32 groups still divide every stage
+
+
+def _shrink_conv_autoencoder(config: dict) -> None:
+    """VQ-GAN image tokenizers (Chameleon, Emu3, Janus) scale `base_channels` by a
+    `channel_multiplier` per stage with `num_res_blocks` blocks each: they dominate tiny models."""
+    if _MILDNESS.get() >= 2 or not _is_int_list(config.get("channel_multiplier")):
+        return
+    if isinstance(config.get("base_channels"), int) and config["base_channels"] > TINY_BASE_CHANNELS:
+        config["base_channels"] = TINY_BASE_CHANNELS
+    if isinstance(config.get("num_res_blocks"), int) and config["num_res_blocks"] > 1:
+        config["num_res_blocks"] = 1
+
+
+def _has_image_placeholder(config: dict) -> bool:
+    """Models that splice image features into the text at placeholder tokens (their vision
+    projection must come out at the text width, whatever an inconsistent default says)."""
+    return any(_is_token_id(name, config.get(name)) for name in ("image_token_id", "image_token_index"))
 
 
 def _fill_image_placeholder(config: dict) -> None:
