@@ -16,6 +16,8 @@ DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16":
 SEED = 0
 # wav2vec2-style feature encoders downsample raw audio by the product of their conv strides.
 _DEFAULT_AUDIO_SAMPLES_PER_TOKEN = 320
+# Frames per clip where a video model's config does not say (InstructBLIP-Video's processor takes 4).
+_DEFAULT_VIDEO_FRAMES = 4
 
 
 class UnsupportedInputs(Exception):
@@ -187,7 +189,7 @@ def _token_ids(config, batch_size: int, seq_len: int, generator):
 
 
 def _image_token_id(config) -> int | None:
-    for name in ("image_token_id", "image_token_index", "image_token"):
+    for name in ("image_token_id", "image_token_index", "image_token", "video_token_id", "video_token_index"):
         value = _find(config, name, prefer=("text_config",))
         if isinstance(value, int):
             return value
@@ -259,11 +261,15 @@ class _InputMaker:
         if _uses_patch_grid(self.model):
             return self._flat_patches()
         channels, height, width = _image_shape(self.config)
-        if _takes_image_lists(self.model):
+        if _takes_tiles(self.model):  # Mllama: (batch, images, tiles, channels, height, width)
+            return self._randn(self.batch, 1, _max_tiles(self.config), channels, height, width)
+        if _takes_image_lists(self.model) or "image_attention_mask" in inspect.signature(self.model.forward).parameters:
             return self._randn(self.batch, 1, channels, height, width)
         if getattr(self.config, "image_grid_pinpoints", None):
             return self._randn(self.batch, _any_resolution_patches(self.config), channels, height, width)
         frames = _find(self.config, "num_frames", prefer=())
+        if frames is None and self.info.family == "video":  # video models that leave the clip length to the processor
+            frames = _DEFAULT_VIDEO_FRAMES
         vision = getattr(self.config, "vision_config", None)
         # Video towers: the video family, or a vision tower that declares its frame count (X-CLIP).
         if isinstance(frames, int) and (self.info.family == "video" or isinstance(getattr(vision, "num_frames", None), int)):
@@ -323,6 +329,36 @@ class _InputMaker:
         index = torch.arange(self.seq_len)
         patches[:, :, 0], patches[:, :, 1] = (index // side + 1).float(), (index % side + 1).float()
         return patches
+
+    # tiled images (Mllama): one image of one tile, aspect ratio id 1 ([1, 1]); padding tiles masked
+    def _aspect_ratio_ids(self):
+        return self._ones(self.batch, 1)
+
+    def _aspect_ratio_mask(self):
+        import torch
+
+        mask = torch.zeros((self.batch, 1, _max_tiles(self.config)), dtype=torch.long)
+        mask[..., 0] = 1
+        return mask
+
+    def _cross_attention_mask(self):
+        import torch
+
+        mask = torch.zeros((self.batch, self.seq_len, 1, _max_tiles(self.config)), dtype=torch.long)
+        mask[..., 0] = 1
+        return mask
+
+    def _image_embeds_position_mask(self):
+        """Kosmos-2: where in the text the `latent_query_num` image embeddings go (after the first token)."""
+        import torch
+
+        mask = torch.zeros((self.batch, self.seq_len), dtype=torch.long)
+        mask[:, 1 : 1 + _find(self.config, "latent_query_num", prefer=(), default=64)] = 1
+        return mask
+
+    def _image_attention_mask(self):
+        """Idefics: which of the (one) images each text token may attend to."""
+        return self._ones(self.batch, self.seq_len, 1)
 
     # ids and embeddings for towers that take them beside the main text
     def _qformer_input_ids(self):
@@ -464,6 +500,15 @@ def _native_patches_side(config) -> int:
     return max(1, min(height // _find(config, "patch_size", default=16), 16))
 
 
+def _takes_tiles(model) -> bool:
+    """Tiled towers (Mllama) select tile embeddings by each image's aspect ratio id."""
+    return "aspect_ratio_ids" in inspect.signature(model.forward).parameters
+
+
+def _max_tiles(config) -> int:
+    return _find(config, "max_num_tiles", default=1)
+
+
 def _takes_image_lists(model) -> bool:
     """Idefics-style models take (batch, images, channels, height, width) with a pixel mask."""
     return "pixel_attention_mask" in inspect.signature(model.forward).parameters
@@ -480,6 +525,8 @@ def _required_parameters(forward) -> list[str]:
 
 # Inputs that are optional in the signature but that the forward pass needs together.
 _COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_values", "spatial_shapes": "pixel_values", "qformer_input_ids": "pixel_values",
+               "aspect_ratio_ids": "pixel_values", "aspect_ratio_mask": "pixel_values", "cross_attention_mask": "pixel_values",
+               "image_embeds_position_mask": "pixel_values", "image_attention_mask": "pixel_values",
                "actions": "states", "rewards": "states", "returns_to_go": "states", "timesteps": "states",
                "encoder_hidden_states": "query_embeds"}
 
@@ -517,7 +564,7 @@ def _image_feature_count(model, inputs: dict) -> int | None:
 
     get_features = getattr(model, "get_image_features", None)
     if get_features is None:
-        return None
+        return _query_token_count(model.config, inputs)
     accepted = inspect.signature(get_features).parameters
     kwargs = {name: value for name, value in inputs.items() if name in accepted}
     with torch.no_grad():
@@ -528,6 +575,15 @@ def _image_feature_count(model, inputs: dict) -> int | None:
     # One row per placeholder token, whatever the layout: (tokens, dim) or (batch, tokens, dim).
     rows = sum(tensor.numel() // tensor.shape[-1] for tensor in tensors if tensor.dim() >= 2)
     return rows // len(inputs["input_ids"]) if rows else None
+
+
+def _query_token_count(config, inputs: dict) -> int | None:
+    """Q-Former models (InstructBLIP-Video) give `num_query_tokens` features per image or frame."""
+    queries = getattr(config, "num_query_tokens", None)
+    if not isinstance(queries, int):
+        return None
+    pixels = inputs["pixel_values"]
+    return queries * (pixels.shape[1] if pixels.dim() == 5 else 1)
 
 
 def _image_encoder_owner(model):

@@ -30,11 +30,11 @@ TINY_FRAMES = 4  # a multiple of the usual tubelet size (2)
 
 _LAYER_FIELDS = {
     "num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers",
-    "num_encoder_layers", "num_decoder_layers", "num_hidden_groups_layers", "depth",
+    "num_encoder_layers", "num_decoder_layers", "num_hidden_groups_layers", "depth", "num_global_layers",
 }
 _HEAD_FIELDS = {
     "num_attention_heads", "encoder_attention_heads", "decoder_attention_heads", "n_head",
-    "n_heads", "num_heads",
+    "n_heads", "num_heads", "attention_heads",
 }
 _KV_HEAD_FIELDS = {"num_key_value_heads", "num_kv_heads", "n_kv_heads", "multi_query_group_num"}
 _WIDTH_FIELDS = {"hidden_size", "d_model", "n_embd", "embed_dim", "dim", "embedding_size", "projection_size"}
@@ -56,7 +56,7 @@ _CONV_WIDTH_FIELDS = {"conv_dim"}
 # Projections between towers: they follow the (shrunk) widths of the towers they connect.
 _TOWER_WIDTH_FIELDS = {
     "out_hidden_size", "text_hidden_size", "vision_hidden_size", "audio_hidden_size", "mm_hidden_size",
-    "projector_hidden_size", "encoder_hidden_size", "condition_dim", "reassemble_hidden_size",
+    "projector_hidden_size", "encoder_hidden_size", "condition_dim", "reassemble_hidden_size", "word_embed_proj_dim",
 }
 _MEL_FIELDS = ("num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "mel_bins")
 # Lists that name a type per layer (or a cycled pattern of them).
@@ -197,6 +197,7 @@ def shrink_config_dict(config: dict) -> dict:
     _fill_image_placeholder(shrunk)
     _fit_projection_widths(config, shrunk)
     _shrink_conv_autoencoder(shrunk)
+    _fit_concatenated_layer_width(config, shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -249,6 +250,18 @@ def _shrink_conv_autoencoder(config: dict) -> None:
         config["num_res_blocks"] = 1
 
 
+def _fit_concatenated_layer_width(original: dict, config: dict) -> None:
+    """Towers that concatenate the states of chosen layers with the last one (Mllama's
+    `intermediate_layers_indices`) output width × (layers chosen + 1): keep that product."""
+    old_width, new_width = original.get("hidden_size"), config.get("hidden_size")
+    for name, indices in original.items():
+        if not _names_layer_indices(name) or not _is_int_list(indices) or not _is_int_list(config.get(name)):
+            continue
+        for field, value in original.items():
+            if field.endswith("output_dim") and isinstance(value, int) and isinstance(old_width, int) and value == old_width * (len(indices) + 1):
+                config[field] = new_width * (len(config[name]) + 1)
+
+
 def _has_image_placeholder(config: dict) -> bool:
     """Models that splice image features into the text at placeholder tokens (their vision
     projection must come out at the text width, whatever an inconsistent default says)."""
@@ -261,7 +274,7 @@ def _fill_image_placeholder(config: dict) -> None:
     vocab = _text_vocab(config)
     if not isinstance(vocab, int) or "num_query_tokens" not in config:
         return
-    for name in ("image_token_index", "image_token_id"):
+    for name in ("image_token_index", "image_token_id", "video_token_index", "video_token_id"):
         if name in config and config[name] is None:
             config[name] = vocab - 1
 
