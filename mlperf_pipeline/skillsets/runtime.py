@@ -298,6 +298,19 @@ class _InputMaker:
 
     _grid_thw = _image_grid_thw
 
+    def _image_merge_sizes(self):
+        """VideoLLaMA3: each image's spatial merge, the one its patch grid was made for."""
+        import torch
+
+        merge = _find(self.config, "spatial_merge_size", "merge_size", default=1)
+        return torch.tensor([merge if isinstance(merge, int) else 1] * self.batch, dtype=torch.long)
+
+    def _high_res_pixel_values(self):
+        """DeepSeek-VL hybrid: the same image at the high-resolution tower's size."""
+        high = getattr(self.config, "high_res_vision_config", None)
+        channels, height, width = _image_shape(high) if high is not None else _image_shape(self.config)
+        return self._randn(self.batch, channels, height, width)
+
     def _image_sizes(self):
         import torch
 
@@ -566,6 +579,9 @@ def _image_feature_count(model, inputs: dict) -> int | None:
     if get_features is None:
         return _query_token_count(model.config, inputs)
     accepted = inspect.signature(get_features).parameters
+    missing = [name for name in _required_parameters(get_features) if name != "self" and name not in inputs]
+    if missing:  # processor-made layouts (Molmo2's token pooling indices) that no builder makes
+        raise UnsupportedInputs(f"{type(model).__name__}.get_image_features needs {', '.join(map(repr, missing))}, which no input builder makes")
     kwargs = {name: value for name, value in inputs.items() if name in accepted}
     with torch.no_grad():
         features = get_features(**kwargs)

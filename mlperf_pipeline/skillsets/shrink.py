@@ -198,6 +198,7 @@ def shrink_config_dict(config: dict) -> dict:
     _fit_projection_widths(config, shrunk)
     _shrink_conv_autoencoder(shrunk)
     _fit_concatenated_layer_width(config, shrunk)
+    _fit_vision_feature_layers(shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -260,6 +261,23 @@ def _fit_concatenated_layer_width(original: dict, config: dict) -> None:
         for field, value in original.items():
             if field.endswith("output_dim") and isinstance(value, int) and isinstance(old_width, int) and value == old_width * (len(indices) + 1):
                 config[field] = new_width * (len(config[name]) + 1)
+
+
+def _fit_vision_feature_layers(config: dict) -> None:
+    """`vision_feature_layer(s)` (here or in an adapter sub-config) pick layers of the vision tower
+    by index: after the shrink they must index layers that still exist (VipLLaVA, Molmo2)."""
+    vision = config.get("vision_config")
+    layers = _first_int(vision, ("num_hidden_layers", "depth", "num_layers")) if isinstance(vision, dict) else None
+    if not layers:
+        return
+    places = [config] + [value for name, value in config.items() if isinstance(value, dict) and name != "vision_config"]
+    for place in places:
+        for name in ("vision_feature_layer", "vision_feature_layers"):
+            value = place.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                place[name] = max(-layers, min(value, layers - 1))
+            elif _is_int_list(value):
+                place[name] = [max(-layers, min(index, layers - 1)) for index in value]
 
 
 def _has_image_placeholder(config: dict) -> bool:
@@ -505,7 +523,7 @@ def _as_index(key) -> int | None:
 
 
 def _names_layer_indices(name: str) -> bool:
-    words = ("layer_ids", "layer_idx", "layers_idx", "layer_indices", "_layers", "block_indexes", "layer_indexes")
+    words = ("layer_ids", "layer_idx", "layers_idx", "layer_indices", "_layers", "block_indexes", "layer_indexes", "attn_indexes")
     return any(word in name for word in words) and "num_" not in name
 
 
