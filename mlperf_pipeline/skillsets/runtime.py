@@ -584,9 +584,11 @@ def _image_feature_count(model, inputs: dict) -> int | None:
         raise UnsupportedInputs(f"{type(model).__name__}.get_image_features needs {', '.join(map(repr, missing))}, which no input builder makes")
     kwargs = {name: value for name, value in inputs.items() if name in accepted}
     with torch.no_grad():
-        features = get_features(**kwargs)
+        features = output = get_features(**kwargs)
     if not isinstance(features, torch.Tensor):
         features = getattr(features, "pooler_output", None) if hasattr(features, "pooler_output") else features
+        if features is None:  # encoders that hand back the vision tower's output as it is (Llama4)
+            features = getattr(output, "last_hidden_state", None)
     tensors = [features] if isinstance(features, torch.Tensor) else [t for t in (features or ()) if isinstance(t, torch.Tensor)]
     # One row per placeholder token, whatever the layout: (tokens, dim) or (batch, tokens, dim).
     rows = sum(tensor.numel() // tensor.shape[-1] for tensor in tensors if tensor.dim() >= 2)

@@ -199,6 +199,7 @@ def shrink_config_dict(config: dict) -> dict:
     _shrink_conv_autoencoder(shrunk)
     _fit_concatenated_layer_width(config, shrunk)
     _fit_vision_feature_layers(shrunk)
+    _fit_pixel_shuffle_projector(shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -278,6 +279,19 @@ def _fit_vision_feature_layers(config: dict) -> None:
                 place[name] = max(-layers, min(value, layers - 1))
             elif _is_int_list(value):
                 place[name] = [max(-layers, min(index, layers - 1)) for index in value]
+
+
+def _fit_pixel_shuffle_projector(config: dict) -> None:
+    """Llama4's vision adapter pixel-shuffles the patches (width / ratio² channels) into an MLP that
+    maps `projector_input_dim` to `projector_output_dim` and hands `vision_output_dim` on: the
+    library default breaks that chain, so tie each link to the tower width."""
+    ratio, width = config.get("pixel_shuffle_ratio"), config.get("hidden_size")
+    if not isinstance(ratio, float) or not 0 < ratio < 1 or not isinstance(width, int) or "projector_input_dim" not in config:
+        return
+    config["intermediate_size"] = int(width / ratio**2)
+    for name in ("projector_input_dim", "projector_output_dim", "vision_output_dim"):
+        if name in config:
+            config[name] = width
 
 
 def _has_image_placeholder(config: dict) -> bool:
