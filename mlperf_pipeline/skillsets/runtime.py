@@ -261,6 +261,9 @@ class _InputMaker:
         if _uses_patch_grid(self.model):
             return self._flat_patches()
         channels, height, width = _image_shape(self.config)
+        patch = _find(self.config, "patch_size")
+        if isinstance(patch, int) and _embeds_patches_linearly(self.model, channels * patch * patch):
+            return self._randn(self.batch, (height // patch) * (width // patch), channels * patch * patch)
         if _takes_tiles(self.model):  # Mllama: (batch, images, tiles, channels, height, width)
             return self._randn(self.batch, 1, _max_tiles(self.config), channels, height, width)
         if _takes_image_lists(self.model) or "image_attention_mask" in inspect.signature(self.model.forward).parameters:
@@ -511,6 +514,15 @@ def _native_patches_side(config) -> int:
         return max(1, int(patches**0.5))
     _, height, _ = _image_shape(config)
     return max(1, min(height // _find(config, "patch_size", default=16), 16))
+
+
+def _embeds_patches_linearly(model, patch_values: int) -> bool:
+    """Fuyu has no vision tower: a linear layer embeds each flattened patch, so the images come
+    as (batch, patches, channels × patch × patch)."""
+    import torch
+
+    return any(isinstance(module, torch.nn.Linear) and module.in_features == patch_values and "vision_embed" in name
+               for name, module in model.named_modules())
 
 
 def _takes_tiles(model) -> bool:

@@ -200,6 +200,7 @@ def shrink_config_dict(config: dict) -> dict:
     _fit_concatenated_layer_width(config, shrunk)
     _fit_vision_feature_layers(shrunk)
     _fit_pixel_shuffle_projector(shrunk)
+    _fit_patch_to_query_map(config, shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -292,6 +293,21 @@ def _fit_pixel_shuffle_projector(config: dict) -> None:
     for name in ("projector_input_dim", "projector_output_dim", "vision_output_dim"):
         if name in config:
             config[name] = width
+
+
+def _fit_patch_to_query_map(original: dict, config: dict) -> None:
+    """Aria's projector looks its query count up by the image's patch count: the default map is
+    keyed for the full-size tower, so the tower's own patch count gets the smallest query count."""
+    mapping = config.get("projector_patch_to_query_dict")
+    vision = config.get("vision_config") or original.get("vision_config")
+    if not isinstance(mapping, dict) or not mapping or not isinstance(vision, dict):
+        return
+    size, patch = vision.get("image_size"), vision.get("patch_size")
+    if not isinstance(size, int) or not isinstance(patch, int) or not patch:
+        return
+    patches = (size // patch) ** 2
+    if patches not in {int(key) for key in mapping}:
+        config["projector_patch_to_query_dict"] = {**mapping, patches: min(int(value) for value in mapping.values())}
 
 
 def _has_image_placeholder(config: dict) -> bool:
