@@ -556,12 +556,18 @@ _COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_
                "encoder_hidden_states": "query_embeds"}
 
 
+def _has_vision_tower(config) -> bool:
+    """False where the config declares a vision sub-config but leaves it unset (Gemma4's default
+    is text only): such a model builds no image encoder and takes no images."""
+    return not (hasattr(config, "vision_config") and config.vision_config is None)
+
+
 def _wanted_inputs(model, info: SkillsetInfo) -> list[str]:
     accepted = inspect.signature(model.forward).parameters
     main = getattr(model, "main_input_name", "input_ids")
     wanted = [main]
     if info.modality in ("image-text", "video") and "input_ids" in accepted:
-        wanted += ["input_ids", "pixel_values"]
+        wanted += ["input_ids", "pixel_values"] if _has_vision_tower(model.config) else ["input_ids"]
     if "attention_mask" in accepted and main == "input_ids":
         wanted.append("attention_mask")
     if getattr(model.config, "is_encoder_decoder", False) and "decoder_input_ids" in accepted:

@@ -201,6 +201,7 @@ def shrink_config_dict(config: dict) -> dict:
     _fit_vision_feature_layers(shrunk)
     _fit_pixel_shuffle_projector(shrunk)
     _fit_patch_to_query_map(config, shrunk)
+    _shrink_sibling_vocabs(config, shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -308,6 +309,17 @@ def _fit_patch_to_query_map(original: dict, config: dict) -> None:
     patches = (size // patch) ** 2
     if patches not in {int(key) for key in mapping}:
         config["projector_patch_to_query_dict"] = {**mapping, patches: min(int(value) for value in mapping.values())}
+
+
+def _shrink_sibling_vocabs(original: dict, config: dict) -> None:
+    """Other tables sized by the vocabulary (Gemma-3n/4 per-layer input embeddings,
+    `vocab_size_per_layer_input`) follow the shrunk vocabulary where they equal it by default."""
+    old, new = original.get("vocab_size"), config.get("vocab_size")
+    if not isinstance(old, int) or not isinstance(new, int) or new >= old:
+        return
+    for name, value in original.items():
+        if name.startswith("vocab_size_") and value == old and config.get(name) == old:
+            config[name] = new
 
 
 def _has_image_placeholder(config: dict) -> bool:
