@@ -333,6 +333,8 @@ class _InputMaker:
             side = _native_patches_side(self.config)
             return torch.ones((self.batch, side * side), dtype=torch.long)
         pixels = self._pixel_values()
+        if _mask_per_tile(self.model):  # Granite-Docling marks real tiles, not real pixels
+            return torch.ones(pixels.shape[:-3], dtype=torch.bool)
         return torch.ones((*pixels.shape[:-3], *pixels.shape[-2:]), dtype=torch.bool)
 
     def _flattened_patches(self):
@@ -523,6 +525,16 @@ def _embeds_patches_linearly(model, patch_values: int) -> bool:
 
     return any(isinstance(module, torch.nn.Linear) and module.in_features == patch_values and "vision_embed" in name
                for name, module in model.named_modules())
+
+
+def _mask_per_tile(model) -> bool:
+    """Whether the model documents `pixel_attention_mask` as one flag per tile, `(batch_size, num_tiles)`."""
+    for method in (getattr(model, "get_image_features", None), model.forward):
+        doc = (inspect.getdoc(method) or "") if callable(method) else ""
+        entry = doc.partition("pixel_attention_mask (")[2].split("\n", 1)[0]
+        if "(batch_size, num_tiles)" in entry:
+            return True
+    return False
 
 
 def _takes_tiles(model) -> bool:
