@@ -288,8 +288,10 @@ class _InputMaker:
         """Qwen-VL style: every patch flattened, with its (t, h, w) grid given separately."""
         grid_t, grid_h, grid_w = _patch_grid(self.config)
         patch = _find(self.config, "patch_size", default=14)
-        temporal = _find(self.config, "temporal_patch_size", default=1)
+        temporal = _find(self.config, "temporal_patch_size", "patch_temporal", default=1)
         channels = _find(self.config, "in_channels", "num_channels", "in_chans", default=3)
+        if temporal == 1 and _embeds_patch_images(self.model, patch):  # Kimi-K2.5: each patch as a small image
+            return self._randn(self.batch * grid_t * grid_h * grid_w, channels, patch, patch)
         return self._randn(self.batch * grid_t * grid_h * grid_w, channels * temporal * patch * patch)
 
     _hidden_states = _flat_patches
@@ -535,6 +537,14 @@ def _mask_per_tile(model) -> bool:
         if "(batch_size, num_tiles)" in entry:
             return True
     return False
+
+
+def _embeds_patch_images(model, patch: int) -> bool:
+    """Patch-grid towers whose patch embedding is a 2D convolution over one patch at a time."""
+    import torch
+
+    return any(isinstance(module, torch.nn.Conv2d) and tuple(module.kernel_size) == (patch, patch) and "patch_embed" in name
+               for name, module in model.named_modules())
 
 
 def _takes_tiles(model) -> bool:

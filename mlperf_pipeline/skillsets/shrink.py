@@ -202,6 +202,7 @@ def shrink_config_dict(config: dict) -> dict:
     _fit_pixel_shuffle_projector(shrunk)
     _fit_patch_to_query_map(config, shrunk)
     _shrink_sibling_vocabs(config, shrunk)
+    _fit_vision_output_widths(config, shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -320,6 +321,30 @@ def _shrink_sibling_vocabs(original: dict, config: dict) -> None:
     for name, value in original.items():
         if name.startswith("vocab_size_") and value == old and config.get(name) == old:
             config[name] = new
+
+
+def _fit_vision_output_widths(original: dict, config: dict) -> None:
+    """Top-level `*hidden_size` fields that equal the vision width, or that width times the patches
+    a merge folds together (Muse's `out_hidden_size`, Kimi-K2.5's `projection_hidden_size`), take
+    the vision tower's output: they follow its shrunk width."""
+    vision, shrunk_vision = original.get("vision_config"), config.get("vision_config")
+    if not isinstance(vision, dict) or not isinstance(shrunk_vision, dict):
+        return
+    old, new = vision.get("hidden_size"), shrunk_vision.get("hidden_size")
+    if not isinstance(old, int) or not isinstance(new, int) or old == new:
+        return
+    factors = {1}
+    for name in ("merge_size", "spatial_merge_size"):
+        if isinstance(vision.get(name), int):
+            factors.add(vision[name] ** 2)
+    if _is_int_list(vision.get("merge_kernel_size")):
+        factors.add(vision["merge_kernel_size"][0] * vision["merge_kernel_size"][-1])
+    for name, value in original.items():
+        if not name.endswith("_hidden_size") or isinstance(value, bool) or not isinstance(value, int):
+            continue
+        factor = next((factor for factor in sorted(factors) if value == old * factor), None)
+        if factor is not None:
+            config[name] = new * factor
 
 
 def _has_image_placeholder(config: dict) -> bool:
