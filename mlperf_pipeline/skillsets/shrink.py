@@ -659,7 +659,24 @@ def _uses_multimodal_rope(model_type) -> bool:
         config_class = CONFIG_MAPPING[model_type]
     except KeyError:
         return False
-    return "mrope_section" in getattr(config_class, "ignore_keys_at_rope_validation", ())
+    return "mrope_section" in getattr(config_class, "ignore_keys_at_rope_validation", ()) or _falls_back_to_default_sections(config_class)
+
+
+def _falls_back_to_default_sections(config_class) -> bool:
+    """Models whose code reads `mrope_section` with a full-size fallback (PaddleOCR-VL) need it set."""
+    import importlib.util
+
+    module = getattr(config_class, "__module__", "")
+    if ".configuration_" not in module:
+        return False
+    try:
+        spec = importlib.util.find_spec(module.replace(".configuration_", ".modeling_"))
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not spec.origin:
+        return False
+    with open(spec.origin, encoding="utf-8") as source:
+        return '.get("mrope_section",' in source.read()
 
 
 def _split_evenly(total: int, parts: int) -> list[int]:
