@@ -642,11 +642,12 @@ def _fit_rope_sections(config: dict) -> None:
     rope = config.get("rope_parameters") or config.get("rope_scaling")
     if head_dim and isinstance(rope, dict):
         if _uses_multimodal_rope(config.get("model_type")) and "mrope_section" not in rope:
-            rope["mrope_section"] = [0, 0, 0]  # the model's fallback sections fit only the full head size
+            # the model's fallback sections fit only the full head size: start from their proportions
+            rope["mrope_section"] = _fallback_sections(config.get("model_type")) or [0, 0, 0]
         partial = rope.get("partial_rotary_factor") or config.get("partial_rotary_factor") or 1.0
         for key in ("mrope_section", "mrope_sections"):
             if _is_int_list(rope.get(key)):
-                rope[key] = _split_evenly(int(head_dim * partial) // 2, len(rope[key]))
+                rope[key] = _split_keeping_equal_sections(int(head_dim * partial) // 2, rope[key])
     if isinstance(config.get("rotary_dim"), int) and head_dim:
         config["rotary_dim"] = min(config["rotary_dim"], head_dim)
 
@@ -662,21 +663,55 @@ def _uses_multimodal_rope(model_type) -> bool:
     return "mrope_section" in getattr(config_class, "ignore_keys_at_rope_validation", ()) or _falls_back_to_default_sections(config_class)
 
 
-def _falls_back_to_default_sections(config_class) -> bool:
-    """Models whose code reads `mrope_section` with a full-size fallback (PaddleOCR-VL) need it set."""
+def _fallback_sections(model_type) -> list[int] | None:
+    """The sections a model's code falls back to (ERNIE-VL's [22, 22, 20]), read from its source."""
+    import re
+
+    from transformers import CONFIG_MAPPING
+
+    try:
+        source = _modeling_source(CONFIG_MAPPING[model_type])
+    except KeyError:
+        return None
+    found = re.search(r'\.get\("mrope_section",\s*\[([\d,\s]+)\]\)', source or "")
+    return [int(value) for value in found.group(1).split(",") if value.strip()] if found else None
+
+
+def _modeling_source(config_class) -> str | None:
     import importlib.util
 
     module = getattr(config_class, "__module__", "")
     if ".configuration_" not in module:
-        return False
+        return None
     try:
         spec = importlib.util.find_spec(module.replace(".configuration_", ".modeling_"))
     except (ImportError, ValueError):
-        return False
+        return None
     if spec is None or not spec.origin:
-        return False
+        return None
     with open(spec.origin, encoding="utf-8") as source:
-        return '.get("mrope_section",' in source.read()
+        return source.read()
+
+
+def _falls_back_to_default_sections(config_class) -> bool:
+    """Models whose code reads `mrope_section` with a full-size fallback (PaddleOCR-VL) need it set."""
+    return '.get("mrope_section",' in (_modeling_source(config_class) or "")
+
+
+def _split_keeping_equal_sections(total: int, default: list[int]) -> list[int]:
+    """An even split, unless it makes sections unequal that are equal by default (ERNIE-VL stacks
+    its height and width sections): then a split in the default's proportions, the remainder going
+    to sections whose size is their own."""
+    even = _split_evenly(total, len(default))
+    if not sum(default) or all(even[i] == even[j] for i in range(len(default)) for j in range(len(default)) if default[i] == default[j]):
+        return even
+    scaled = [total * value // sum(default) for value in default]
+    single = [index for index, value in enumerate(default) if default.count(value) == 1]
+    for step in range(total - sum(scaled)):
+        if not single:
+            return even
+        scaled[single[-1 - step % len(single)]] += 1
+    return scaled
 
 
 def _split_evenly(total: int, parts: int) -> list[int]:
