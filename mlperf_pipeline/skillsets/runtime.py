@@ -290,8 +290,6 @@ class _InputMaker:
         patch = _find(self.config, "patch_size", default=14)
         temporal = _find(self.config, "temporal_patch_size", "patch_temporal", default=1)
         channels = _find(self.config, "in_channels", "num_channels", "in_chans", default=3)
-        if temporal == 1 and _embeds_patch_images(self.model, patch):  # Kimi-K2.5: each patch as a small image
-            return self._randn(self.batch * grid_t * grid_h * grid_w, channels, patch, patch)
         return self._randn(self.batch * grid_t * grid_h * grid_w, channels * temporal * patch * patch)
 
     _hidden_states = _flat_patches
@@ -539,12 +537,14 @@ def _mask_per_tile(model) -> bool:
     return False
 
 
-def _embeds_patch_images(model, patch: int) -> bool:
-    """Patch-grid towers whose patch embedding is a 2D convolution over one patch at a time."""
-    import torch
-
-    return any(isinstance(module, torch.nn.Conv2d) and tuple(module.kernel_size) == (patch, patch) and "patch_embed" in name
-               for name, module in model.named_modules())
+def _patches_as_images(config, pixels):
+    """Flat patches (patches, channels × patch × patch) as (patches, channels, patch, patch): the
+    layout of patch-grid towers that embed each patch with a 2D convolution (Kimi-K2.5, PaddleOCR-VL)."""
+    patch = _find(config, "patch_size")
+    channels = _find(config, "in_channels", "num_channels", "in_chans", default=3)
+    if pixels is None or pixels.dim() != 2 or not isinstance(patch, int) or pixels.shape[1] != channels * patch * patch:
+        return None
+    return pixels.reshape(-1, channels, patch, patch)
 
 
 def _takes_tiles(model) -> bool:
@@ -692,7 +692,14 @@ def make_inputs(model, info: SkillsetInfo, batch_size: int = 1, seq_len: int = 1
     maker = _InputMaker(model, info, batch_size, seq_len, torch.Generator().manual_seed(SEED))
     inputs = {name: maker.make(name) for name in _wanted_inputs(model, info)}
     inputs = {name: value.to(dtype=_model_dtype(model)) if value.is_floating_point() else value for name, value in inputs.items()}
-    _place_image_tokens(model, inputs)
+    try:
+        _place_image_tokens(model, inputs)
+    except (RuntimeError, ValueError):
+        patches = _patches_as_images(model.config, inputs.get("pixel_values"))
+        if patches is None:
+            raise
+        inputs["pixel_values"] = patches  # the same patches, each as a small image
+        _place_image_tokens(model, inputs)
     return {name: value.to(device=device, dtype=torch_dtype(dtype)) if value.is_floating_point() else value.to(device) for name, value in inputs.items()}
 
 
