@@ -260,13 +260,14 @@ class _InputMaker:
             return self._randn(self.batch, side * side, channels * patch * patch)
         if _uses_patch_grid(self.model):
             return self._flat_patches()
-        channels, height, width = _image_shape(self.config)
+        channels, height, width = _image_shape(_image_encoder_owner(self.model).config)  # a wrapped model's own tower
         patch = _find(self.config, "patch_size")
         if isinstance(patch, int) and _embeds_patches_linearly(self.model, channels * patch * patch):
             return self._randn(self.batch, (height // patch) * (width // patch), channels * patch * patch)
         if _takes_tiles(self.model):  # Mllama: (batch, images, tiles, channels, height, width)
             return self._randn(self.batch, 1, _max_tiles(self.config), channels, height, width)
-        if _takes_image_lists(self.model) or "image_attention_mask" in inspect.signature(self.model.forward).parameters:
+        lists = _takes_image_lists(self.model) or _takes_image_lists(_image_encoder_owner(self.model))  # also inside retrieval wrappers
+        if lists or "image_attention_mask" in inspect.signature(self.model.forward).parameters:
             return self._randn(self.batch, 1, channels, height, width)
         if getattr(self.config, "image_grid_pinpoints", None):
             return self._randn(self.batch, _any_resolution_patches(self.config), channels, height, width)
