@@ -272,7 +272,8 @@ class _InputMaker:
         if getattr(self.config, "image_grid_pinpoints", None):
             return self._randn(self.batch, _any_resolution_patches(self.config), channels, height, width)
         frames = _find(self.config, "num_frames", prefer=())
-        if frames is None and self.info.family == "video":  # video models that leave the clip length to the processor
+        separate_videos = "pixel_values_videos" in inspect.signature(self.model.forward).parameters
+        if frames is None and self.info.family == "video" and not separate_videos:  # clip length left to the processor
             frames = _DEFAULT_VIDEO_FRAMES
         vision = getattr(self.config, "vision_config", None)
         # Video towers: the video family, or a vision tower that declares its frame count (X-CLIP).
