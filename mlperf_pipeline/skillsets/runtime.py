@@ -303,6 +303,12 @@ class _InputMaker:
 
     _grid_thw = _image_grid_thw
 
+    def _image_grid_hw(self):
+        """Nemotron-H Omni: the (height, width) patch grid of each image, without a time axis."""
+        import torch
+
+        return torch.tensor([_patch_grid(self.config)[1:]] * self.batch, dtype=torch.long)
+
     def _image_merge_sizes(self):
         """VideoLLaMA3: each image's spatial merge, the one its patch grid was made for."""
         import torch
@@ -504,7 +510,7 @@ def _any_resolution_patches(config) -> int:
 
 def _uses_patch_grid(model) -> bool:
     parameters = inspect.signature(model.forward).parameters
-    return any(name in parameters for name in ("image_grid_thw", "grid_thw"))
+    return any(name in parameters for name in ("image_grid_thw", "grid_thw", "image_grid_hw"))
 
 
 def _takes_spatial_shapes(model) -> bool:
@@ -573,7 +579,7 @@ def _required_parameters(forward) -> list[str]:
 
 
 # Inputs that are optional in the signature but that the forward pass needs together.
-_COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_values", "spatial_shapes": "pixel_values", "qformer_input_ids": "pixel_values",
+_COMPANIONS = {"image_grid_thw": "pixel_values", "image_grid_hw": "pixel_values", "pixel_attention_mask": "pixel_values", "spatial_shapes": "pixel_values", "qformer_input_ids": "pixel_values",
                "aspect_ratio_ids": "pixel_values", "aspect_ratio_mask": "pixel_values", "cross_attention_mask": "pixel_values",
                "image_embeds_position_mask": "pixel_values", "image_attention_mask": "pixel_values",
                "actions": "states", "rewards": "states", "returns_to_go": "states", "timesteps": "states",
