@@ -204,6 +204,9 @@ def shrink_config_dict(config: dict) -> dict:
     _shrink_sibling_vocabs(config, shrunk)
     _fit_vision_output_widths(config, shrunk)
     _fill_placeholder_ids(shrunk)
+    _fill_mlp_layer_types(shrunk)
+    _fit_neck_to_encoder(shrunk)
+    _fill_experts_per_token(shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -364,6 +367,36 @@ def _fill_placeholder_ids(config: dict) -> None:
     free = (candidate for candidate in range(vocab - 1, 0, -1) if candidate not in used)
     for name in unset:
         config[name] = next(free)
+
+
+def _fill_mlp_layer_types(config: dict) -> None:
+    """DeepSeek-style MoE configs that leave `mlp_layer_types` unset (DeepSeek-OCR-2's text model
+    indexes it): dense for the first `first_k_dense_replace` layers, sparse after, as they mean."""
+    layers = _first_int(config, ("num_hidden_layers", "num_layers"))
+    if "mlp_layer_types" not in config or config["mlp_layer_types"] is not None or not layers:
+        return
+    dense = config.get("first_k_dense_replace") or 0
+    experts = _first_int(config, sorted(_EXPERT_FIELDS))
+    config["mlp_layer_types"] = ["dense" if index < dense or not experts else "sparse" for index in range(layers)]
+
+
+def _fit_neck_to_encoder(config: dict) -> None:
+    """DeepSeek-OCR-style vision stacks feed a SAM neck's last `downsample_channels` straight into
+    the sibling `encoder_config` as its embeddings: that neck must end at the encoder's width."""
+    encoder = config.get("encoder_config")
+    width = _tower_width(encoder)
+    if not width:
+        return
+    for name, sibling in config.items():
+        if name != "encoder_config" and isinstance(sibling, dict) and _is_int_list(sibling.get("downsample_channels")):
+            sibling["downsample_channels"] = [*sibling["downsample_channels"][:-1], width]
+
+
+def _fill_experts_per_token(config: dict) -> None:
+    """MoE defaults that leave the experts per token unset (DeepSeek-OCR-2's router takes top-k of it)."""
+    experts = _first_int(config, sorted(_EXPERT_FIELDS))
+    if experts and "num_experts_per_tok" in config and config["num_experts_per_tok"] is None:
+        config["num_experts_per_tok"] = min(TINY_EXPERTS_PER_TOKEN, experts)
 
 
 def _has_image_placeholder(config: dict) -> bool:
