@@ -207,6 +207,7 @@ def shrink_config_dict(config: dict) -> dict:
     _fill_mlp_layer_types(shrunk)
     _fit_neck_to_encoder(shrunk)
     _fill_experts_per_token(shrunk)
+    _fit_global_attention_layers(config, shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -233,8 +234,8 @@ def _fit_projection_widths(original: dict, config: dict) -> None:
     if not old_text or not new_text:
         return
     towers = [original[name] for name, value in original.items() if isinstance(value, dict) and "model_type" in value]
-    places = [(config, original)] + [(config[name], original[name]) for name in config
-                                     if isinstance(config[name], dict) and "model_type" in config[name] and isinstance(original.get(name), dict)]
+    places = [(config, original)] + [(config[name], original[name]) for name in config if name != text_name
+                                     and isinstance(config[name], dict) and "model_type" in config[name] and isinstance(original.get(name), dict)]
     for place, default in places:
         value = default.get("projection_dim")
         if not isinstance(value, int) or isinstance(value, bool) or "projection_dim" not in place:
@@ -397,6 +398,18 @@ def _fill_experts_per_token(config: dict) -> None:
     experts = _first_int(config, sorted(_EXPERT_FIELDS))
     if experts and "num_experts_per_tok" in config and config["num_experts_per_tok"] is None:
         config["num_experts_per_tok"] = min(TINY_EXPERTS_PER_TOKEN, experts)
+
+
+def _fit_global_attention_layers(original: dict, config: dict) -> None:
+    """Windowed ViTs (SAM) name their global-attention layers in `global_attn_indexes`, and some
+    models read those layers' states (DeepSeek-VL hybrid): the last kept layer becomes the global one."""
+    field = _layer_count_field(config)
+    indexes = original.get("global_attn_indexes")
+    if field is None or not _is_int_list(indexes) or not isinstance(config.get(field), int):
+        return
+    layers = config[field]
+    if any(index >= layers for index in indexes):
+        config["global_attn_indexes"] = [layers - 1]
 
 
 def _has_image_placeholder(config: dict) -> bool:
@@ -642,7 +655,7 @@ def _as_index(key) -> int | None:
 
 
 def _names_layer_indices(name: str) -> bool:
-    words = ("layer_ids", "layer_idx", "layers_idx", "layer_indices", "_layers", "block_indexes", "layer_indexes", "attn_indexes")
+    words = ("layer_ids", "layer_idx", "layers_idx", "layer_indices", "_layers", "block_indexes", "layer_indexes")
     return any(word in name for word in words) and "num_" not in name
 
 
