@@ -43,7 +43,7 @@ def reason_code(error: BaseException) -> str:
         return "missing_dependency"
     if isinstance(error, MemoryError) or "out of memory" in str(error).lower():
         return "too_large"
-    if _raised_by_config(error):
+    if _raised_by_config(error) and not _model_reads_missing_config_field(error):
         return "invalid_config"
     return "library_error"
 
@@ -54,6 +54,19 @@ def _is_missing_dependency(error: BaseException) -> bool:
     # transformers' `requires_backends` and some model files say so in words instead.
     message = str(error).lower()
     return any(f"requires the {name}" in message or f"no module named '{name}" in message for name in _OPTIONAL_PACKAGES)
+
+
+def _model_reads_missing_config_field(error: BaseException) -> bool:
+    """A model reading a field its own config class does not define (Qwen2.5-Omni's thinker reads
+    `vision_start_token_id`): a library bug, though config code raises it."""
+    if not isinstance(error, AttributeError) or "Config' object has no attribute" not in str(error):
+        return False
+    frame = error.__traceback__
+    while frame is not None:
+        if "/modeling_" in frame.tb_frame.f_code.co_filename.replace("\\", "/"):
+            return True
+        frame = frame.tb_next
+    return False
 
 
 def _raised_by_config(error: BaseException) -> bool:
