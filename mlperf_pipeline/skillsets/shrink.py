@@ -208,6 +208,7 @@ def shrink_config_dict(config: dict) -> dict:
     _fit_neck_to_encoder(shrunk)
     _fill_experts_per_token(shrunk)
     _fit_global_attention_layers(config, shrunk)
+    _fill_implicit_token_ids(shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -410,6 +411,28 @@ def _fit_global_attention_layers(original: dict, config: dict) -> None:
     layers = config[field]
     if any(index >= layers for index in indexes):
         config["global_attn_indexes"] = [layers - 1]
+
+
+def _fill_implicit_token_ids(config: dict) -> None:
+    """Token ids a model reads with a built-in default its config does not carry (ShieldGemma2's
+    `getattr(config, "yes_token_index", 10_784)`) fall outside a tiny vocabulary: set them to free ids."""
+    import re
+
+    from transformers import CONFIG_MAPPING
+
+    vocab = _text_vocab(config)
+    if not isinstance(vocab, int) or config.get("model_type") not in CONFIG_MAPPING:
+        return
+    source = _modeling_source(CONFIG_MAPPING[config["model_type"]]) or ""
+    implicit = {name: int(value) for name, value in re.findall(r'getattr\(config, "(\w+_token_(?:index|id))", ([\d_]+)\)', source)}
+    wanted = [name for name, value in implicit.items() if value >= vocab and name not in config]
+    if not wanted:
+        return
+    places = [config] + [config[name] for name in ("text_config", "decoder", "llm_config") if isinstance(config.get(name), dict)]
+    used = {value for place in places for name, value in place.items() if _is_token_id(name, value)}
+    free = (candidate for candidate in range(vocab - 1, 0, -1) if candidate not in used)
+    for name in wanted:
+        config[name] = next(free)
 
 
 def _has_image_placeholder(config: dict) -> bool:
