@@ -748,7 +748,10 @@ def _uses_multimodal_rope(model_type) -> bool:
         config_class = CONFIG_MAPPING[model_type]
     except KeyError:
         return False
-    return "mrope_section" in getattr(config_class, "ignore_keys_at_rope_validation", ()) or _falls_back_to_default_sections(config_class)
+    if "mrope_section" in getattr(config_class, "ignore_keys_at_rope_validation", ()):
+        return True
+    # Only text models (they have a vocabulary) rotate text positions by sections.
+    return "vocab_size" in getattr(config_class, "__dataclass_fields__", {}) and _falls_back_to_default_sections(config_class)
 
 
 def _fallback_sections(model_type) -> list[int] | None:
