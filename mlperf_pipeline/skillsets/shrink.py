@@ -203,7 +203,6 @@ def shrink_config_dict(config: dict) -> dict:
     _fit_patch_to_query_map(config, shrunk)
     _shrink_sibling_vocabs(config, shrunk)
     _fit_vision_output_widths(config, shrunk)
-    _fill_placeholder_ids(shrunk)
     _fill_mlp_layer_types(shrunk)
     _fit_neck_to_encoder(shrunk)
     _fill_experts_per_token(shrunk)
@@ -351,24 +350,6 @@ def _fit_vision_output_widths(original: dict, config: dict) -> None:
         factor = next((factor for factor in sorted(factors) if value == old * factor), None)
         if factor is not None:
             config[name] = new * factor
-
-
-_PLACEHOLDER_TOWERS = {"image_token_id": "vision_config", "image_token_index": "vision_config", "video_token_id": "vision_config",
-                       "video_token_index": "vision_config", "audio_token_id": "audio_config", "audio_token_index": "audio_config"}
-
-
-def _fill_placeholder_ids(config: dict) -> None:
-    """Composite models whose default leaves a placeholder id unset (Nemotron-H Omni) find no
-    image tokens: give each one an unused id at the top of the (tiny) text vocabulary."""
-    vocab = _text_vocab(config)
-    unset = [name for name, tower in _PLACEHOLDER_TOWERS.items() if name in config and config[name] is None and isinstance(config.get(tower), dict)]
-    if not isinstance(vocab, int) or not unset:
-        return
-    places = [config] + [config[name] for name in ("text_config", "decoder", "llm_config") if isinstance(config.get(name), dict)]
-    used = {value for place in places for name, value in place.items() if _is_token_id(name, value)}
-    free = (candidate for candidate in range(vocab - 1, 0, -1) if candidate not in used)
-    for name in unset:
-        config[name] = next(free)
 
 
 def _fill_mlp_layer_types(config: dict) -> None:
