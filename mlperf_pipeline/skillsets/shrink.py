@@ -208,6 +208,7 @@ def shrink_config_dict(config: dict) -> dict:
     _fill_experts_per_token(shrunk)
     _fit_global_attention_layers(config, shrunk)
     _fill_implicit_token_ids(shrunk)
+    _fill_unguarded_placeholder_ids(shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -413,6 +414,28 @@ def _fill_implicit_token_ids(config: dict) -> None:
     used = {value for place in places for name, value in place.items() if _is_token_id(name, value)}
     free = (candidate for candidate in range(vocab - 1, 0, -1) if candidate not in used)
     for name in wanted:
+        config[name] = next(free)
+
+
+_PLACEHOLDER_TOWERS = {"image_token_id": "vision_config", "video_token_id": "vision_config", "audio_token_id": "audio_config"}
+
+
+def _fill_unguarded_placeholder_ids(config: dict) -> None:
+    """A default that leaves a placeholder id unset although its tower is there: models that read
+    an unset id as "no such inputs" say so in code (`image_token_id is not None`, MiniCPM-V); the
+    others (Nemotron-H Omni) compare token ids with None and fail, so they get a free id."""
+    from transformers import CONFIG_MAPPING
+
+    vocab = _text_vocab(config)
+    unset = [name for name, tower in _PLACEHOLDER_TOWERS.items() if name in config and config[name] is None and isinstance(config.get(tower), dict)]
+    if not isinstance(vocab, int) or not unset or config.get("model_type") not in CONFIG_MAPPING:
+        return
+    source = _modeling_source(CONFIG_MAPPING[config["model_type"]]) or ""
+    unset = [name for name in unset if f"{name} is not None" not in source]
+    places = [config] + [config[name] for name in ("text_config", "decoder", "llm_config") if isinstance(config.get(name), dict)]
+    used = {value for place in places for name, value in place.items() if _is_token_id(name, value)}
+    free = (candidate for candidate in range(vocab - 1, 0, -1) if candidate not in used)
+    for name in unset:
         config[name] = next(free)
 
 
