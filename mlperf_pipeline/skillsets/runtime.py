@@ -17,6 +17,8 @@ DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16":
 SEED = 0
 # wav2vec2-style feature encoders downsample raw audio by the product of their conv strides.
 _DEFAULT_AUDIO_SAMPLES_PER_TOKEN = 320
+# Frames per clip where a video model's config does not say (InstructBLIP-Video's processor takes 4).
+_DEFAULT_VIDEO_FRAMES = 4
 
 
 class UnsupportedInputs(Exception):
@@ -42,7 +44,7 @@ def reason_code(error: BaseException) -> str:
         return "missing_dependency"
     if isinstance(error, MemoryError) or "out of memory" in str(error).lower():
         return "too_large"
-    if _raised_by_config(error):
+    if _raised_by_config(error) and not _model_reads_missing_config_field(error):
         return "invalid_config"
     return "library_error"
 
@@ -69,7 +71,8 @@ def _raised_by_config(error: BaseException) -> bool:
 
 def _model_reads_missing_config_field(error: BaseException) -> bool:
     """Model code asking the default config for a field its class never defines (MusicGen's
-    `dropout`, Qwen3-Omni's talker) is a library bug, not an inconsistent config."""
+    `dropout`, Qwen3-Omni's talker, Qwen2.5-Omni's thinker reading `vision_start_token_id`) is a
+    library bug, not an inconsistent config, though config code raises it."""
     if not isinstance(error, AttributeError) or "object has no attribute" not in str(error):
         return False
     frame = error.__traceback__
@@ -247,7 +250,7 @@ def _token_ids(config, batch_size: int, seq_len: int, generator):
 
 
 def _image_token_id(config) -> int | None:
-    for name in ("image_token_id", "image_token_index", "image_token"):
+    for name in ("image_token_id", "image_token_index", "image_token", "video_token_id", "video_token_index"):
         value = _find(config, name, prefer=("text_config",))
         if isinstance(value, int):
             return value
@@ -340,14 +343,23 @@ class _InputMaker:
             return self._randn(self.batch, side * side, channels * patch * patch)
         if _uses_patch_grid(self.model):
             return self._flat_patches()
-        channels, height, width = _image_shape(self.config)
+        channels, height, width = _image_shape(_image_encoder_owner(self.model).config)  # a wrapped model's own tower
         if _takes_image_pairs(self.model):
             return self._randn(self.batch, 2, channels, height, width)
-        if _takes_image_lists(self.model):
+        patch = _find(self.config, "patch_size")
+        if isinstance(patch, int) and _embeds_patches_linearly(self.model, channels * patch * patch):
+            return self._randn(self.batch, (height // patch) * (width // patch), channels * patch * patch)
+        if _takes_tiles(self.model):  # Mllama: (batch, images, tiles, channels, height, width)
+            return self._randn(self.batch, 1, _max_tiles(self.config), channels, height, width)
+        lists = _takes_image_lists(self.model) or _takes_image_lists(_image_encoder_owner(self.model))  # also inside retrieval wrappers
+        if lists or "image_attention_mask" in inspect.signature(self.model.forward).parameters:
             return self._randn(self.batch, 1, channels, height, width)
         if getattr(self.config, "image_grid_pinpoints", None):
             return self._randn(self.batch, _any_resolution_patches(self.config), channels, height, width)
         frames = _find(self.config, "num_frames", prefer=())
+        separate_videos = "pixel_values_videos" in inspect.signature(self.model.forward).parameters
+        if frames is None and self.info.family == "video" and not separate_videos:  # clip length left to the processor
+            frames = _DEFAULT_VIDEO_FRAMES
         vision = getattr(self.config, "vision_config", None)
         # Video towers: the video family, or a vision tower that declares its frame count (X-CLIP).
         # TVP: a clip model over an image backbone declares its frame count at the top.
@@ -391,6 +403,18 @@ class _InputMaker:
         return torch.tensor([_patch_grid(self.config)] * self.batch, dtype=torch.long)
 
     _grid_thw = _image_grid_thw
+
+    def _image_grid_hw(self):
+        """Nemotron-H Omni: the (height, width) patch grid of each image, without a time axis."""
+        import torch
+
+        return torch.tensor([_patch_grid(self.config)[1:]] * self.batch, dtype=torch.long)
+
+    def _high_res_pixel_values(self):
+        """DeepSeek-VL hybrid: the same image at the high-resolution tower's size."""
+        high = getattr(self.config, "high_res_vision_config", None)
+        channels, height, width = _image_shape(high) if high is not None else _image_shape(self.config)
+        return self._randn(self.batch, channels, height, width)
 
     def _image_sizes(self):
         import torch
@@ -441,6 +465,8 @@ class _InputMaker:
             side = _native_patches_side(self.config)
             return torch.ones((self.batch, side * side), dtype=torch.long)
         pixels = self._pixel_values()
+        if _mask_per_tile(self.model):  # Granite-Docling marks real tiles, not real pixels
+            return torch.ones(pixels.shape[:-3], dtype=torch.bool)
         return torch.ones((*pixels.shape[:-3], *pixels.shape[-2:]), dtype=torch.bool)
 
     def _flattened_patches(self):
@@ -508,6 +534,36 @@ class _InputMaker:
 
     _tasks_input_ids = _input_ids
     _tasks_attention_mask = _attention_mask
+
+    # tiled images (Mllama): one image of one tile, aspect ratio id 1 ([1, 1]); padding tiles masked
+    def _aspect_ratio_ids(self):
+        return self._ones(self.batch, 1)
+
+    def _aspect_ratio_mask(self):
+        import torch
+
+        mask = torch.zeros((self.batch, 1, _max_tiles(self.config)), dtype=torch.long)
+        mask[..., 0] = 1
+        return mask
+
+    def _cross_attention_mask(self):
+        import torch
+
+        mask = torch.zeros((self.batch, self.seq_len, 1, _max_tiles(self.config)), dtype=torch.long)
+        mask[..., 0] = 1
+        return mask
+
+    def _image_embeds_position_mask(self):
+        """Kosmos-2: where in the text the `latent_query_num` image embeddings go (after the first token)."""
+        import torch
+
+        mask = torch.zeros((self.batch, self.seq_len), dtype=torch.long)
+        mask[:, 1 : 1 + _find(self.config, "latent_query_num", prefer=(), default=64)] = 1
+        return mask
+
+    def _image_attention_mask(self):
+        """Idefics: which of the (one) images each text token may attend to."""
+        return self._ones(self.batch, self.seq_len, 1)
 
     # ids and embeddings for towers that take them beside the main text
     def _qformer_input_ids(self):
@@ -718,7 +774,7 @@ def _any_resolution_patches(config) -> int:
 
 def _uses_patch_grid(model) -> bool:
     parameters = inspect.signature(model.forward).parameters
-    return any(name in parameters for name in ("image_grid_thw", "grid_thw"))
+    return any(name in parameters for name in ("image_grid_thw", "grid_thw", "image_grid_hw"))
 
 
 def _takes_spatial_shapes(model) -> bool:
@@ -764,6 +820,44 @@ def _takes_image_pairs(model) -> bool:
     except (OSError, TypeError):
         return False
     return "(batch_size, 2, num_channels, height, width)" in source
+
+
+def _embeds_patches_linearly(model, patch_values: int) -> bool:
+    """Fuyu has no vision tower: a linear layer embeds each flattened patch, so the images come
+    as (batch, patches, channels × patch × patch)."""
+    import torch
+
+    return any(isinstance(module, torch.nn.Linear) and module.in_features == patch_values and "vision_embed" in name
+               for name, module in model.named_modules())
+
+
+def _mask_per_tile(model) -> bool:
+    """Whether the model documents `pixel_attention_mask` as one flag per tile, `(batch_size, num_tiles)`."""
+    for method in (getattr(model, "get_image_features", None), model.forward):
+        doc = (inspect.getdoc(method) or "") if callable(method) else ""
+        entry = doc.partition("pixel_attention_mask (")[2].split("\n", 1)[0]
+        if "(batch_size, num_tiles)" in entry:
+            return True
+    return False
+
+
+def _patches_as_images(config, pixels):
+    """Flat patches (patches, channels × patch × patch) as (patches, channels, patch, patch): the
+    layout of patch-grid towers that embed each patch with a 2D convolution (Kimi-K2.5, PaddleOCR-VL)."""
+    patch = _find(config, "patch_size")
+    channels = _find(config, "in_channels", "num_channels", "in_chans", default=3)
+    if pixels is None or pixels.dim() != 2 or not isinstance(patch, int) or pixels.shape[1] != channels * patch * patch:
+        return None
+    return pixels.reshape(-1, channels, patch, patch)
+
+
+def _takes_tiles(model) -> bool:
+    """Tiled towers (Mllama) select tile embeddings by each image's aspect ratio id."""
+    return "aspect_ratio_ids" in inspect.signature(model.forward).parameters
+
+
+def _max_tiles(config) -> int:
+    return _find(config, "max_num_tiles", default=1)
 
 
 def _takes_image_lists(model) -> bool:
@@ -859,10 +953,18 @@ def _required_parameters(forward) -> list[str]:
 _TOWER_ONLY_INPUTS = ("target_sizes",)
 
 # Inputs that are optional in the signature but that the forward pass needs together.
-_COMPANIONS = {"image_grid_thw": "pixel_values", "pixel_attention_mask": "pixel_values", "spatial_shapes": "pixel_values", "qformer_input_ids": "pixel_values",
+_COMPANIONS = {"image_grid_thw": "pixel_values", "image_grid_hw": "pixel_values", "pixel_attention_mask": "pixel_values", "spatial_shapes": "pixel_values", "qformer_input_ids": "pixel_values",
+               "aspect_ratio_ids": "pixel_values", "aspect_ratio_mask": "pixel_values", "cross_attention_mask": "pixel_values",
+               "image_embeds_position_mask": "pixel_values", "image_attention_mask": "pixel_values",
                "actions": "states", "rewards": "states", "returns_to_go": "states", "timesteps": "states",
                "encoder_hidden_states": "query_embeds", "bbox": "input_ids", "visual_feats": "input_ids", "visual_pos": "input_ids",
                "input_features_mask": "input_features"}
+
+
+def _has_vision_tower(config) -> bool:
+    """False where the config declares a vision sub-config but leaves it unset (Gemma4's default
+    is text only): such a model builds no image encoder and takes no images."""
+    return not (hasattr(config, "vision_config") and config.vision_config is None)
 
 
 def _wanted_inputs(model, info: SkillsetInfo) -> list[str]:
@@ -873,7 +975,7 @@ def _wanted_inputs(model, info: SkillsetInfo) -> list[str]:
         wanted = ["input_ids"]  # a text tower that inherited its composite model's main input name
         main = "input_ids"
     if info.modality in ("image-text", "video") and "input_ids" in accepted:
-        wanted += ["input_ids", "pixel_values"]
+        wanted += ["input_ids", "pixel_values"] if _has_vision_tower(model.config) else ["input_ids"]
     if main == "input_ids" and "pixel_values" in accepted and (getattr(model.config, "vision_config", None) or getattr(model.config, "backbone_config", None)):
         wanted.append("pixel_values")  # text plus a vision tower, whatever the catalog's modality (TVP)
     if "attention_mask" in accepted and main == "input_ids":
@@ -905,27 +1007,53 @@ def _image_feature_count(model, inputs: dict) -> int | None:
 
     get_features = getattr(model, "get_image_features", None)
     if get_features is None:
-        return None
+        return _query_token_count(model.config, inputs)
     accepted = inspect.signature(get_features).parameters
+    missing = [name for name in _required_parameters(get_features) if name != "self" and name not in inputs]
+    if missing:  # processor-made layouts (Molmo2's token pooling indices) that no builder makes
+        raise UnsupportedInputs(f"{type(model).__name__}.get_image_features needs {', '.join(map(repr, missing))}, which no input builder makes")
     kwargs = {name: value for name, value in inputs.items() if name in accepted}
     with torch.no_grad():
-        features = get_features(**kwargs)
+        features = output = get_features(**kwargs)
     if not isinstance(features, torch.Tensor):
         features = getattr(features, "pooler_output", None) if hasattr(features, "pooler_output") else features
+        if features is None:  # encoders that hand back the vision tower's output as it is (Llama4)
+            features = getattr(output, "last_hidden_state", None)
     tensors = [features] if isinstance(features, torch.Tensor) else [t for t in (features or ()) if isinstance(t, torch.Tensor)]
     # One row per placeholder token, whatever the layout: (tokens, dim) or (batch, tokens, dim).
     rows = sum(tensor.numel() // tensor.shape[-1] for tensor in tensors if tensor.dim() >= 2)
     return rows // len(inputs["input_ids"]) if rows else None
 
 
+def _query_token_count(config, inputs: dict) -> int | None:
+    """Q-Former models (InstructBLIP-Video) give `num_query_tokens` features per image or frame."""
+    queries = getattr(config, "num_query_tokens", None)
+    if not isinstance(queries, int):
+        return None
+    pixels = inputs["pixel_values"]
+    return queries * (pixels.shape[1] if pixels.dim() == 5 else 1)
+
+
+def _image_encoder_owner(model):
+    """The module that encodes images: the model itself, or the first inner model that can
+    (classifier and retrieval heads, encoder-decoder encoders wrap the vision-language model)."""
+    if callable(getattr(model, "get_image_features", None)):
+        return model
+    for module in model.modules():
+        if callable(getattr(module, "get_image_features", None)) and hasattr(module, "config"):
+            return module
+    return model
+
+
 def _place_image_tokens(model, inputs: dict) -> None:
     """Put as many image placeholder tokens in input_ids as the images produce features."""
     import torch
 
-    token = _image_token_id(model.config)
+    owner = _image_encoder_owner(model)
+    token = _image_token_id(owner.config) if _image_token_id(owner.config) is not None else _image_token_id(model.config)
     if token is None or "pixel_values" not in inputs or "input_ids" not in inputs:
         return
-    count = _image_feature_count(model, inputs)
+    count = _image_feature_count(owner, inputs)
     if not count:
         return
     ids = inputs["input_ids"]
@@ -954,7 +1082,14 @@ def make_inputs(model, info: SkillsetInfo, batch_size: int = 1, seq_len: int = 1
     maker = _InputMaker(model, info, batch_size, seq_len, torch.Generator().manual_seed(SEED))
     inputs = {name: maker.make(name) for name in _wanted_inputs(model, info)}
     inputs = {name: value.to(dtype=_model_dtype(model)) if value.is_floating_point() else value for name, value in inputs.items()}
-    _place_image_tokens(model, inputs)
+    try:
+        _place_image_tokens(model, inputs)
+    except (RuntimeError, ValueError):
+        patches = _patches_as_images(model.config, inputs.get("pixel_values"))
+        if patches is None:
+            raise
+        inputs["pixel_values"] = patches  # the same patches, each as a small image
+        _place_image_tokens(model, inputs)
     return {name: value.to(device=device, dtype=torch_dtype(dtype)) if value.is_floating_point() else value.to(device) for name, value in inputs.items()}
 
 

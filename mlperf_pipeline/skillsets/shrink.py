@@ -31,11 +31,11 @@ TINY_FRAMES = 4  # a multiple of the usual tubelet size (2)
 _LAYER_FIELDS = {
     "num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers",
     "num_encoder_layers", "num_decoder_layers", "num_hidden_groups_layers", "depth",
-    "num_self_attends_per_block",
+    "num_self_attends_per_block", "num_global_layers",
 }
 _HEAD_FIELDS = {
     "num_attention_heads", "encoder_attention_heads", "decoder_attention_heads", "n_head",
-    "n_heads", "num_heads", "num_self_attention_heads", "num_cross_attention_heads",
+    "n_heads", "num_heads", "num_self_attention_heads", "num_cross_attention_heads", "attention_heads",
 }
 _KV_HEAD_FIELDS = {"num_key_value_heads", "num_kv_heads", "n_kv_heads", "multi_query_group_num"}
 _WIDTH_FIELDS = {"hidden_size", "d_model", "n_embd", "embed_dim", "dim", "embedding_size", "projection_size", "d_latents"}
@@ -63,7 +63,7 @@ _VOCODER_WIDTH_FIELDS = {"upsample_initial_channel"}
 _TOWER_WIDTH_FIELDS = {
     "out_hidden_size", "text_hidden_size", "vision_hidden_size", "audio_hidden_size", "mm_hidden_size",
     "projector_hidden_size", "encoder_hidden_size", "condition_dim", "reassemble_hidden_size", "fpn_hidden_size",
-    "backbone_hidden_size",
+    "backbone_hidden_size", "word_embed_proj_dim",
 }
 _MEL_FIELDS = ("num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "mel_bins")
 # Lists that name a type per layer (or a cycled pattern of them).
@@ -239,6 +239,20 @@ def shrink_config_dict(config: dict) -> dict:
     _limit_keypoints(shrunk)
     _fit_depthwise_groups(config, shrunk)
     _fit_concatenated_widths(config, shrunk)
+    _fit_projection_widths(config, shrunk)
+    _shrink_conv_autoencoder(shrunk)
+    _fit_concatenated_layer_width(config, shrunk)
+    _fit_vision_feature_layers(shrunk)
+    _fit_pixel_shuffle_projector(shrunk)
+    _fit_patch_to_query_map(config, shrunk)
+    _shrink_sibling_vocabs(config, shrunk)
+    _fit_vision_output_widths(config, shrunk)
+    _fill_mlp_layer_types(shrunk)
+    _fit_neck_to_encoder(shrunk)
+    _fill_experts_per_token(shrunk)
+    _fit_global_attention_layers(config, shrunk)
+    _fill_implicit_token_ids(shrunk)
+    _fill_unguarded_placeholder_ids(shrunk)
     if shrunk.get("default_language", 0) is None and shrunk.get("languages"):
         shrunk["default_language"] = shrunk["languages"][0]  # X-MOD routes every input through one language adapter
     return shrunk
@@ -413,25 +427,12 @@ def _every_stage_for_concatenated_features(config: dict) -> None:
     backbone = config.get("backbone_config")
     if not isinstance(backbone, dict) or not isinstance(backbone.get("stage_names"), list) or not backbone.get("out_features"):
         return
-    if "torch.cat(backbone_outputs.feature_maps" not in _modeling_source(config.get("model_type")):
+    if "torch.cat(backbone_outputs.feature_maps" not in _modeling_source_of_type(config.get("model_type")):
         return
     stages = [name for name in backbone["stage_names"] if name != "stem"]
     backbone["out_features"] = stages
     if backbone.get("out_indices"):
         backbone["out_indices"] = [backbone["stage_names"].index(name) for name in stages]
-
-
-def _modeling_source(model_type) -> str:
-    import importlib
-    import inspect
-
-    from transformers.models.auto.configuration_auto import model_type_to_module_name
-
-    try:
-        module = importlib.import_module(f"transformers.models.{model_type_to_module_name(model_type)}.modeling_{model_type_to_module_name(model_type)}")
-        return inspect.getsource(module)
-    except Exception:
-        return ""
 
 
 TINY_KEYPOINTS = 64
@@ -484,13 +485,244 @@ def _fit_concatenated_widths(original: dict, config: dict) -> None:
                 config[name] = tiny_width + tiny_sub["hidden_size"]
 
 
+_TEXT_CONFIG_NAMES = ("text_config", "decoder", "language_config", "llm_config", "decoder_config")
+_TOWER_WIDTH_NAMES = ("hidden_size", "d_model", "hidden_dim", "embed_dim")
+
+
+def _tower_width(config) -> int | None:
+    return _first_int(config, _TOWER_WIDTH_NAMES) if isinstance(config, dict) else None
+
+
+def _fit_projection_widths(original: dict, config: dict) -> None:
+    """A `projection_dim` that equals the text width in the default projects image features into
+    the text model (PaliGemma, Florence-2): it follows the shrunk text width. A top-level one that
+    equals no tower's width is fixed by the towers' design (ALIGN projects text onto the vision
+    tower's output channels): it keeps its default. A vision tower's `projection_dim` in a model
+    that splices image features into the text at placeholder tokens follows the text width too."""
+    text_name = next((name for name in _TEXT_CONFIG_NAMES if isinstance(config.get(name), dict)), None)
+    if text_name is None:
+        return
+    old_text, new_text = _tower_width(original.get(text_name)), _tower_width(config[text_name])
+    if not old_text or not new_text:
+        return
+    towers = [original[name] for name, value in original.items() if isinstance(value, dict) and "model_type" in value]
+    places = [(config, original)] + [(config[name], original[name]) for name in config if name != text_name
+                                     and isinstance(config[name], dict) and "model_type" in config[name] and isinstance(original.get(name), dict)]
+    for place, default in places:
+        value = default.get("projection_dim")
+        if not isinstance(value, int) or isinstance(value, bool) or "projection_dim" not in place:
+            continue
+        if value == old_text or (default is original.get("vision_config") and _has_image_placeholder(original)):
+            place["projection_dim"] = new_text
+        elif place is config and value not in {_tower_width(tower) for tower in towers}:
+            place["projection_dim"] = value
+
+
+TINY_BASE_CHANNELS = 32  # group norms with 32 groups still divide every stage
+
+
+def _shrink_conv_autoencoder(config: dict) -> None:
+    """VQ-GAN image tokenizers (Chameleon, Emu3, Janus) scale `base_channels` by a
+    `channel_multiplier` per stage with `num_res_blocks` blocks each: they dominate tiny models."""
+    if _MILDNESS.get() >= 2 or not _is_int_list(config.get("channel_multiplier")):
+        return
+    if isinstance(config.get("base_channels"), int) and config["base_channels"] > TINY_BASE_CHANNELS:
+        config["base_channels"] = TINY_BASE_CHANNELS
+    if isinstance(config.get("num_res_blocks"), int) and config["num_res_blocks"] > 1:
+        config["num_res_blocks"] = 1
+
+
+def _fit_concatenated_layer_width(original: dict, config: dict) -> None:
+    """Towers that concatenate the states of chosen layers with the last one (Mllama's
+    `intermediate_layers_indices`) output width × (layers chosen + 1): keep that product."""
+    old_width, new_width = original.get("hidden_size"), config.get("hidden_size")
+    for name, indices in original.items():
+        if not _names_layer_indices(name) or not _is_int_list(indices) or not _is_int_list(config.get(name)):
+            continue
+        for field, value in original.items():
+            if field.endswith("output_dim") and isinstance(value, int) and isinstance(old_width, int) and value == old_width * (len(indices) + 1):
+                config[field] = new_width * (len(config[name]) + 1)
+
+
+def _fit_vision_feature_layers(config: dict) -> None:
+    """`vision_feature_layer(s)` (here or in an adapter sub-config) pick layers of the vision tower
+    by index: after the shrink they must index layers that still exist (VipLLaVA, Molmo2)."""
+    vision = config.get("vision_config")
+    layers = _first_int(vision, ("num_hidden_layers", "depth", "num_layers")) if isinstance(vision, dict) else None
+    if not layers:
+        return
+    places = [config] + [value for name, value in config.items() if isinstance(value, dict) and name != "vision_config"]
+    for place in places:
+        for name in ("vision_feature_layer", "vision_feature_layers"):
+            value = place.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                place[name] = max(-layers, min(value, layers - 1))
+            elif _is_int_list(value):
+                place[name] = [max(-layers, min(index, layers - 1)) for index in value]
+
+
+def _fit_pixel_shuffle_projector(config: dict) -> None:
+    """Llama4's vision adapter pixel-shuffles the patches (width / ratio² channels) into an MLP that
+    maps `projector_input_dim` to `projector_output_dim` and hands `vision_output_dim` on: the
+    library default breaks that chain, so tie each link to the tower width."""
+    ratio, width = config.get("pixel_shuffle_ratio"), config.get("hidden_size")
+    if not isinstance(ratio, float) or not 0 < ratio < 1 or not isinstance(width, int) or "projector_input_dim" not in config:
+        return
+    config["intermediate_size"] = int(width / ratio**2)
+    for name in ("projector_input_dim", "projector_output_dim", "vision_output_dim"):
+        if name in config:
+            config[name] = width
+
+
+def _fit_patch_to_query_map(original: dict, config: dict) -> None:
+    """Aria's projector looks its query count up by the image's patch count: the default map is
+    keyed for the full-size tower, so the tower's own patch count gets the smallest query count."""
+    mapping = config.get("projector_patch_to_query_dict")
+    vision = config.get("vision_config") or original.get("vision_config")
+    if not isinstance(mapping, dict) or not mapping or not isinstance(vision, dict):
+        return
+    size, patch = vision.get("image_size"), vision.get("patch_size")
+    if not isinstance(size, int) or not isinstance(patch, int) or not patch:
+        return
+    patches = (size // patch) ** 2
+    if patches not in {int(key) for key in mapping}:
+        config["projector_patch_to_query_dict"] = {**mapping, patches: min(int(value) for value in mapping.values())}
+
+
+def _shrink_sibling_vocabs(original: dict, config: dict) -> None:
+    """Other tables sized by the vocabulary (Gemma-3n/4 per-layer input embeddings,
+    `vocab_size_per_layer_input`) follow the shrunk vocabulary where they equal it by default."""
+    old, new = original.get("vocab_size"), config.get("vocab_size")
+    if not isinstance(old, int) or not isinstance(new, int) or new >= old:
+        return
+    for name, value in original.items():
+        if name.startswith("vocab_size_") and value == old and config.get(name) == old:
+            config[name] = new
+
+
+def _fit_vision_output_widths(original: dict, config: dict) -> None:
+    """Top-level `*hidden_size` fields that equal the vision width, or that width times the patches
+    a merge folds together (Muse's `out_hidden_size`, Kimi-K2.5's `projection_hidden_size`), take
+    the vision tower's output: they follow its shrunk width."""
+    vision, shrunk_vision = original.get("vision_config"), config.get("vision_config")
+    if not isinstance(vision, dict) or not isinstance(shrunk_vision, dict):
+        return
+    old, new = vision.get("hidden_size"), shrunk_vision.get("hidden_size")
+    if not isinstance(old, int) or not isinstance(new, int) or old == new:
+        return
+    factors = {1}
+    for name in ("merge_size", "spatial_merge_size"):
+        if isinstance(vision.get(name), int):
+            factors.add(vision[name] ** 2)
+    if _is_int_list(vision.get("merge_kernel_size")):
+        factors.add(vision["merge_kernel_size"][0] * vision["merge_kernel_size"][-1])
+    for name, value in original.items():
+        if not name.endswith("_hidden_size") or isinstance(value, bool) or not isinstance(value, int):
+            continue
+        factor = next((factor for factor in sorted(factors) if value == old * factor), None)
+        if factor is not None:
+            config[name] = new * factor
+
+
+def _fill_mlp_layer_types(config: dict) -> None:
+    """DeepSeek-style MoE configs that leave `mlp_layer_types` unset (DeepSeek-OCR-2's text model
+    indexes it): dense for the first `first_k_dense_replace` layers, sparse after, as they mean."""
+    layers = _first_int(config, ("num_hidden_layers", "num_layers"))
+    if "mlp_layer_types" not in config or config["mlp_layer_types"] is not None or not layers:
+        return
+    dense = config.get("first_k_dense_replace") or 0
+    experts = _first_int(config, sorted(_EXPERT_FIELDS))
+    config["mlp_layer_types"] = ["dense" if index < dense or not experts else "sparse" for index in range(layers)]
+
+
+def _fit_neck_to_encoder(config: dict) -> None:
+    """DeepSeek-OCR-style vision stacks feed a SAM neck's last `downsample_channels` straight into
+    the sibling `encoder_config` as its embeddings: that neck must end at the encoder's width."""
+    encoder = config.get("encoder_config")
+    width = _tower_width(encoder)
+    if not width:
+        return
+    for name, sibling in config.items():
+        if name != "encoder_config" and isinstance(sibling, dict) and _is_int_list(sibling.get("downsample_channels")):
+            sibling["downsample_channels"] = [*sibling["downsample_channels"][:-1], width]
+
+
+def _fill_experts_per_token(config: dict) -> None:
+    """MoE defaults that leave the experts per token unset (DeepSeek-OCR-2's router takes top-k of it)."""
+    experts = _first_int(config, sorted(_EXPERT_FIELDS))
+    if experts and "num_experts_per_tok" in config and config["num_experts_per_tok"] is None:
+        config["num_experts_per_tok"] = min(TINY_EXPERTS_PER_TOKEN, experts)
+
+
+def _fit_global_attention_layers(original: dict, config: dict) -> None:
+    """Windowed ViTs (SAM) name their global-attention layers in `global_attn_indexes`, and some
+    models read those layers' states (DeepSeek-VL hybrid): the last kept layer becomes the global one."""
+    field = _layer_count_field(config)
+    indexes = original.get("global_attn_indexes")
+    if field is None or not _is_int_list(indexes) or not isinstance(config.get(field), int):
+        return
+    layers = config[field]
+    if any(index >= layers for index in indexes):
+        config["global_attn_indexes"] = [layers - 1]
+
+
+def _fill_implicit_token_ids(config: dict) -> None:
+    """Token ids a model reads with a built-in default its config does not carry (ShieldGemma2's
+    `getattr(config, "yes_token_index", 10_784)`) fall outside a tiny vocabulary: set them to free ids."""
+    import re
+
+    from transformers import CONFIG_MAPPING
+
+    vocab = _text_vocab(config)
+    if not isinstance(vocab, int) or config.get("model_type") not in CONFIG_MAPPING:
+        return
+    source = _modeling_source(CONFIG_MAPPING[config["model_type"]]) or ""
+    implicit = {name: int(value) for name, value in re.findall(r'getattr\(config, "(\w+_token_(?:index|id))", ([\d_]+)\)', source)}
+    wanted = [name for name, value in implicit.items() if value >= vocab and name not in config]
+    if not wanted:
+        return
+    places = [config] + [config[name] for name in ("text_config", "decoder", "llm_config") if isinstance(config.get(name), dict)]
+    used = {value for place in places for name, value in place.items() if _is_token_id(name, value)}
+    free = (candidate for candidate in range(vocab - 1, 0, -1) if candidate not in used)
+    for name in wanted:
+        config[name] = next(free)
+
+
+_PLACEHOLDER_TOWERS = {"image_token_id": "vision_config", "video_token_id": "vision_config", "audio_token_id": "audio_config"}
+
+
+def _fill_unguarded_placeholder_ids(config: dict) -> None:
+    """A default that leaves a placeholder id unset although its tower is there: models that read
+    an unset id as "no such inputs" say so in code (`image_token_id is not None`, MiniCPM-V); the
+    others (Nemotron-H Omni) compare token ids with None and fail, so they get a free id."""
+    from transformers import CONFIG_MAPPING
+
+    vocab = _text_vocab(config)
+    unset = [name for name, tower in _PLACEHOLDER_TOWERS.items() if name in config and config[name] is None and isinstance(config.get(tower), dict)]
+    if not isinstance(vocab, int) or not unset or config.get("model_type") not in CONFIG_MAPPING:
+        return
+    source = _modeling_source(CONFIG_MAPPING[config["model_type"]]) or ""
+    unset = [name for name in unset if f"{name} is not None" not in source]
+    places = [config] + [config[name] for name in ("text_config", "decoder", "llm_config") if isinstance(config.get(name), dict)]
+    used = {value for place in places for name, value in place.items() if _is_token_id(name, value)}
+    free = (candidate for candidate in range(vocab - 1, 0, -1) if candidate not in used)
+    for name in unset:
+        config[name] = next(free)
+
+
+def _has_image_placeholder(config: dict) -> bool:
+    """Models that splice image features into the text at placeholder tokens (their vision
+    projection must come out at the text width, whatever an inconsistent default says)."""
+    return any(_is_token_id(name, config.get(name)) for name in ("image_token_id", "image_token_index"))
+
+
 def _fill_image_placeholder(config: dict) -> None:
     """BLIP-2-style defaults leave the image placeholder id unset, and their forward then finds no
     image tokens: give it the last id of the text vocabulary (the tiny one, after the shrink)."""
     vocab = _text_vocab(config)
     if not isinstance(vocab, int) or "num_query_tokens" not in config:
         return
-    for name in ("image_token_index", "image_token_id"):
+    for name in ("image_token_index", "image_token_id", "video_token_index", "video_token_id"):
         if name in config and config[name] is None:
             config[name] = vocab - 1
 
@@ -794,11 +1026,12 @@ def _fit_rope_sections(config: dict) -> None:
     rope = config.get("rope_parameters") or config.get("rope_scaling")
     if head_dim and isinstance(rope, dict):
         if _uses_multimodal_rope(config.get("model_type")) and "mrope_section" not in rope:
-            rope["mrope_section"] = [0, 0, 0]  # the model's fallback sections fit only the full head size
+            # the model's fallback sections fit only the full head size: start from their proportions
+            rope["mrope_section"] = _fallback_sections(config.get("model_type")) or [0, 0, 0]
         partial = rope.get("partial_rotary_factor") or config.get("partial_rotary_factor") or 1.0
         for key in ("mrope_section", "mrope_sections"):
             if _is_int_list(rope.get(key)):
-                rope[key] = _split_evenly(int(head_dim * partial) // 2, len(rope[key]))
+                rope[key] = _split_keeping_equal_sections(int(head_dim * partial) // 2, rope[key])
     if isinstance(config.get("rotary_dim"), int) and head_dim:
         config["rotary_dim"] = min(config["rotary_dim"], head_dim)
 
@@ -811,7 +1044,70 @@ def _uses_multimodal_rope(model_type) -> bool:
         config_class = CONFIG_MAPPING[model_type]
     except KeyError:
         return False
-    return "mrope_section" in getattr(config_class, "ignore_keys_at_rope_validation", ())
+    if "mrope_section" in getattr(config_class, "ignore_keys_at_rope_validation", ()):
+        return True
+    # Only text models (they have a vocabulary) rotate text positions by sections.
+    return "vocab_size" in getattr(config_class, "__dataclass_fields__", {}) and _falls_back_to_default_sections(config_class)
+
+
+def _fallback_sections(model_type) -> list[int] | None:
+    """The sections a model's code falls back to (ERNIE-VL's [22, 22, 20]), read from its source."""
+    import re
+
+    from transformers import CONFIG_MAPPING
+
+    try:
+        source = _modeling_source(CONFIG_MAPPING[model_type])
+    except KeyError:
+        return None
+    found = re.search(r'\.get\("mrope_section",\s*\[([\d,\s]+)\]\)', source or "")
+    return [int(value) for value in found.group(1).split(",") if value.strip()] if found else None
+
+
+def _modeling_source_of_type(model_type) -> str:
+    from transformers import CONFIG_MAPPING
+
+    try:
+        return _modeling_source(CONFIG_MAPPING[model_type]) or ""
+    except (KeyError, TypeError):
+        return ""
+
+
+def _modeling_source(config_class) -> str | None:
+    import importlib.util
+
+    module = getattr(config_class, "__module__", "")
+    if ".configuration_" not in module:
+        return None
+    try:
+        spec = importlib.util.find_spec(module.replace(".configuration_", ".modeling_"))
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    with open(spec.origin, encoding="utf-8") as source:
+        return source.read()
+
+
+def _falls_back_to_default_sections(config_class) -> bool:
+    """Models whose code reads `mrope_section` with a full-size fallback (PaddleOCR-VL) need it set."""
+    return '.get("mrope_section",' in (_modeling_source(config_class) or "")
+
+
+def _split_keeping_equal_sections(total: int, default: list[int]) -> list[int]:
+    """An even split, unless it makes sections unequal that are equal by default (ERNIE-VL stacks
+    its height and width sections): then a split in the default's proportions, the remainder going
+    to sections whose size is their own."""
+    even = _split_evenly(total, len(default))
+    if not sum(default) or all(even[i] == even[j] for i in range(len(default)) for j in range(len(default)) if default[i] == default[j]):
+        return even
+    scaled = [total * value // sum(default) for value in default]
+    single = [index for index, value in enumerate(default) if default.count(value) == 1]
+    for step in range(total - sum(scaled)):
+        if not single:
+            return even
+        scaled[single[-1 - step % len(single)]] += 1
+    return scaled
 
 
 def _split_evenly(total: int, parts: int) -> list[int]:
