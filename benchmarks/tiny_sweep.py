@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=2, help="contiguous range runs the benchmark sweep is split into (default 2)")
     parser.add_argument("--profile", default="smoke", help="benchmark profile (default: smoke)")
     parser.add_argument("--home", help="MLPERF home to use (default: a temporary folder)")
+    parser.add_argument("--generation-only", action="store_true", help="time skillset generation (cold, warm) and stop")
     args = parser.parse_args(argv)
 
     keys = partition_keys_in_tier_order(build_catalog())
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skillsets, cold: {cold_s:.1f} s", flush=True)
         warm_s, warm_ok = _generate(instance, resources, keys)
         print(f"skillsets, warm: {warm_s:.1f} s", flush=True)
+        if args.generation_only:
+            return 0 if cold_ok and warm_ok else 1
         job = build_definitions(resources).resolve_job_def("benchmark_job")
         runs = []
         for part in _split(keys, args.runs):

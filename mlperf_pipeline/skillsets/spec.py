@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import pprint
 from dataclasses import dataclass, field
 
@@ -104,6 +105,23 @@ def verdict_for(spec: SkillsetSpec, hardware: str, present: bool, memory_bytes: 
     return Verdict(hardware, True, DTYPES_BY_HARDWARE[hardware], sizes, "; ".join(reasons) or None)
 
 
+class _NonFinite(float):
+    """A float whose repr is Python that evaluates to it: `float("inf")`, not the bare `inf`."""
+
+    def __repr__(self) -> str:
+        return f'float("{float.__repr__(self)}")'
+
+
+def _evaluable(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return _NonFinite(value)
+    if isinstance(value, dict):
+        return {key: _evaluable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_evaluable(item) for item in value)
+    return value
+
+
 def literal(value) -> str:
-    """A Python literal that reads well in a generated module."""
-    return pprint.pformat(value, indent=1, width=100, sort_dicts=True)
+    """A Python literal that reads well in a generated module (non-finite floats included)."""
+    return pprint.pformat(_evaluable(value), indent=1, width=100, sort_dicts=True)

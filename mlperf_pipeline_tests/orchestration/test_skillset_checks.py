@@ -130,3 +130,10 @@ def test_override_versions_change_only_for_the_type_whose_module_or_patch_change
     (tmp_path / "hf_bert.yaml").write_text("config: {num_hidden_layers: 3}\n")
     second = override_versions(tmp_path, keys)
     assert second["bert"] != first["bert"] and second["xlm-roberta"] == first["xlm-roberta"]
+
+
+def test_generated_literals_evaluate_back_even_for_non_finite_floats():
+    from mlperf_pipeline.skillsets.spec import literal
+
+    value = {"clip": float("inf"), "floor": [float("-inf"), 0.5], "nested": {"pair": (1, float("inf"))}}
+    assert eval(literal(value), {}) == value  # a bare `inf` in a generated module is a NameError at import

@@ -3,26 +3,10 @@
 import pytest
 import torch
 
-from mlperf_pipeline.skillsets.generate import spec_for
-from mlperf_pipeline.skillsets.runtime import (
-    NonFiniteOutput, UnsupportedInputs, build_model, first_tensor, make_inputs, reason_code,
-)
+from mlperf_pipeline.skillsets.runtime import NonFiniteOutput, UnsupportedInputs, reason_code
 from mlperf_pipeline.skillsets.shrink import TINY_VOCAB, tiny_overrides
 
-MAX_TINY_PARAMS = 10_000_000
-
-
-def run_tiny(model_type: str, seq_len: int = 32):
-    """Spec, build, inputs and one forward, as the coverage sweep does; returns what it made."""
-    spec = spec_for(model_type)
-    assert not spec.build_errors.get("tiny"), spec.build_errors
-    model = build_model(spec.info(), "tiny")
-    inputs = make_inputs(model, spec.info(), batch_size=1, seq_len=seq_len)
-    with torch.inference_mode():
-        output = first_tensor(model(**inputs))
-    assert output is not None and torch.isfinite(output.float()).all()
-    assert sum(p.numel() for p in model.parameters()) < MAX_TINY_PARAMS
-    return spec, model, inputs
+from mlperf_pipeline_tests.skillsets.tiny import run_tiny
 
 
 def test_vlm_gets_one_image_token_per_image_feature():

@@ -2,25 +2,8 @@
 real tiny models built from config, one forward, finite output (no mocks)."""
 
 import pytest
-import torch
 
-from mlperf_pipeline.catalog.catalog import entry_for
-from mlperf_pipeline.skillsets.runtime import build_model, first_tensor, make_inputs
-from mlperf_pipeline.skillsets.spec import build_spec
-
-MAX_TINY_PARAMS = 10_000_000
-
-
-def run_tiny(model_type: str, seq_len: int = 32):
-    spec = build_spec(entry_for(model_type))
-    assert not spec.build_errors.get("tiny"), spec.build_errors
-    model = build_model(spec.info(), "tiny")
-    inputs = make_inputs(model, spec.info(), batch_size=1, seq_len=seq_len)
-    with torch.inference_mode():
-        output = first_tensor(model(**inputs))
-    assert output is not None and torch.isfinite(output.float()).all()
-    assert sum(p.numel() for p in model.parameters()) < MAX_TINY_PARAMS
-    return spec, model, inputs
+from mlperf_pipeline_tests.skillsets.tiny import run_tiny
 
 
 def test_moe_fields_left_unset_get_tiny_values():

@@ -2,25 +2,8 @@
 the backbone, image pairs, patch layouts of vision towers, and the extra inputs some models take."""
 
 import pytest
-import torch
 
-from mlperf_pipeline.catalog.catalog import entry_for
-from mlperf_pipeline.skillsets.runtime import build_model, first_tensor, make_inputs
-from mlperf_pipeline.skillsets.spec import build_spec
-
-MAX_TINY_PARAMS = 10_000_000
-
-
-def run_tiny(model_type: str):
-    """Spec (validated shrink), build, inputs and one finite forward, as the coverage sweep does."""
-    spec = build_spec(entry_for(model_type))
-    model = build_model(spec.info(), "tiny", "cpu", "float32")
-    inputs = make_inputs(model, spec.info(), 1, 32, "cpu", "float32")
-    with torch.inference_mode():
-        output = first_tensor(model(**inputs))
-    assert output is not None and torch.isfinite(output.float()).all()
-    assert sum(p.numel() for p in model.parameters()) < MAX_TINY_PARAMS
-    return spec, model, inputs
+from mlperf_pipeline_tests.skillsets.tiny import run_tiny
 
 
 def test_detr_uses_the_declared_library_backbone_instead_of_timm():
