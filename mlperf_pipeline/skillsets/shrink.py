@@ -119,31 +119,6 @@ def _shrink_int(name: str, value: int) -> int:
         return value
     cap = next((cap for fields, cap in _INT_CAPS if name in fields), None)
     return value if cap is None else min(value, cap)
-    if name in _LAYER_FIELDS:
-        return min(value, TINY_LAYERS)
-    if name in _HEAD_FIELDS:
-        return min(value, TINY_HEADS)
-    if name in _KV_HEAD_FIELDS:
-        return min(value, TINY_KV_HEADS)
-    if name in _WIDTH_FIELDS or name in _TOWER_WIDTH_FIELDS:
-        return min(value, TINY_WIDTH)
-    if name in _FFN_FIELDS:
-        return min(value, TINY_FFN)
-    if name == "head_dim":
-        return min(value, TINY_WIDTH // TINY_HEADS)
-    if name == "max_source_positions":
-        return min(value, TINY_SOURCE_POSITIONS)
-    if name in _FRAME_FIELDS:
-        return min(value, TINY_FRAMES)
-    if name in _EXPERT_FIELDS:
-        return min(value, TINY_EXPERTS)
-    if name in _EXPERT_PER_TOKEN_FIELDS:
-        return min(value, TINY_EXPERTS_PER_TOKEN)
-    if name in _LORA_RANK_FIELDS:
-        return min(value, TINY_LORA_RANK)
-    if name in _ROPE_HEAD_FIELDS:
-        return min(value, TINY_ROPE_HEAD_DIM)
-    return value
 
 
 def _is_int_list(values) -> bool:
