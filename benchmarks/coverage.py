@@ -13,7 +13,6 @@ and the sweep goes on, and a child starts in milliseconds instead of paying the 
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
 import sys
@@ -53,14 +52,11 @@ def sweep(entries, jobs: int, timeout_s: float, store_path: Path | None, log=Non
 
 
 def summarize(results: list[dict], families: dict[str, str]) -> dict:
-    by_family: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for result in results:
-        family = families.get(result["model_type"], "other")
-        by_family[family]["total"] += 1
-        by_family[family][result["reason_code"] or OK] += 1
-    ok = sum(counts[OK] for counts in by_family.values())
-    missing = sum(counts["missing_dependency"] for counts in by_family.values())
-    return {"total": len(results), "ok": ok, "missing_dependency": missing, "by_family": {name: dict(counts) for name, counts in sorted(by_family.items())}}
+    from mlperf_pipeline.report.coverage import coverage_by_family
+
+    by_family = coverage_by_family([{**result, "family": families.get(result["model_type"], "other")} for result in results])
+    missing = sum(result["reason_code"] == "missing_dependency" for result in results)
+    return {"total": len(results), "ok": sum(result["status"] == OK for result in results), "missing_dependency": missing, "by_family": by_family}
 
 
 def print_report(results: list[dict], families: dict[str, str], wall_s: float, show_failures: bool = True) -> None:

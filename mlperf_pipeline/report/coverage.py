@@ -21,6 +21,10 @@ def coverage_by_family(rows: list[dict]) -> dict[str, dict[str, int]]:
     return {family: dict(counts[family]) for family in sorted(counts)}
 
 
+def failures_first(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda row: (row["status"] == "ok", row.get("family") or "", row["model_type"]))
+
+
 def format_params(value) -> str:
     if value is None or pd.isna(value):
         return "—"
@@ -37,8 +41,7 @@ def coverage_table(rows: list[dict], failures_only: bool = False) -> str:
     lines += [f"| {escape_cell(family)} | {counts.get('ok', 0)} | {counts['total']} |" for family, counts in by_family.items()]
     lines += ["", "| model type | family | status | reason_code | params tiny | params full | reason |", "|---|---|---|---|---|---|---|"]
     listed = [row for row in rows if row["status"] != "ok"] if failures_only else rows
-    ordered = sorted(listed, key=lambda row: (row["status"] == "ok", row.get("family") or "", row["model_type"]))
-    for row in ordered:
+    for row in failures_first(listed):
         reason = escape_cell((row.get("reason") or "")[:REASON_LIMIT])
         lines.append(
             f"| {escape_cell(row['model_type'])} | {escape_cell(row.get('family') or '')} | {row['status']} | "

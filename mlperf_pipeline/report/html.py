@@ -32,7 +32,7 @@ from mlperf_pipeline.report.frame import (
     sort_results,
     status_counts,
 )
-from mlperf_pipeline.report.coverage import coverage_by_family, coverage_table, format_params
+from mlperf_pipeline.report.coverage import coverage_by_family, coverage_table, failures_first, format_params
 from mlperf_pipeline.report.markdown import markdown_summary
 from mlperf_pipeline.report.plots import latency_plot, status_plot, throughput_plot
 
@@ -168,7 +168,7 @@ def _coverage_context(rows: list[dict]) -> dict[str, object]:
                 "reason": fmt_text(row.get("reason") or ""), "params_tiny": format_params(row.get("params_tiny")),
                 "params_full": format_params(row.get("params_full")),
             }
-            for row in sorted(rows, key=lambda row: (row["status"] == "ok", row.get("family") or "", row["model_type"]))
+            for row in failures_first(rows)
         ],
     }
 

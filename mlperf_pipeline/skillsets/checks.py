@@ -89,30 +89,36 @@ def _count(info: SkillsetInfo, size: str) -> tuple[int | None, BaseException | N
 
 
 def examine(item: dict) -> dict:
-    """Child side: meta parameter counts, then build + inputs + one forward at tiny size on cpu.
+    """Child side: `check_info` on one thread.
 
     `item`: model_type, model_class, family, modality, overrides, count_full (bool), max_tiny_params
     (None: no cap)."""
     import torch
 
+    torch.set_num_threads(1)
+    info = SkillsetInfo(item["model_type"], item["model_class"], item["family"], item["modality"], item["overrides"])
+    return check_info(info, item.get("max_tiny_params"), item.get("count_full", False))
+
+
+def check_info(info: SkillsetInfo, max_tiny_params: int | None = None, count_full: bool = False,
+               batch_size: int = SMOKE_BATCH_SIZE, seq_len: int = SMOKE_SEQ_LEN) -> dict:
+    """Meta parameter counts, then build + inputs + one forward at tiny size on cpu; never raises."""
     from mlperf_pipeline.skillsets.runtime import build_model, make_inputs
 
-    torch.set_num_threads(1)
     started = time.perf_counter()
-    info = SkillsetInfo(item["model_type"], item["model_class"], item["family"], item["modality"], item["overrides"])
     result: dict = {"status": OK, "reason_code": None, "reason": None}
     result["params_tiny"], tiny_error = _count(info, "tiny")
-    if item.get("count_full"):
+    if count_full:
         result["params_full"], full_error = _count(info, "full")
         result["full_error"] = None if full_error is None else f"{type(full_error).__name__}: {full_error}"[:500]
     if tiny_error is not None:
         result.update(_failed("build", tiny_error))
-    elif item.get("max_tiny_params") and result["params_tiny"] > item["max_tiny_params"]:
+    elif max_tiny_params and result["params_tiny"] > max_tiny_params:
         result.update(status="failed", reason_code="too_large", reason=f"tiny: {result['params_tiny'] / 1e6:.0f}M parameters")
     else:
         try:
             result.update(_forward_once(lambda: build_model(info, "tiny", "cpu", "float32"),
-                                        lambda model: make_inputs(model, info, SMOKE_BATCH_SIZE, SMOKE_SEQ_LEN, "cpu", "float32")))
+                                        lambda model: make_inputs(model, info, batch_size, seq_len, "cpu", "float32")))
         except Exception as error:  # every failure is data: classified, with its message
             result.update(_failed("forward", error))
     result["seconds"] = round(time.perf_counter() - started, 3)

@@ -10,7 +10,6 @@ caller, which may hold threads and locks) that imports torch, transformers and t
 modules once, so each call starts in milliseconds instead of paying seconds of imports.
 (multiprocessing's own fork server cannot serve here: in each child it re-runs the caller's main
 script first, and under the `dagster` CLI that imports all of Dagster again, ~2 s a call.)
-Scripts without threads may fork from themselves (`start_method="fork"`) once preloaded.
 
     python -m mlperf_pipeline.skillsets.isolated   # the runner: one JSON request on stdin
 """
@@ -93,16 +92,12 @@ class IsolatedCalls:
         jobs: int = 2,
         timeout_s: float = 120.0,
         memory_cap_bytes: int | None = None,
-        start_method: str = "runner",
         preload: Iterable[str] = DEFAULT_PRELOAD,
         guard: Callable[[], AbstractContextManager] | None = None,
     ):
-        """`start_method`: `runner` (fork from a preloaded helper interpreter) or `fork` (from this
-        process: only for single-threaded scripts). `guard`: entered while any child runs (e.g.
-        the cpu device lock, so that checks never run beside a measurement)."""
-        if start_method not in ("runner", "fork"):
-            raise ValueError(f"unknown start_method {start_method!r}: expected 'runner' or 'fork'")
-        self.start_method, self.preload = start_method, list(preload)
+        """`preload`: modules the runner imports before forking. `guard`: entered while any child
+        runs (e.g. the cpu device lock, so that checks never run beside a measurement)."""
+        self.preload = list(preload)
         self.jobs, self.timeout_s, self.memory_cap_bytes = max(1, jobs), timeout_s, memory_cap_bytes
         self.guard = guard or nullcontext
 
@@ -126,10 +121,7 @@ class IsolatedCalls:
         if not items:
             return
         with self.guard():
-            if self.start_method == "fork":
-                yield from _ForkPool(self.jobs, self.timeout_s, self.memory_cap_bytes).run(function, items)
-            else:
-                yield from self._through_runner(function, items)
+            yield from self._through_runner(function, items)
 
     def _through_runner(self, function, items: list) -> Iterator[tuple[int, dict]]:
         request = {
@@ -156,6 +148,8 @@ class IsolatedCalls:
 
 
 class _ForkPool:
+    """The runner's side: at most `jobs` forked children, each killed at its deadline."""
+
     def __init__(self, jobs: int, timeout_s: float, memory_cap_bytes: int | None):
         self.context = multiprocessing.get_context("fork")
         self.jobs, self.timeout_s, self.memory_cap_bytes = jobs, timeout_s, memory_cap_bytes

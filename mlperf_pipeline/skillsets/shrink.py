@@ -1415,27 +1415,16 @@ def _catalog_entry(model_type):
 
 def check_overrides(entry, overrides: dict, batch_size: int = 1, seq_len: int = 128) -> str | None:
     """None when the overrides give a model that builds, runs one forward and stays finite;
-    else the reason code. Params are counted on the meta device first: no large allocation."""
+    else the reason code (the smoke check, `checks.check_info`, in this process)."""
     import torch
 
-    from mlperf_pipeline.skillsets.runtime import (
-        NonFiniteOutput, SkillsetInfo, build_model, count_parameters_on_meta, first_tensor, make_inputs, reason_code,
-    )
+    from mlperf_pipeline.skillsets.checks import check_info
+    from mlperf_pipeline.skillsets.runtime import SkillsetInfo
 
     info = SkillsetInfo(entry.model_type, entry.model_class, entry.family, entry.modality, overrides)
     state = torch.random.get_rng_state()
     try:
-        if count_parameters_on_meta(info, "tiny") > MAX_TINY_PARAMS:
-            return "too_large"
-        model = build_model(info, "tiny", "cpu", "float32")
-        inputs = make_inputs(model, info, batch_size, seq_len, "cpu", "float32")
-        with torch.inference_mode():
-            tensor = first_tensor(model(**inputs))
-        if tensor is not None and tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise NonFiniteOutput("model output holds NaN or inf")
-        return None
-    except Exception as error:
-        return reason_code(error)
+        return check_info(info, MAX_TINY_PARAMS, batch_size=batch_size, seq_len=seq_len)["reason_code"]
     finally:
         torch.random.set_rng_state(state)
 
