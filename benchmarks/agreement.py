@@ -1,20 +1,33 @@
-"""Agreement with torch.utils.benchmark: our median against theirs, measured in the same run.
+"""Agreement with torch.utils.benchmark, and how long our engine takes to reach a verdict.
 
-For each architecture (full size, batch 1, default seq 128) and each round, two fresh processes
-with the same thread count and OpenMP wait policy: our isolated benchmark (stop rule, validity
-verdict) and a reference process timing the same skillset with `torch.utils.benchmark.Timer`.
-Rounds alternate which goes first so drift on a shared machine does not favour either.
+    .venv/bin/python benchmarks/agreement.py [--models bert,gpt2,t5,vit,whisper] [--solo-rounds 3] [--rounds 3]
 
-    .venv/bin/python benchmarks/agreement.py [--models bert,gpt2,t5,vit,whisper] [--rounds 3]
+Part 1, time to a verdict. Our benchmark alone, as the pipeline runs it (fork server, its default
+time cap per configuration, wait policy chosen from the host's load), `--solo-rounds` times per
+model (full size, batch 1, seq 128): wall time from request to verdict (load probe and process
+start included), status and reason, and how often it was valid.
 
-Prints one line per round and a summary: median ratio (ours / reference), how often each tool
-judged its own measurement valid, and the wall time each took, process start included.
+Part 2, agreement. Two processes with the same thread count and OpenMP settings measure the same
+skillset at the same time, taking turns (`mlperf_pipeline.bench.turns`): our isolated benchmark,
+unchanged (stop rule, validity verdict), and a reference process timing the same call with
+`torch.utils.benchmark.Timer.blocked_autorange`. Each holds the token for a slice of calls (at
+least `--slice-s`, and at least 5 calls at the latency part 1 measured), then hands over. On this
+shared host the true latency drifts by 30% or more within a minute, so two tools measured one after
+the other disagree by the drift; taking turns puts both on the same stretch of time. Both are
+judged by one rule: the 95% order-statistic CI of the median within the target (default ±2%). A
+round's ratio counts only when both were valid; a round where either was not says so, and rounds
+repeat (up to `--rounds`) until `--valid-rounds` were valid for both.
+
+Both run with OMP_WAIT_POLICY=ACTIVE, as the pipeline does on an idle host, and a bounded
+GOMP_SPINCOUNT: otherwise the waiting process's idle OpenMP workers would spin on the cores the
+other one is measuring on.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -23,13 +36,20 @@ import time
 from pathlib import Path
 
 from mlperf_pipeline.bench.forkserver import ForkServerPool
-from mlperf_pipeline.bench.request import BenchRequest
+from mlperf_pipeline.bench.request import DEFAULT_MAX_SECONDS_PER_CONFIG, BenchRequest
 from mlperf_pipeline.bench.runner import child_environment, run_isolated
-from mlperf_pipeline.bench.stats import ci_half_width_pct
+from mlperf_pipeline.bench.stats import ci_half_width_pct, median_ci
+from mlperf_pipeline.bench.turns import DONE, TURNS_ENV, paired_turn_ratios
 from mlperf_pipeline.hardware.detect import inventory, usable_cores
 from mlperf_pipeline.skillsets.generate import generate, spec_for
 
 nan = float("nan")
+# While one process measures, the other's idle OpenMP workers must sleep: under ACTIVE, libgomp
+# spins them forever (a whole core per worker, checked), unless the spin count is bounded. 300000
+# spins is a few milliseconds: within a forward pass the workers still spin as under ACTIVE.
+TURN_TAKING_ENV = {"GOMP_SPINCOUNT": "300000"}
+CALLS_PER_TURN = 5
+CALLS_PER_ROUND = 30  # per tool: the cap grows for slow models so that each gets about this many
 
 REFERENCE_SCRIPT = """
 import json, sys, time
@@ -37,105 +57,206 @@ started = time.perf_counter()
 import torch
 from torch.utils import benchmark
 from pathlib import Path
+from mlperf_pipeline.bench.turns import TurnGate
 from mlperf_pipeline.skillsets.render import load_skillset_module
-path, threads, seq_len, max_s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-torch.set_num_threads(threads)
+path, threads, seq_len, wait_fifo, pass_fifo, slice_s = sys.argv[1:7]
+torch.set_num_threads(int(threads))
 module = load_skillset_module(Path(path))
 model = module.build("full")
-inputs = module.inputs(model, 1, seq_len)
+inputs = module.inputs(model, 1, int(seq_len))
+gate = TurnGate(wait_fifo, pass_fifo, float(slice_s))
+timer = benchmark.Timer(stmt="model(**inputs)", globals={"model": model, "inputs": inputs}, num_threads=int(threads))
+gate.hand_over()  # built: the other process may start measuring
+measurements = []
 with torch.inference_mode():
-    for _ in range(3):
-        model(**inputs)
-    timer = benchmark.Timer(stmt="model(**inputs)", globals={"model": model, "inputs": inputs}, num_threads=threads)
-    measurement = timer.adaptive_autorange(threshold=0.02, min_run_time=0.5, max_run_time=max_s)
-print(json.dumps({"median_ms": measurement.median * 1000, "iqr_ms": measurement.iqr * 1000,
-                  "times_ms": [t * 1000 for t in measurement.times], "number_per_run": measurement.number_per_run,
-                  "significant": bool(measurement.has_warnings is False), "wall_s": time.perf_counter() - started}))
+    while gate.before_call():
+        # One block per turn; blocked_autorange's own block-size estimate is its warm-up after each hand-over.
+        measurements.append((gate.turns, timer.blocked_autorange(min_run_time=float(slice_s))))
+measurements = measurements[1:]  # the first turn warms up, as our stop rule's warm-up does
+merged = benchmark.Measurement.merge([m for _, m in measurements])[0] if measurements else None
+print(json.dumps({"times_ms": [t * 1000 for t in merged.times] if merged else [], "median_ms": merged.median * 1000 if merged else None,
+                  "turn_times_ms": [[turn, [t * 1000 for t in m.times]] for turn, m in measurements],
+                  "iqr_warning": bool(merged and merged.has_warnings), "turns": gate.turns, "wall_s": time.perf_counter() - started}))
 """
 
 
-def _ours(skillset: str, model_type: str, threads: int, seq_len: int, max_s: float, target_ci_pct: float, lock_dir: Path, fork_servers: ForkServerPool | None) -> dict:
-    request = BenchRequest(skillset_path=skillset, model_type=model_type, hardware="cpu", size="full", seq_lens=[seq_len], threads=threads,
-                           max_seconds_per_config=max_s, target_ci_pct=target_ci_pct)
+def _ours(skillset: str, model_type: str, args, max_s: float, policy: str, work_dir: Path, fork_servers: ForkServerPool | None) -> dict:
+    request = BenchRequest(skillset_path=skillset, model_type=model_type, hardware="cpu", size="full", seq_lens=[args.seq_len], threads=args.threads,
+                           max_seconds_per_config=max_s, target_ci_pct=args.target_ci_pct)
     started = time.monotonic()
-    outcome = run_isolated(request, lock_dir=lock_dir, timeout_s=300, omp_wait_policy="ACTIVE", fork_servers=fork_servers)
+    outcome = run_isolated(request, lock_dir=work_dir, timeout_s=4 * max_s + 120, omp_wait_policy=policy, fork_servers=fork_servers)
     result = next((r for r in outcome.records if r.get("kind") == "result"), {})
     low, high, median = result.get("ci95_low_ms"), result.get("ci95_high_ms"), result.get("latency_ms_p50")
-    ci_pct = 100 * (high - low) / 2 / median if low is not None and high is not None and median else None
     return {"median_ms": median, "valid": result.get("status") == "ok", "status": result.get("status") or outcome.reason_code,
-            "reason": result.get("reason") or outcome.reason, "n": result.get("n_samples"), "ci_pct": ci_pct, "wall_s": time.monotonic() - started}
+            "reason": result.get("reason") or outcome.reason, "n": result.get("n_samples"),
+            "samples_ms": result.get("samples", []), "sample_turns": result.get("sample_turns", []),
+            "ci_pct": 100 * (high - low) / 2 / median if low is not None and high is not None and median else None,
+            "policy": outcome.extra.get("omp_wait_policy", policy), "wall_s": time.monotonic() - started}
 
 
-def _reference(skillset: str, threads: int, seq_len: int, max_s: float, target_ci_pct: float) -> dict:
+def _judged_reference(result: dict, target_ci_pct: float) -> dict:
+    """The reference's own times, judged by our validity rule; its IQR warning is kept beside."""
+    half_width = ci_half_width_pct(result["times_ms"]) if result["times_ms"] else None
+    return {**result, "n": len(result["times_ms"]), "ci_pct": half_width, "valid": half_width is not None and half_width <= target_ci_pct}
+
+
+def _paired_ratio(ratios: list[float]) -> tuple[float | None, tuple[float, float] | None]:
+    """Median of the per-turn ratios and its 95% order-statistic interval (None with too few turns)."""
+    if not ratios:
+        return None, None
+    interval = median_ci(ratios)
+    return statistics.median(ratios), interval
+
+
+def _turn_taking_environment(threads: int, policy: str) -> dict[str, str]:
+    return {**child_environment(threads, policy), **TURN_TAKING_ENV}
+
+
+def _interleaved_round(skillset: str, model_type: str, args, slice_s: float, cap_s: float, work_dir: Path, fork_servers: ForkServerPool | None) -> tuple[dict, dict]:
+    ours_fifo, reference_fifo = work_dir / "ours.fifo", work_dir / "reference.fifo"
+    for fifo in (ours_fifo, reference_fifo):
+        fifo.unlink(missing_ok=True)
+        os.mkfifo(fifo)
     started = time.monotonic()
-    completed = subprocess.run([sys.executable, "-c", REFERENCE_SCRIPT, skillset, str(threads), str(seq_len), str(max_s)],
-                               capture_output=True, text=True, env=child_environment(threads, "ACTIVE"), timeout=600)
-    if completed.returncode != 0:
-        return {"median_ms": None, "valid": False, "wall_s": time.monotonic() - started, "error": completed.stderr[-300:]}
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
-    # Judged by the same rule as ours (95% order-statistic CI of the median within the target) over
-    # its own measurements; its own IQR warning is printed beside it.
-    half_width = ci_half_width_pct(result["times_ms"])
-    return {**result, "n": len(result["times_ms"]), "ci_pct": half_width, "valid": half_width is not None and half_width <= target_ci_pct,
-            "wall_s": time.monotonic() - started}
+    reference = subprocess.Popen(
+        [sys.executable, "-c", REFERENCE_SCRIPT, skillset, str(args.threads), str(args.seq_len), str(reference_fifo), str(ours_fifo),
+         str(slice_s)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_turn_taking_environment(args.threads, "ACTIVE"))
+    os.environ.update({TURNS_ENV: f"{ours_fifo}:{reference_fifo}:{slice_s}", **TURN_TAKING_ENV})
+    try:
+        ours = _ours(skillset, model_type, args, cap_s, "ACTIVE", work_dir, fork_servers)
+    finally:
+        for name in (TURNS_ENV, *TURN_TAKING_ENV):
+            del os.environ[name]
+        done = os.open(reference_fifo, os.O_RDWR)
+        os.write(done, DONE)  # our benchmark finished (or failed): the reference stops at its next turn
+        os.close(done)
+    stdout, stderr = reference.communicate(timeout=120)
+    if reference.returncode != 0:
+        return ours, {"median_ms": None, "valid": False, "n": 0, "error": stderr[-300:], "wall_s": time.monotonic() - started}
+    return ours, {**_judged_reference(json.loads(stdout.strip().splitlines()[-1]), args.target_ci_pct), "wall_s": time.monotonic() - started}
+
+
+def _interval(ratios: list[float]) -> str:
+    median, interval = _paired_ratio(ratios)
+    if median is None:
+        return "n/a"
+    return f"{median:.3f} [{interval[0]:.3f}-{interval[1]:.3f}]" if interval else f"{median:.3f} [too few turns]"
+
+
+def _agreement(models: list[str], skillsets: dict, latency_ms: dict, args, work_dir: Path, fork_servers) -> list[dict]:
+    print(f"\nagreement: turns of at least {args.slice_s:g} s and {CALLS_PER_TURN} calls, threads={args.threads}, "
+          f"OMP_WAIT_POLICY=ACTIVE GOMP_SPINCOUNT={TURN_TAKING_ENV['GOMP_SPINCOUNT']}, seq_len={args.seq_len}, batch=1, size=full, "
+          f"cap {args.max_seconds:g} s (or {2 * CALLS_PER_ROUND} calls) for both together, target ±{args.target_ci_pct:g}%")
+    print("ratio = our median / reference median; paired = median [95% CI] of per-turn ratios, each turn of ours over the reference turns around it")
+    print(f"{'model':<9}{'round':>6}{'ours ms':>10}{'ref ms':>10}{'ratio':>8}{'ours ok':>9}{'±CI%':>7}{'n':>5}{'ref ok':>8}{'±CI%':>7}{'n':>5}"
+          f"{'ref IQR warn':>13}  {'paired':<22}{'wall s':>7}{'turn s':>7}{'cap s':>6}")
+    rows = []
+    for model_type in models:
+        latency_s = latency_ms.get(model_type, 0.0) / 1000
+        slice_s, cap_s = max(args.slice_s, CALLS_PER_TURN * latency_s), max(args.max_seconds, 2 * CALLS_PER_ROUND * latency_s)
+        for round_index in range(args.rounds):
+            if sum(row["both_valid"] for row in rows if row["model"] == model_type) >= args.valid_rounds:
+                break
+            ours, reference = _interleaved_round(skillsets[model_type], model_type, args, slice_s, cap_s, work_dir, fork_servers)
+            ratio = ours["median_ms"] / reference["median_ms"] if ours["median_ms"] and reference["median_ms"] else None
+            turn_ratios = paired_turn_ratios(ours["sample_turns"], ours["samples_ms"], reference.get("turn_times_ms", []))
+            rows.append({"model": model_type, "ours": ours, "reference": reference, "ratio": ratio, "turn_ratios": turn_ratios,
+                         "both_valid": bool(ratio and ours["valid"] and reference["valid"])})
+            print(f"{model_type:<9}{round_index:>6}{ours['median_ms'] or nan:>10.2f}{reference['median_ms'] or nan:>10.2f}"
+                  f"{ratio or nan:>8.3f}{str(ours['valid']):>9}{ours.get('ci_pct') or nan:>7.1f}{ours.get('n') or 0:>5}"
+                  f"{str(reference['valid']):>8}{reference.get('ci_pct') or nan:>7.1f}{reference.get('n') or 0:>5}"
+                  f"{str(reference.get('iqr_warning', '')):>13}  {_interval(turn_ratios):<22}{reference['wall_s']:>7.1f}{slice_s:>7.1f}{cap_s:>6.1f}",
+                  flush=True)
+            if not ours["valid"]:
+                print(f"{'':<15}ours: {ours['status']}: {ours['reason']}")
+            if reference.get("error"):
+                print(f"{'':<15}reference failed: {reference['error']}")
+    return rows
+
+
+def _time_to_verdict(models: list[str], skillsets: dict, args, work_dir: Path, fork_servers) -> list[dict]:
+    print(f"\ntime to a verdict: our benchmark alone, as the pipeline runs it (cap {DEFAULT_MAX_SECONDS_PER_CONFIG:g} s per configuration, "
+          f"wait policy auto, {'fork server' if fork_servers else 'new interpreter'})")
+    print(f"{'model':<9}{'round':>6}{'ms':>10}{'status':>9}{'±CI%':>7}{'n':>5}{'policy':>9}{'wall s':>8}  reason")
+    rows = []
+    for model_type in models:
+        for round_index in range(args.solo_rounds):
+            ours = _ours(skillsets[model_type], model_type, args, DEFAULT_MAX_SECONDS_PER_CONFIG, "auto", work_dir, fork_servers)
+            rows.append({"model": model_type, "ours": ours})
+            print(f"{model_type:<9}{round_index:>6}{ours['median_ms'] or nan:>10.2f}{ours['status']:>9}{ours.get('ci_pct') or nan:>7.1f}"
+                  f"{ours.get('n') or 0:>5}{ours['policy']:>9}{ours['wall_s']:>8.1f}  {ours['reason'] or ''}", flush=True)
+    return rows
+
+
+def agreement_verdict(interval: tuple[float, float] | None, low: float = 0.95, high: float = 1.05) -> str:
+    """`agrees` when the whole interval lies in [low, high], `DISAGREES` when none of it does."""
+    if interval is None:
+        return "inconclusive"
+    if low <= interval[0] and interval[1] <= high:
+        return "agrees"
+    return "DISAGREES" if interval[1] < low or interval[0] > high else "inconclusive"
+
+
+def _summary(agreement: list[dict], solo: list[dict]) -> None:
+    print("\nsummary\n  ratio: median over rounds where both were valid by the same rule (95% CI of the median within the target)\n"
+          "  paired: per-turn ratios of all rounds, median [95% CI]; agrees when the interval lies within 0.95-1.05")
+    for model in dict.fromkeys(row["model"] for row in agreement + solo):
+        pairs = [row for row in agreement if row["model"] == model]
+        alone = [row["ours"] for row in solo if row["model"] == model]
+        line = f"  {model:<9}"
+        if pairs:
+            both_valid = [row["ratio"] for row in pairs if row["both_valid"]]
+            if both_valid:
+                median_ratio = statistics.median(both_valid)
+                ratio = f"{median_ratio:.3f} ({'within' if 0.95 <= median_ratio <= 1.05 else 'OUTSIDE'} 0.95-1.05)"
+            else:
+                ratio = "n/a (no round valid for both)"
+            turn_ratios = [value for row in pairs for value in row["turn_ratios"]]
+            line += (f" ratio {ratio:<30} valid: ours {sum(r['ours']['valid'] for r in pairs)}/{len(pairs)}, "
+                     f"reference {sum(r['reference']['valid'] for r in pairs)}/{len(pairs)}; "
+                     f"paired {_interval(turn_ratios)} over {len(turn_ratios)} turns: {agreement_verdict(_paired_ratio(turn_ratios)[1])};")
+        if alone:
+            walls = [run["wall_s"] for run in alone]
+            line += (f" alone: valid {sum(run['valid'] for run in alone)}/{len(alone)}, wall median {statistics.median(walls):.1f} s,"
+                     f" max {max(walls):.1f} s")
+        print(line)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="bert,gpt2,t5,vit,whisper")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--solo-rounds", type=int, default=3, help="time-to-verdict runs per model (0 skips part 1)")
+    parser.add_argument("--rounds", type=int, default=3, help="most agreement rounds per model (0 skips part 2)")
+    parser.add_argument("--valid-rounds", type=int, default=2, help="agreement rounds valid for both after which a model is done")
     parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--max-seconds", type=float, default=10.0, help="time cap per configuration, both tools (default 10: "
-                        "a 700 ms call gets ~14 samples, the fewest that can show ±2%% on a quiet machine)")
+    parser.add_argument("--max-seconds", type=float, default=20.0, help="our time cap in the agreement part; both tools share it turn by "
+                        "turn, so each gets about half (default 20: a 700 ms call gets ~14 samples each)")
+    parser.add_argument("--slice-s", type=float, default=1.0, help="seconds of calls per turn before handing over")
     parser.add_argument("--target-ci-pct", type=float, default=2.0, help="validity target for both tools: 95%% CI of the median within ±this")
     parser.add_argument("--threads", type=int, default=usable_cores())
-    parser.add_argument("--fork-server", action="store_true", help="fork our benchmark processes from a preloaded server, as the pipeline does (its start-up is printed once, not counted per run)")
+    parser.add_argument("--new-interpreter", action="store_true", help="start each of our benchmarks in a new interpreter instead of "
+                        "forking it from a preloaded server (the pipeline's default launcher)")
     args = parser.parse_args()
     devices = inventory()
-    rows = []
     models = args.models.split(",")
-    with tempfile.TemporaryDirectory() as work, ForkServerPool(lambda policy: child_environment(args.threads, policy)) as pool:
-        fork_servers = pool if args.fork_server else None
-        if fork_servers is not None:
-            started = time.monotonic()
-            pool.model_classes = sorted({spec_for(name).entry.model_class for name in models})
-            pool.get("ACTIVE")
-            print(f"fork server started in {time.monotonic() - started:.1f} s (torch, transformers and {len(pool.model_classes)} model modules preloaded)")
+    model_classes = sorted({spec_for(name).entry.model_class for name in models})
+    with tempfile.TemporaryDirectory() as work, \
+            ForkServerPool(lambda policy: child_environment(args.threads, policy), model_classes) as pipeline_servers, \
+            ForkServerPool(lambda policy: _turn_taking_environment(args.threads, policy), model_classes) as turn_servers:
         work_dir = Path(work)
-        print(f"threads={args.threads} OMP_WAIT_POLICY=ACTIVE (idle host) seq_len={args.seq_len} batch=1 size=full")
-        print(f"{'model':<9}{'round':>6}{'ours ms':>10}{'ref ms':>10}{'ratio':>8}{'ours ok':>9}{'±CI%':>7}{'n':>5}{'ref ok':>8}{'±CI%':>7}{'n':>5}"
-              f"{'ref IQR warn':>13}{'ours wall s':>13}{'ref wall s':>12}")
-        for model_type in models:
-            skillset = generate(spec_for(model_type), devices["cpu"], work_dir, None, devices).path
-            for round_index in range(args.rounds):
-                measure_ours = lambda: _ours(skillset, model_type, args.threads, args.seq_len, args.max_seconds, args.target_ci_pct, work_dir, fork_servers)  # noqa: E731
-                measure_reference = lambda: _reference(skillset, args.threads, args.seq_len, args.max_seconds, args.target_ci_pct)  # noqa: E731
-                if round_index % 2 == 0:
-                    ours, reference = measure_ours(), measure_reference()
-                else:
-                    reference, ours = measure_reference(), measure_ours()
-                ratio = ours["median_ms"] / reference["median_ms"] if ours["median_ms"] and reference["median_ms"] else None
-                rows.append({"model": model_type, "ours": ours, "reference": reference, "ratio": ratio})
-                print(f"{model_type:<9}{round_index:>6}{ours['median_ms'] or nan:>10.2f}{reference['median_ms'] or nan:>10.2f}"
-                      f"{ratio or nan:>8.3f}{str(ours['valid']):>9}{ours.get('ci_pct') or nan:>7.1f}{ours.get('n') or 0:>5}"
-                      f"{str(reference['valid']):>8}{reference.get('ci_pct') or nan:>7.1f}{reference.get('n') or 0:>5}"
-                      f"{str(not reference.get('significant', False)):>13}{ours['wall_s']:>13.1f}{reference['wall_s']:>12.1f}", flush=True)
-    _summary(rows)
-
-
-def _summary(rows: list[dict]) -> None:
-    print("\nsummary (ratio = median of rounds where both measurements were valid by the same rule: 95% CI of the median within the target)")
-    for model in dict.fromkeys(row["model"] for row in rows):
-        mine = [row for row in rows if row["model"] == model]
-        both_valid = [row["ratio"] for row in mine if row["ratio"] and row["ours"]["valid"] and row["reference"]["valid"]]
-        if both_valid:
-            median_ratio = statistics.median(both_valid)
-            ratio = f"{median_ratio:.3f} ({'within' if 0.95 <= median_ratio <= 1.05 else 'OUTSIDE'} 0.95-1.05)"
-        else:
-            ratio = "n/a (no round valid for both)"
-        print(f"  {model:<9} ratio {ratio:<32} ours valid {sum(r['ours']['valid'] for r in mine)}/{len(mine)}, "
-              f"reference valid {sum(r['reference']['valid'] for r in mine)}/{len(mine)}, "
-              f"median wall ours {statistics.median(r['ours']['wall_s'] for r in mine):.1f} s, reference {statistics.median(r['reference']['wall_s'] for r in mine):.1f} s")
+        if not args.new_interpreter:
+            started = time.monotonic()
+            turn_servers.get("ACTIVE")
+            pipeline_servers.get("ACTIVE")
+            print(f"fork servers started in {time.monotonic() - started:.1f} s (torch, transformers and {len(model_classes)} model "
+                  "modules preloaded; paid once per pipeline step, not per benchmark)")
+        skillsets = {name: generate(spec_for(name), devices["cpu"], work_dir, None, devices).path for name in models}
+        solo = _time_to_verdict(models, skillsets, args, work_dir, None if args.new_interpreter else pipeline_servers) if args.solo_rounds else []
+        latency_ms = {model: statistics.median(runs) for model in models
+                      if (runs := [row["ours"]["median_ms"] for row in solo if row["model"] == model and row["ours"]["median_ms"]])}
+        agreement = _agreement(models, skillsets, latency_ms, args, work_dir, None if args.new_interpreter else turn_servers) if args.rounds else []
+    _summary(agreement, solo)
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def _foreign_load_pct(system_busy_pct: float, own_cpu_pct: float, cores: int) ->
     return max(0.0, system_busy_pct - own_cpu_pct / max(cores, 1))
 
 
-def _latency_phase(workload: Workload, request: BenchRequest, hardware_trackers: list) -> tuple[dict, list[float]]:
+def _latency_phase(timed_call, request: BenchRequest, hardware_trackers: list) -> tuple[dict, list[float]]:
     import psutil
 
     from mlperf_pipeline.bench.stop_rule import StopRule, measure
@@ -109,7 +109,7 @@ def _latency_phase(workload: Workload, request: BenchRequest, hardware_trackers:
     trackers = [CpuUtilTracker(), *hardware_trackers]
     psutil.cpu_percent(None)
     start_all(trackers)
-    measurement = measure(workload.timed, StopRule(target_ci_pct=request.target_ci_pct, max_seconds=request.max_seconds_per_config))
+    measurement = measure(timed_call, StopRule(target_ci_pct=request.target_ci_pct, max_seconds=request.max_seconds_per_config))
     fields = stop_all(trackers)
     system_busy = psutil.cpu_percent(None)
     fields.pop("energy_j", None)  # energy comes from its own pass, over a known number of calls
@@ -149,15 +149,19 @@ def _energy_pass(workload: Workload, energy_trackers: list) -> dict:
     return {"energy_j": energy / calls} if energy is not None else {}
 
 
-def _measure_config(module, model, timer, request: BenchRequest, batch: int, seq: int, dtype: str) -> tuple[dict, list[float]]:
+def _measure_config(module, model, timer, request: BenchRequest, batch: int, seq: int, dtype: str, gate=None) -> tuple[dict, list[float]]:
     import torch
 
     from mlperf_pipeline.bench.trackers import energy_trackers_for, utilisation_trackers_for
+    from mlperf_pipeline.bench.turns import gated
 
     workload = Workload(module, model, timer, batch, seq, dtype)
+    timed_call = gated(workload.timed, gate, rewarm=workload.call)
     with torch.inference_mode():
-        first_call_ms = workload.timed()
-        row, samples = _latency_phase(workload, request, utilisation_trackers_for(request.hardware, request.device_index))
+        first_call_ms = timed_call()
+        row, samples = _latency_phase(timed_call, request, utilisation_trackers_for(request.hardware, request.device_index))
+        if gate is not None:
+            row["sample_turns"] = gate.call_turns[-len(samples):]
         row.update(_memory_pass(workload))
         row.update(_energy_pass(workload, energy_trackers_for(request.hardware, request.device_index)))
     median = row.get("latency_ms_p50")
@@ -192,7 +196,10 @@ def _load(request: BenchRequest, process_started: float):
 
 
 def run(request: BenchRequest, out, process_started: float) -> None:
+    from mlperf_pipeline.bench.turns import TurnGate
+
     module, timer, phases = _load(request, process_started)
+    gate = TurnGate.from_environment()  # only when compared against a reference, turn by turn
     current_dtype, model = None, None
     for batch, seq, dtype in request.configs():
         config = {"batch_size": batch, "seq_len": seq, "dtype": dtype}
@@ -201,7 +208,7 @@ def run(request: BenchRequest, out, process_started: float) -> None:
                 model, build_phases = _build(module, request, timer, dtype)
                 phases.update(build_phases)
                 current_dtype = dtype
-            row, samples = _measure_config(module, model, timer, request, batch, seq, dtype)
+            row, samples = _measure_config(module, model, timer, request, batch, seq, dtype, gate)
             row["params"] = sum(parameter.numel() for parameter in model.parameters())
             _emit(out, {"kind": "result", **config, **phases, **row, "samples": samples})
         except Exception as error:

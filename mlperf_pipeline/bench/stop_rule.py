@@ -2,17 +2,22 @@
 
 The rule, with the defaults of `StopRule`:
 
-1. Warm-up. Call the model, discarding the latencies from the results, until the median of the
-   last `warmup_window` (5) calls is within `warmup_tolerance_pct` (5%) of the median of the 5
-   calls before them, and at least `min_warmup` (2) calls were made. Warm-up also ends after
-   `max_warmup_seconds` (3 s), but never before one call. The number of warm-up calls is
-   recorded as `warmup_n`.
+`max_seconds` (10 s here; the pipeline's default is 5 s) is the time per configuration, warm-up
+and sampling together, so a configuration's cost is known before it starts.
+
+1. Warm-up. Call the model, discarding the latencies from the results, until latency stops
+   falling: the median of the last `warmup_window` (5) calls is no more than
+   `warmup_tolerance_pct` (5%) below the median of the 5 calls before them, and at least
+   `min_warmup` (2) calls were made. Warming up only ever makes calls faster, so a window that
+   is slower than the one before is noise on a shared host, not more warm-up to wait for. Warm-up also ends after
+   `max_warmup_seconds` (3 s) or half of `max_seconds`, whichever is sooner, but never before one
+   call. The number of warm-up calls is recorded as `warmup_n`.
 2. Sampling. Keep calling and keep every latency until the distribution-free 95% confidence
    interval of the median (order statistics, see `stats.median_ci`) has a half-width of at most
    `target_ci_pct` (±2%) of the median. The interval is checked once there are `min_samples`
    (10) samples, then after every ~5% more samples, so the check costs next to nothing per call.
-   Sampling also stops after `max_seconds` (10 s) or `max_samples` (2000) samples, and always
-   takes at least one sample.
+   Sampling also stops when warm-up and sampling together reach `max_seconds`, or after
+   `max_samples` (2000) samples, and always takes at least one sample.
 3. Verdict.
    - `ok`: the median's interval met the target.
    - `invalid`, `too_noisy`: a cap came first and the interval is wider than the target; the
@@ -78,7 +83,7 @@ class Measurement:
     samples_ms: list[float]
     warmup_ms: list[float]
     warmup_n: int
-    elapsed_s: float  # sampling phase only; the time the caps and the reason refer to
+    elapsed_s: float  # sampling phase only; the time the reason refers to
     status: Status
     reason_code: ReasonCode | None = None
     reason: str | None = None
@@ -101,20 +106,21 @@ def _warmup_is_stable(latencies: list[float], rule: StopRule) -> bool:
         return False
     recent = statistics.median(latencies[-window:])
     before = statistics.median(latencies[-2 * window : -window])
-    return abs(recent - before) <= rule.warmup_tolerance_pct / 100.0 * before
+    return recent >= before * (1.0 - rule.warmup_tolerance_pct / 100.0)
 
 
 def _warm_up(timed_call: Callable[[], float], rule: StopRule, clock: Callable[[], float]) -> list[float]:
     latencies: list[float] = []
     start = clock()
+    cap_s = min(rule.max_warmup_seconds, rule.max_seconds / 2)  # leave sampling at least half the budget
     while True:
         latencies.append(_checked_latency(timed_call))
-        if _warmup_is_stable(latencies, rule) or clock() - start >= rule.max_warmup_seconds:
+        if _warmup_is_stable(latencies, rule) or clock() - start >= cap_s:
             return latencies
 
 
 def _sample(
-    timed_call: Callable[[], float], rule: StopRule, clock: Callable[[], float]
+    timed_call: Callable[[], float], rule: StopRule, clock: Callable[[], float], budget_s: float
 ) -> tuple[list[float], float]:
     """Sample until the target is met or a cap is hit; returns (samples, elapsed seconds)."""
     samples: list[float] = []
@@ -129,7 +135,7 @@ def _sample(
                 return samples, clock() - start
             next_check = n + max(1, int(n * CHECK_GROWTH))
         elapsed = clock() - start
-        if n >= rule.max_samples or elapsed >= rule.max_seconds:
+        if n >= rule.max_samples or elapsed >= budget_s:
             return samples, elapsed
 
 
@@ -164,7 +170,7 @@ def measure(
     warmup_start = clock()
     warmup = _warm_up(timed_call, rule, clock)
     warmup_s = clock() - warmup_start
-    samples, elapsed_s = _sample(timed_call, rule, clock)
+    samples, elapsed_s = _sample(timed_call, rule, clock, budget_s=rule.max_seconds - warmup_s)
     status, reason_code, reason = _verdict(samples, elapsed_s, rule)
     return Measurement(
         samples_ms=samples,

@@ -65,12 +65,33 @@ def test_very_noisy_model_is_invalid_at_time_cap():
     n = len(result.samples_ms)
     assert result.status == "invalid"
     assert result.reason_code == "too_noisy"
-    assert rule.max_seconds <= result.elapsed_s < rule.max_seconds + max(result.samples_ms) / 1000
+    # The cap covers warm-up and sampling together.
+    total_s = result.warmup_s + result.elapsed_s
+    assert rule.max_seconds <= total_s < rule.max_seconds + max(result.samples_ms) / 1000
     assert n < rule.max_samples
     match = re.fullmatch(r"median 95% CI ±(\d+\.\d)% after (\d+) samples in (\d+\.\d) s, target ±2\.0%", result.reason)
     assert match, result.reason
     assert float(match.group(1)) == pytest.approx(stats.ci_half_width_pct(result.samples_ms), abs=0.05)
     assert int(match.group(2)) == n
+
+
+def test_noise_that_slows_calls_down_does_not_prolong_warmup():
+    # Window medians alternate 1 and 3 ms: not a trend towards faster calls, so warm-up is over
+    # as soon as a window is not faster than the one before.
+    rule = StopRule()
+    result, _ = run([1.0, 3.0] * 50_000, rule)
+    assert result.warmup_n == 2 * rule.warmup_window
+
+
+def test_short_cap_leaves_sampling_half_the_time():
+    rule = StopRule(max_seconds=4.0)
+    falling = [100.0 * 0.98**i for i in range(200)]  # still getting faster when warm-up's half is spent
+    latencies = falling + list(lognormal_ms(50.0, 1.0, seed=6))
+    result, _ = run(latencies, rule)
+    assert rule.max_seconds / 2 <= result.warmup_s < rule.max_seconds / 2 + max(result.warmup_ms) / 1000
+    assert result.warmup_s + result.elapsed_s >= rule.max_seconds
+    assert result.warmup_s + result.elapsed_s < rule.max_seconds + max(result.samples_ms) / 1000
+    assert result.status == "invalid" and result.reason_code == "too_noisy"
 
 
 def test_noisy_fast_model_is_invalid_at_sample_cap():
@@ -116,12 +137,13 @@ def test_steady_model_warms_up_in_two_windows():
     assert result.warmup_ms == [2.0] * result.warmup_n
 
 
-def test_warmup_that_never_settles_ends_at_its_cap():
+def test_warmup_that_keeps_getting_faster_ends_at_its_cap():
     rule = StopRule()
-    latencies = [1.0, 3.0] * 50_000  # window medians alternate between 1 and 3 ms
+    # 10% faster every window of 5 until long after the cap, then steady.
+    latencies = [100.0 * 0.98**i for i in range(200)] + [1.0] * 10_000
     result, _ = run(latencies, rule)
     warmup_seconds = sum(result.warmup_ms) / 1000
-    assert rule.max_warmup_seconds <= warmup_seconds < rule.max_warmup_seconds + 0.004
+    assert rule.max_warmup_seconds <= warmup_seconds < rule.max_warmup_seconds + max(result.warmup_ms) / 1000
     assert result.warmup_s == pytest.approx(warmup_seconds)
 
 
