@@ -17,7 +17,7 @@ SIZE ?=
 FORCE ?=
 LAUNCH := $(BIN)/python -m mlperf_pipeline.orchestration.launch
 
-.PHONY: install home run test bench register dev validate smoke clean incremental
+.PHONY: install home run test bench register dev validate smoke clean incremental agreement
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ dev: register
 # A second benchmark_job over an unchanged range measures nothing: prints both runs' timings.
 incremental: install
 	$(BIN)/python benchmarks/incremental.py
+
+agreement: install
+	$(BIN)/python benchmarks/agreement.py $(ARGS)
 
 clean:
 	rm -rf $(MLPERF_HOME) .env
