@@ -70,10 +70,6 @@ class TurnGate:
         self.slice_started = self.clock()
         return True
 
-    def close(self) -> None:
-        os.close(self.wait_fd)
-        os.close(self.pass_fd)
-
 
 def gated(timed_call, gate: TurnGate | None, rewarm):
     """`timed_call`, waiting for this process's turn before each use; unchanged without a gate.
