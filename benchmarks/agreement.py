@@ -1,6 +1,6 @@
 """Agreement with torch.utils.benchmark, and how long our engine takes to reach a verdict.
 
-    .venv/bin/python benchmarks/agreement.py [--models bert,gpt2,t5,vit,whisper] [--solo-rounds 3] [--rounds 3]
+    .venv/bin/python benchmarks/agreement.py [--models bert,gpt2,t5,vit,whisper] [--solo-rounds 3] [--rounds 5] [--floor-rounds 3]
 
 Part 1, time to a verdict. Our benchmark alone, as the pipeline runs it (fork server, its default
 time cap per configuration, wait policy chosen from the host's load), `--solo-rounds` times per
@@ -21,12 +21,19 @@ repeat (up to `--rounds`) until `--valid-rounds` were valid for both.
 Both run with OMP_WAIT_POLICY=ACTIVE, as the pipeline does on an idle host, and a bounded
 GOMP_SPINCOUNT: otherwise the waiting process's idle OpenMP workers would spin on the cores the
 other one is measuring on.
+
+Part 3, noise floor. Two identical reference processes take turns the same way, `--floor-rounds`
+times per model. Two processes running the same code on the same timeline still land a few percent
+apart here (memory placement is the usual suspect; torch's huge-page allocation,
+THP_MEM_ALLOC_ENABLE=1, did not narrow it), so this is the closest agreement any two
+tools could show in one round, and the reason a verdict takes the median over several rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -52,14 +59,14 @@ CALLS_PER_TURN = 5
 CALLS_PER_ROUND = 30  # per tool: the cap grows for slow models so that each gets about this many
 
 REFERENCE_SCRIPT = """
-import json, sys, time
+import json, os, sys, time
 started = time.perf_counter()
 import torch
 from torch.utils import benchmark
 from pathlib import Path
-from mlperf_pipeline.bench.turns import TurnGate
+from mlperf_pipeline.bench.turns import DONE, TurnGate
 from mlperf_pipeline.skillsets.render import load_skillset_module
-path, threads, seq_len, wait_fifo, pass_fifo, slice_s = sys.argv[1:7]
+path, threads, seq_len, wait_fifo, pass_fifo, slice_s, hands_over_first, max_turns = sys.argv[1:9]
 WARMUP_CALLS = 5
 torch.set_num_threads(int(threads))
 module = load_skillset_module(Path(path))
@@ -69,12 +76,16 @@ gate = TurnGate(wait_fifo, pass_fifo, float(slice_s))
 timer = benchmark.Timer(stmt="model(**inputs)", globals={"model": model, "inputs": inputs}, num_threads=int(threads))
 measurements = []
 with torch.inference_mode():
-    for _ in range(WARMUP_CALLS):  # before the first hand-over, so every turn it gets is measured
+    for _ in range(WARMUP_CALLS):  # before the first turn, so every turn it gets is measured
         model(**inputs)
-    gate.hand_over()  # built and warm: the other process may start measuring
+    if hands_over_first == "1":
+        gate.hand_over()  # built and warm: the other process may start measuring
     while gate.before_call():
         # One block per turn; blocked_autorange's own block-size estimate is its warm-up after each hand-over.
         measurements.append((gate.turns, timer.blocked_autorange(min_run_time=float(slice_s))))
+        if int(max_turns) and gate.turns >= int(max_turns):
+            os.write(gate.pass_fd, DONE)  # its last turn: the peer stops instead of taking another
+            break
 merged = benchmark.Measurement.merge([m for _, m in measurements])[0] if measurements else None
 print(json.dumps({"times_ms": [t * 1000 for t in merged.times] if merged else [], "median_ms": merged.median * 1000 if merged else None,
                   "turn_times_ms": [[turn, [t * 1000 for t in m.times]] for turn, m in measurements],
@@ -106,16 +117,32 @@ def _turn_taking_environment(threads: int, policy: str) -> dict[str, str]:
     return {**child_environment(threads, policy), **TURN_TAKING_ENV}
 
 
-def _interleaved_round(skillset: str, model_type: str, args, slice_s: float, cap_s: float, work_dir: Path, fork_servers: ForkServerPool | None) -> tuple[dict, dict]:
-    ours_fifo, reference_fifo = work_dir / "ours.fifo", work_dir / "reference.fifo"
-    for fifo in (ours_fifo, reference_fifo):
+def _turn_pipes(work_dir: Path, *names: str) -> list[Path]:
+    fifos = [work_dir / f"{name}.fifo" for name in names]
+    for fifo in fifos:
         fifo.unlink(missing_ok=True)
         os.mkfifo(fifo)
-    started = time.monotonic()
-    reference = subprocess.Popen(
-        [sys.executable, "-c", REFERENCE_SCRIPT, skillset, str(args.threads), str(args.seq_len), str(reference_fifo), str(ours_fifo),
-         str(slice_s)],
+    return fifos
+
+
+def _start_reference(skillset: str, args, wait_fifo: Path, pass_fifo: Path, slice_s: float, hands_over_first: bool, max_turns: int = 0):
+    return subprocess.Popen(
+        [sys.executable, "-c", REFERENCE_SCRIPT, skillset, str(args.threads), str(args.seq_len), str(wait_fifo), str(pass_fifo),
+         str(slice_s), "1" if hands_over_first else "0", str(max_turns)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_turn_taking_environment(args.threads, "ACTIVE"))
+
+
+def _reference_result(process, started: float, target_ci_pct: float) -> dict:
+    stdout, stderr = process.communicate(timeout=120)
+    if process.returncode != 0:
+        return {"median_ms": None, "valid": False, "n": 0, "error": stderr[-300:], "wall_s": time.monotonic() - started}
+    return {**_judged_reference(json.loads(stdout.strip().splitlines()[-1]), target_ci_pct), "wall_s": time.monotonic() - started}
+
+
+def _interleaved_round(skillset: str, model_type: str, args, slice_s: float, cap_s: float, work_dir: Path, fork_servers: ForkServerPool | None) -> tuple[dict, dict]:
+    ours_fifo, reference_fifo = _turn_pipes(work_dir, "ours", "reference")
+    started = time.monotonic()
+    reference = _start_reference(skillset, args, reference_fifo, ours_fifo, slice_s, hands_over_first=True)
     os.environ.update({TURNS_ENV: f"{ours_fifo}:{reference_fifo}:{slice_s}", **TURN_TAKING_ENV})
     try:
         ours = _ours(skillset, model_type, args, cap_s, "ACTIVE", work_dir, fork_servers)
@@ -125,10 +152,51 @@ def _interleaved_round(skillset: str, model_type: str, args, slice_s: float, cap
         done = os.open(reference_fifo, os.O_RDWR)
         os.write(done, DONE)  # our benchmark finished (or failed): the reference stops at its next turn
         os.close(done)
-    stdout, stderr = reference.communicate(timeout=120)
-    if reference.returncode != 0:
-        return ours, {"median_ms": None, "valid": False, "n": 0, "error": stderr[-300:], "wall_s": time.monotonic() - started}
-    return ours, {**_judged_reference(json.loads(stdout.strip().splitlines()[-1]), args.target_ci_pct), "wall_s": time.monotonic() - started}
+    return ours, _reference_result(reference, started, args.target_ci_pct)
+
+
+def _floor_round(skillset: str, args, slice_s: float, cap_s: float, work_dir: Path) -> dict:
+    """Two identical reference processes taking turns: how far apart two runs of one tool land here."""
+    first_fifo, second_fifo = _turn_pipes(work_dir, "first", "second")
+    started = time.monotonic()
+    turns = max(2, round(cap_s / (2 * slice_s)))
+    second = _start_reference(skillset, args, second_fifo, first_fifo, slice_s, hands_over_first=True, max_turns=turns)
+    first = _start_reference(skillset, args, first_fifo, second_fifo, slice_s, hands_over_first=False)
+    second_result = _reference_result(second, started, args.target_ci_pct)
+    done = os.open(first_fifo, os.O_RDWR)
+    os.write(done, DONE)  # already sent unless the second one failed; then the first must not wait for ever
+    os.close(done)
+    first_result = _reference_result(first, started, args.target_ci_pct)
+    if first_result.get("error") or second_result.get("error"):
+        return {"ratio": None, "turn_ratios": [], "error": first_result.get("error") or second_result.get("error")}
+    first_turns = [(turn, time_ms) for turn, times in first_result["turn_times_ms"] for time_ms in times]
+    return {"ratio": first_result["median_ms"] / second_result["median_ms"], "first": first_result, "second": second_result,
+            "turn_ratios": paired_turn_ratios([turn for turn, _ in first_turns], [t for _, t in first_turns], second_result["turn_times_ms"])}
+
+
+def _turn_budget(latency_ms: float, args) -> tuple[float, float]:
+    """Seconds per turn and per round: enough calls per turn and per round for slow models too."""
+    latency_s = latency_ms / 1000
+    return max(args.slice_s, CALLS_PER_TURN * latency_s), max(args.max_seconds, 2 * CALLS_PER_ROUND * latency_s)
+
+
+def _noise_floor(models: list[str], skillsets: dict, latency_ms: dict, args, work_dir: Path) -> list[dict]:
+    print(f"\nnoise floor: the reference against itself, two identical processes taking turns as above ({args.floor_rounds} rounds a model)")
+    print(f"{'model':<9}{'round':>6}{'first ms':>10}{'second ms':>10}{'ratio':>8}{'both ok':>9}  {'paired':<8}{'turns':>6}")
+    rows = []
+    for model_type in models:
+        slice_s, cap_s = _turn_budget(latency_ms.get(model_type, 0.0), args)
+        for round_index in range(args.floor_rounds):
+            row = {"model": model_type, **_floor_round(skillsets[model_type], args, slice_s, cap_s, work_dir)}
+            rows.append(row)
+            if row.get("error"):
+                print(f"{model_type:<9}{round_index:>6}  reference failed: {row['error']}")
+                continue
+            both_valid = row["first"]["valid"] and row["second"]["valid"]
+            print(f"{model_type:<9}{round_index:>6}{row['first']['median_ms']:>10.2f}{row['second']['median_ms']:>10.2f}{row['ratio']:>8.3f}"
+                  f"{str(both_valid):>9}  {statistics.median(row['turn_ratios']) if row['turn_ratios'] else nan:<8.3f}{len(row['turn_ratios']):>6}",
+                  flush=True)
+    return rows
 
 
 def _agreement(models: list[str], skillsets: dict, latency_ms: dict, args, work_dir: Path, fork_servers) -> list[dict]:
@@ -140,8 +208,7 @@ def _agreement(models: list[str], skillsets: dict, latency_ms: dict, args, work_
           f"{'ref IQR warn':>13}  {'paired':<8}{'turns':>6}{'wall s':>7}{'turn s':>7}{'cap s':>6}")
     rows = []
     for model_type in models:
-        latency_s = latency_ms.get(model_type, 0.0) / 1000
-        slice_s, cap_s = max(args.slice_s, CALLS_PER_TURN * latency_s), max(args.max_seconds, 2 * CALLS_PER_ROUND * latency_s)
+        slice_s, cap_s = _turn_budget(latency_ms.get(model_type, 0.0), args)
         for round_index in range(args.rounds):
             if sum(row["both_valid"] for row in rows if row["model"] == model_type) >= args.valid_rounds:
                 break
@@ -176,13 +243,24 @@ def _time_to_verdict(models: list[str], skillsets: dict, args, work_dir: Path, f
     return rows
 
 
-def _summary(agreement: list[dict], solo: list[dict]) -> None:
+def _log_spread_pct(ratios: list[float]) -> float | None:
+    """Standard deviation of log ratios, in percent: how far apart two processes' medians land."""
+    logs = [math.log(ratio) for ratio in ratios if ratio]
+    return 100 * statistics.stdev(logs) if len(logs) > 1 else None
+
+
+def _ratios(values: list[float]) -> str:
+    return ", ".join(f"{value:.3f}" for value in values) or "n/a"
+
+
+def _summary(agreement: list[dict], solo: list[dict], floor: list[dict]) -> None:
     print("\nsummary\n  ratio: median over rounds where both were valid by the same rule (95% CI of the median within the target)\n"
-          "  paired: each round's median per-turn ratio, a cross-check that drift cannot move (turns are not independent enough\n"
-          "  for an interval across rounds to mean much on a shared host)")
-    for model in dict.fromkeys(row["model"] for row in agreement + solo):
+          "  rounds: every round's ratio; paired: each round's median per-turn ratio, which drift cannot move\n"
+          "  floor: the reference against itself; a ratio between two tools cannot be expected to be tighter than this")
+    for model in dict.fromkeys(row["model"] for row in agreement + solo + floor):
         pairs = [row for row in agreement if row["model"] == model]
         alone = [row["ours"] for row in solo if row["model"] == model]
+        selves = [row["ratio"] for row in floor if row["model"] == model and row["ratio"]]
         line = f"  {model:<9}"
         if pairs:
             both_valid = [row["ratio"] for row in pairs if row["both_valid"]]
@@ -191,22 +269,32 @@ def _summary(agreement: list[dict], solo: list[dict]) -> None:
                 ratio = f"{median_ratio:.3f} ({'within' if 0.95 <= median_ratio <= 1.05 else 'OUTSIDE'} 0.95-1.05)"
             else:
                 ratio = "n/a (no round valid for both)"
-            paired = ", ".join(f"{statistics.median(row['turn_ratios']):.3f}" for row in pairs if row["turn_ratios"]) or "n/a"
+            paired = _ratios([statistics.median(row["turn_ratios"]) for row in pairs if row["turn_ratios"]])
             line += (f" ratio {ratio:<30} valid: ours {sum(r['ours']['valid'] for r in pairs)}/{len(pairs)}, "
-                     f"reference {sum(r['reference']['valid'] for r in pairs)}/{len(pairs)}; paired {paired};")
+                     f"reference {sum(r['reference']['valid'] for r in pairs)}/{len(pairs)}; rounds {_ratios([r['ratio'] for r in pairs if r['ratio']])};"
+                     f" paired {paired};")
+        if selves:
+            line += f" floor {_ratios(selves)};"
         if alone:
             walls = [run["wall_s"] for run in alone]
             line += (f" alone: valid {sum(run['valid'] for run in alone)}/{len(alone)}, wall median {statistics.median(walls):.1f} s,"
                      f" max {max(walls):.1f} s")
         print(line)
+    between_tools = _log_spread_pct([row["ratio"] for row in agreement])
+    within_tool = _log_spread_pct([row["ratio"] for row in floor])
+    if between_tools is not None or within_tool is not None:
+        print(f"  spread of one round's ratio (SD of log ratio, all rounds and models): ours/reference "
+              f"{f'{between_tools:.1f}%' if between_tools is not None else 'n/a'}, reference/reference "
+              f"{f'{within_tool:.1f}%' if within_tool is not None else 'n/a'}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="bert,gpt2,t5,vit,whisper")
     parser.add_argument("--solo-rounds", type=int, default=3, help="time-to-verdict runs per model (0 skips part 1)")
-    parser.add_argument("--rounds", type=int, default=3, help="most agreement rounds per model (0 skips part 2)")
-    parser.add_argument("--valid-rounds", type=int, default=2, help="agreement rounds valid for both after which a model is done")
+    parser.add_argument("--rounds", type=int, default=5, help="most agreement rounds per model (0 skips part 2)")
+    parser.add_argument("--valid-rounds", type=int, default=3, help="agreement rounds valid for both after which a model is done")
+    parser.add_argument("--floor-rounds", type=int, default=3, help="rounds per model of the reference against itself (0 skips part 3)")
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--max-seconds", type=float, default=20.0, help="our time cap in the agreement part; both tools share it turn by "
                         "turn, so each gets about half (default 20: a 700 ms call gets ~14 samples each)")
@@ -234,7 +322,8 @@ def main() -> None:
         latency_ms = {model: statistics.median(runs) for model in models
                       if (runs := [row["ours"]["median_ms"] for row in solo if row["model"] == model and row["ours"]["median_ms"]])}
         agreement = _agreement(models, skillsets, latency_ms, args, work_dir, None if args.new_interpreter else turn_servers) if args.rounds else []
-    _summary(agreement, solo)
+        floor = _noise_floor(models, skillsets, latency_ms, args, work_dir) if args.floor_rounds else []
+    _summary(agreement, solo, floor)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ source is not readable on this host returns nothing rather than a made-up number
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 from pathlib import Path
@@ -13,11 +14,24 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def release_free_heap() -> None:
+    """Give freed heap pages back to the kernel (glibc's malloc_trim); a no-op without glibc.
+
+    Benchmark processes keep freed memory (see `runner.PINNED_MALLOC_TUNABLES`), so without this
+    the resident set before a phase would still hold every earlier phase's buffers.
+    """
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class PeakRssTracker:
     """Peak resident memory of this process during the phase.
 
     Linux keeps a high-water mark (VmHWM) that writing 5 to /proc/self/clear_refs resets, so the
-    peak belongs to the phase, not to everything the process did before it.
+    peak belongs to the phase, not to everything the process did before it. Freed heap is handed
+    back first, so that it does not count either.
     """
 
     def __init__(self, proc_root: Path = Path("/proc/self")):
@@ -25,6 +39,7 @@ class PeakRssTracker:
         self.resettable = True
 
     def start(self) -> None:
+        release_free_heap()
         try:
             (self.proc_root / "clear_refs").write_text("5")
         except OSError:

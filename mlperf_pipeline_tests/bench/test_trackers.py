@@ -166,3 +166,53 @@ def test_wait_policy_is_chosen_from_the_load_and_can_be_pinned():
     assert choose_wait_policy("PASSIVE", load_before_pct=0.0) == "PASSIVE"
     with pytest.raises(ValueError, match="omp_wait_policy"):
         choose_wait_policy("SPIN", 0.0)
+
+
+def test_benchmark_processes_pin_malloc_unless_the_caller_chose_its_own(monkeypatch):
+    from mlperf_pipeline.bench.runner import PINNED_MALLOC_TUNABLES
+
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    assert child_environment(2, "ACTIVE")["GLIBC_TUNABLES"] == PINNED_MALLOC_TUNABLES
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.cpu.x86_shstk=off")
+    assert child_environment(2, "ACTIVE")["GLIBC_TUNABLES"] == f"glibc.cpu.x86_shstk=off:{PINNED_MALLOC_TUNABLES}"
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=1")
+    assert child_environment(2, "ACTIVE")["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=1"
+
+
+ALLOCATION_CYCLES = """
+import json, resource
+from mlperf_pipeline.bench.trackers import PeakRssTracker
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(3):
+    bytearray(40 * 2**20)  # zero-filled from malloc; 40 MiB is above the largest threshold glibc adapts to itself (32 MiB)
+before = faults()
+for _ in range(10):
+    bytearray(40 * 2**20)
+per_cycle = (faults() - before) / 10
+hog = bytearray(200 * 2**20)  # freed at once: kept by the process when malloc is pinned
+del hog
+rss_before_mb = int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+tracker = PeakRssTracker()
+tracker.start()
+print(json.dumps({"faults_per_cycle": per_cycle, "rss_before_mb": rss_before_mb, "phase_peak_mb": tracker.stop()["peak_memory_mb"]}))
+"""
+
+
+def _allocation_cycles(env: dict) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", ALLOCATION_CYCLES], env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_pinned_malloc_stops_buffers_faulting_in_again_on_every_call(monkeypatch):
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    adaptive = {key: value for key, value in child_environment(2, "ACTIVE").items() if key != "GLIBC_TUNABLES"}
+    assert _allocation_cycles(adaptive)["faults_per_cycle"] > 5000  # 40 MiB is 10,240 pages, mapped and faulted each time
+    pinned = _allocation_cycles(child_environment(2, "ACTIVE"))
+    assert pinned["faults_per_cycle"] < 100
+    # The freed 200 MiB stays resident, but the memory pass hands it back before it measures.
+    assert pinned["rss_before_mb"] > pinned["phase_peak_mb"] + 150

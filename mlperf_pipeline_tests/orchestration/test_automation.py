@@ -6,6 +6,7 @@ import time
 import dagster as dg
 import pytest
 
+from mlperf_pipeline.bench.request import BENCH_VERSION
 from mlperf_pipeline.orchestration.assets import benchmarks as benchmarks_module
 from mlperf_pipeline.orchestration.assets import hardware as hardware_module
 from mlperf_pipeline.orchestration.assets.benchmarks import benchmark_results
@@ -159,7 +160,7 @@ def test_second_run_over_an_unchanged_range_measures_nothing_unless_forced(insta
 def test_nightly_schedule_forces_sentinels_and_fills_gaps_in_ranges(instance):
     instance.add_dynamic_partitions("model_type", ["beit"])  # registered after the critical tier, as in tier order
     # cuda|bert was materialised as skipped under the `absent` environment: not outdated.
-    instance.report_runless_asset_event(dg.AssetMaterialization(BENCH, partition="cuda|bert", tags={"dagster/data_version": "s=x:e=absent:b=1:g=y:r=z"}))
+    instance.report_runless_asset_event(dg.AssetMaterialization(BENCH, partition="cuda|bert", tags={"dagster/data_version": f"s=x:e=absent:b={BENCH_VERSION}:g=y:r=z"}))
     context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.datetime(2026, 1, 1, 2, tzinfo=datetime.timezone.utc))
     requests = nightly_schedule(context)
     runs = {(r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG], r.tags.get(FORCE_TAG)) for r in requests}
