@@ -46,7 +46,7 @@ from mlperf_pipeline.bench.forkserver import ForkServerPool
 from mlperf_pipeline.bench.request import DEFAULT_MAX_SECONDS_PER_CONFIG, BenchRequest
 from mlperf_pipeline.bench.runner import child_environment, run_isolated
 from mlperf_pipeline.bench.stats import ci_half_width_pct
-from mlperf_pipeline.bench.turns import DONE, TURNS_ENV, paired_turn_ratios
+from mlperf_pipeline.bench.turns import DONE, TOKEN, TURNS_ENV, paired_turn_ratios
 from mlperf_pipeline.hardware.detect import inventory, usable_cores
 from mlperf_pipeline.skillsets.generate import generate, spec_for
 
@@ -150,7 +150,9 @@ def _interleaved_round(skillset: str, model_type: str, args, slice_s: float, cap
         for name in (TURNS_ENV, *TURN_TAKING_ENV):
             del os.environ[name]
         done = os.open(reference_fifo, os.O_RDWR)
-        os.write(done, DONE)  # our benchmark finished (or failed): the reference stops at its next turn
+        # Our benchmark finished (or failed), holding the token: the reference gets a last turn, as it
+        # would have had the token come back, then stops. One quick verdict still leaves it a turn.
+        os.write(done, TOKEN + DONE)
         os.close(done)
     return ours, _reference_result(reference, started, args.target_ci_pct)
 
