@@ -126,16 +126,30 @@ def _turn_pipes(work_dir: Path, *names: str) -> list[Path]:
 
 
 def _start_reference(skillset: str, args, wait_fifo: Path, pass_fifo: Path, slice_s: float, hands_over_first: bool, max_turns: int = 0):
-    return subprocess.Popen(
+    stderr = open(wait_fifo.with_suffix(".stderr"), "w+")  # a file, not a pipe: a chatty process never blocks on it
+    process = subprocess.Popen(
         [sys.executable, "-c", REFERENCE_SCRIPT, skillset, str(args.threads), str(args.seq_len), str(wait_fifo), str(pass_fifo),
          str(slice_s), "1" if hands_over_first else "0", str(max_turns)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_turn_taking_environment(args.threads, "ACTIVE"))
+        stdout=subprocess.PIPE, stderr=stderr, text=True, env=_turn_taking_environment(args.threads, "ACTIVE"))
+    stderr.close()
+    return process
 
 
-def _reference_result(process, started: float, target_ci_pct: float) -> dict:
-    stdout, stderr = process.communicate(timeout=120)
+def _tell(fifo: Path, message: bytes) -> None:
+    fd = os.open(fifo, os.O_RDWR)
+    os.write(fd, message)
+    os.close(fd)
+
+
+def _reference_result(process, wait_fifo: Path, started: float, target_ci_pct: float, timeout_s: float = 120) -> dict:
+    try:
+        stdout, _ = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, _ = process.communicate()
     if process.returncode != 0:
-        return {"median_ms": None, "valid": False, "n": 0, "error": stderr[-300:], "wall_s": time.monotonic() - started}
+        error = wait_fifo.with_suffix(".stderr").read_text()[-300:] or f"exit status {process.returncode}"
+        return {"median_ms": None, "valid": False, "n": 0, "error": error, "wall_s": time.monotonic() - started}
     return {**_judged_reference(json.loads(stdout.strip().splitlines()[-1]), target_ci_pct), "wall_s": time.monotonic() - started}
 
 
@@ -149,26 +163,46 @@ def _interleaved_round(skillset: str, model_type: str, args, slice_s: float, cap
     finally:
         for name in (TURNS_ENV, *TURN_TAKING_ENV):
             del os.environ[name]
-        done = os.open(reference_fifo, os.O_RDWR)
         # Our benchmark finished (or failed), holding the token: the reference gets a last turn, as it
         # would have had the token come back, then stops. One quick verdict still leaves it a turn.
-        os.write(done, TOKEN + DONE)
-        os.close(done)
-    return ours, _reference_result(reference, started, args.target_ci_pct)
+        _tell(reference_fifo, TOKEN + DONE)
+    return ours, _reference_result(reference, reference_fifo, started, args.target_ci_pct)
 
 
-def _floor_round(skillset: str, args, slice_s: float, cap_s: float, work_dir: Path) -> dict:
-    """Two identical reference processes taking turns: how far apart two runs of one tool land here."""
+def _wait_pair(pair: list[tuple[subprocess.Popen, Path]], timeout_s: float) -> None:
+    """Wait for two turn-taking processes. When one exits, the other is told to stop: it would
+    otherwise wait for the token for ever. Whatever still runs at the deadline is killed."""
+    deadline, told = time.monotonic() + timeout_s, set()
+    try:
+        while any(process.poll() is None for process, _ in pair) and time.monotonic() < deadline:
+            for index, (process, _) in enumerate(pair):
+                if process.poll() is not None and index not in told:
+                    _tell(pair[1 - index][1], DONE)
+                    told.add(index)
+            time.sleep(0.1)
+    finally:
+        for process, _ in pair:
+            if process.poll() is None:
+                process.kill()
+
+
+def _floor_round(skillset: str, args, slice_s: float, cap_s: float, turns: int, work_dir: Path) -> dict:
+    """Two identical reference processes taking turns, `turns` each, the first one measuring first
+    as our benchmark does in part 2: how far apart two runs of one tool land here."""
     first_fifo, second_fifo = _turn_pipes(work_dir, "first", "second")
+    # Held open here for the round: a pipe that nobody holds open drops what was written to it, and
+    # a stop message may be written before the process it is for has opened its pipe.
+    held = [os.open(fifo, os.O_RDWR) for fifo in (first_fifo, second_fifo)]
     started = time.monotonic()
-    turns = max(2, round(cap_s / (2 * slice_s)))
-    second = _start_reference(skillset, args, second_fifo, first_fifo, slice_s, hands_over_first=True, max_turns=turns)
-    first = _start_reference(skillset, args, first_fifo, second_fifo, slice_s, hands_over_first=False)
-    second_result = _reference_result(second, started, args.target_ci_pct)
-    done = os.open(first_fifo, os.O_RDWR)
-    os.write(done, DONE)  # already sent unless the second one failed; then the first must not wait for ever
-    os.close(done)
-    first_result = _reference_result(first, started, args.target_ci_pct)
+    try:
+        second = _start_reference(skillset, args, second_fifo, first_fifo, slice_s, hands_over_first=True, max_turns=turns)
+        first = _start_reference(skillset, args, first_fifo, second_fifo, slice_s, hands_over_first=False)
+        _wait_pair([(first, first_fifo), (second, second_fifo)], timeout_s=2 * cap_s + 120)
+    finally:
+        for fd in held:
+            os.close(fd)
+    first_result, second_result = (_reference_result(process, fifo, started, args.target_ci_pct, timeout_s=10)
+                                   for process, fifo in ((first, first_fifo), (second, second_fifo)))
     if first_result.get("error") or second_result.get("error"):
         return {"ratio": None, "turn_ratios": [], "error": first_result.get("error") or second_result.get("error")}
     first_turns = [(turn, time_ms) for turn, times in first_result["turn_times_ms"] for time_ms in times]
@@ -182,14 +216,23 @@ def _turn_budget(latency_ms: float, args) -> tuple[float, float]:
     return max(args.slice_s, CALLS_PER_TURN * latency_s), max(args.max_seconds, 2 * CALLS_PER_ROUND * latency_s)
 
 
-def _noise_floor(models: list[str], skillsets: dict, latency_ms: dict, args, work_dir: Path) -> list[dict]:
-    print(f"\nnoise floor: the reference against itself, two identical processes taking turns as above ({args.floor_rounds} rounds a model)")
+def _floor_turns(model_type: str, agreement: list[dict], slice_s: float, cap_s: float) -> int:
+    """As many turns as our benchmark took to its verdict in part 2 (median), so that the floor is
+    measured at the sample sizes actually compared; without part 2, the whole round."""
+    ours = [max(row["ours"]["sample_turns"]) for row in agreement if row["model"] == model_type and row["ours"]["sample_turns"]]
+    return max(2, math.ceil(statistics.median(ours)) if ours else round(cap_s / (2 * slice_s)))
+
+
+def _noise_floor(models: list[str], skillsets: dict, latency_ms: dict, args, work_dir: Path, agreement: list[dict]) -> list[dict]:
+    print(f"\nnoise floor: the reference against itself, two identical processes taking turns as above ({args.floor_rounds} rounds a model,"
+          " as many turns as our benchmark took to its verdict)")
     print(f"{'model':<9}{'round':>6}{'first ms':>10}{'second ms':>10}{'ratio':>8}{'both ok':>9}  {'paired':<8}{'turns':>6}")
     rows = []
     for model_type in models:
         slice_s, cap_s = _turn_budget(latency_ms.get(model_type, 0.0), args)
         for round_index in range(args.floor_rounds):
-            row = {"model": model_type, **_floor_round(skillsets[model_type], args, slice_s, cap_s, work_dir)}
+            turns = _floor_turns(model_type, agreement, slice_s, cap_s)
+            row = {"model": model_type, **_floor_round(skillsets[model_type], args, slice_s, cap_s, turns, work_dir)}
             rows.append(row)
             if row.get("error"):
                 print(f"{model_type:<9}{round_index:>6}  reference failed: {row['error']}")
@@ -324,7 +367,7 @@ def main() -> None:
         latency_ms = {model: statistics.median(runs) for model in models
                       if (runs := [row["ours"]["median_ms"] for row in solo if row["model"] == model and row["ours"]["median_ms"]])}
         agreement = _agreement(models, skillsets, latency_ms, args, work_dir, None if args.new_interpreter else turn_servers) if args.rounds else []
-        floor = _noise_floor(models, skillsets, latency_ms, args, work_dir) if args.floor_rounds else []
+        floor = _noise_floor(models, skillsets, latency_ms, args, work_dir, agreement) if args.floor_rounds else []
     _summary(agreement, solo, floor)
 
 

@@ -128,9 +128,10 @@ def _memory_pass(workload: Workload) -> dict:
     tracker = PeakRssTracker()
     workload.timer.reset_peak_memory()
     tracker.start()
-    workload.call()
+    output = workload.forward()
     workload.timer.synchronize()
     fields = tracker.stop()
+    _check_finite(output)  # after the peak is read: the check's own buffers are not the model's
     device_peak = workload.timer.peak_memory_mb()
     if device_peak:
         fields["peak_memory_mb"] = device_peak  # on a GPU the device memory is the scarce one
@@ -146,10 +147,11 @@ def _energy_pass(workload: Workload, energy_trackers: list) -> dict:
     calls, started = 0, time.perf_counter()
     start_all(energy_trackers)
     while calls == 0 or time.perf_counter() - started < ENERGY_PASS_MIN_S:
-        workload.call()
+        output = workload.forward()
         calls += 1
     workload.timer.synchronize()
     energy = stop_all(energy_trackers).get("energy_j")
+    _check_finite(output)
     return {"energy_j": energy / calls} if energy is not None else {}
 
 

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 # Bumped when the method changes what a number means, so that results are re-measured:
-# 2 = time cap covers warm-up, warm-up ends when latency stops falling, malloc thresholds pinned.
+# 2 = time cap covers warm-up, warm-up ends when latency stops falling, malloc thresholds pinned,
+# finite-output check outside the timed call.
 BENCH_VERSION = "2"
 SIZES = ("tiny", "full")
 MAX_SEQ_LEN = 32768

@@ -100,17 +100,17 @@ def _child_preexec(memory_cap_bytes: int | None):
 
 # glibc's malloc adapts its thresholds to a process's history and hands freed blocks back to the
 # kernel, so every call page-faults its buffers in again, by a different amount in each process:
-# measured 165 to 21,026 minor faults per call across five gpt2 processes (96.7 to 118.6 ms). Pinned
-# thresholds keep freed memory for reuse: 0 to 221 faults per call, 94 to 98 ms. Both are needed:
-# a trim threshold alone also freezes the mmap threshold at 128 KiB (66,340 faults, 170 ms).
-PINNED_MALLOC_TUNABLES = "glibc.malloc.trim_threshold=1073741824:glibc.malloc.mmap_threshold=1073741824"
+# eight gpt2 processes showed 165 to 21,026 minor faults per call (96.7 to 118.6 ms medians). Pinned
+# thresholds keep freed memory for reuse: 0 to 221 faults per call. Both are needed: a trim
+# threshold alone also freezes the mmap threshold at 128 KiB (66,340 faults, ~170 ms).
+PINNED_MALLOC_TUNABLES = {"glibc.malloc.trim_threshold": "1073741824", "glibc.malloc.mmap_threshold": "1073741824"}
 
 
 def _with_pinned_malloc(tunables: str) -> str:
-    """The caller's GLIBC_TUNABLES, plus the pinned malloc thresholds unless it sets malloc ones itself."""
-    if "glibc.malloc." in tunables:
-        return tunables
-    return f"{tunables}:{PINNED_MALLOC_TUNABLES}" if tunables else PINNED_MALLOC_TUNABLES
+    """The caller's GLIBC_TUNABLES, plus each pinned malloc threshold it does not set itself."""
+    own = {item.split("=", 1)[0] for item in tunables.split(":") if item}
+    added = [f"{name}={value}" for name, value in PINNED_MALLOC_TUNABLES.items() if name not in own]
+    return ":".join([tunables, *added] if tunables else added)
 
 
 def child_environment(threads: int, omp_wait_policy: str) -> dict[str, str]:

@@ -22,7 +22,7 @@ def release_free_heap() -> None:
     """
     try:
         ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no C library by that name (musl, macOS, Windows)
         pass
 
 
