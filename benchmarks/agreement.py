@@ -23,10 +23,10 @@ GOMP_SPINCOUNT: otherwise the waiting process's idle OpenMP workers would spin o
 other one is measuring on.
 
 Part 3, noise floor. Two identical reference processes take turns the same way, `--floor-rounds`
-times per model. Two processes running the same code on the same timeline still land a few percent
-apart here (memory placement is the usual suspect; torch's huge-page allocation,
-THP_MEM_ALLOC_ENABLE=1, did not narrow it), so this is the closest agreement any two
-tools could show in one round, and the reason a verdict takes the median over several rounds.
+times per model, for as many turns as our benchmark took to its verdict in part 2. Two processes
+running the same code on the same timeline still land apart by the sampling noise of their
+verdicts (and, before malloc was pinned, by up to 6% more: see `runner.PINNED_MALLOC_TUNABLES`), so
+this is the closest agreement any two tools could show in one round.
 """
 
 from __future__ import annotations
@@ -230,8 +230,8 @@ def _noise_floor(models: list[str], skillsets: dict, latency_ms: dict, args, wor
     rows = []
     for model_type in models:
         slice_s, cap_s = _turn_budget(latency_ms.get(model_type, 0.0), args)
+        turns = _floor_turns(model_type, agreement, slice_s, cap_s)
         for round_index in range(args.floor_rounds):
-            turns = _floor_turns(model_type, agreement, slice_s, cap_s)
             row = {"model": model_type, **_floor_round(skillsets[model_type], args, slice_s, cap_s, turns, work_dir)}
             rows.append(row)
             if row.get("error"):
