@@ -37,7 +37,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _start_run(keys: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
     tags = {**range_tags("cpu", keys[0], keys[-1]), PROFILE_TAG: "smoke"}
-    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "mlperf_pipeline.definitions", "-j", "benchmark_job", "--tags", json.dumps(tags)]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "job",
+        "execute",
+        "-m",
+        "mlperf_pipeline.definitions",
+        "-j",
+        "benchmark_job",
+        "--tags",
+        json.dumps(tags),
+    ]
     # Not from the checkout: `dagster` would load its .env, whose MLPERF_HOME wins over ours.
     return subprocess.Popen(command, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env, cwd=log_path.parent)
 
@@ -57,31 +69,53 @@ def main() -> int:
     with dg.DagsterInstance.get() as instance:
         register_model_types(instance, keys)
     step = max(1, args.partitions // 2)
-    slices = [keys[index * step: index * step + args.partitions] for index in range(args.runs)]
-    print(f"{args.runs} runs x {args.partitions} partitions, overlapping by {args.partitions - step}; {len(set(k for s in slices for k in s))} distinct partitions; home {home}")
+    slices = [keys[index * step : index * step + args.partitions] for index in range(args.runs)]
+    print(
+        f"{args.runs} runs x {args.partitions} partitions, overlapping by {args.partitions - step}; {len(set(k for s in slices for k in s))} distinct partitions; home {home}"
+    )
     started = time.monotonic()
-    runs = [(_start_run(keys_, env, home / f"run{index}.log"), home / f"run{index}.log", time.monotonic()) for index, keys_ in enumerate(slices)]
+    runs = [
+        (_start_run(keys_, env, home / f"run{index}.log"), home / f"run{index}.log", time.monotonic())
+        for index, keys_ in enumerate(slices)
+    ]
     results = []
     for index, (process, log_path, run_started) in enumerate(runs):
         code = process.wait()
         text = log_path.read_text(errors="replace")
         measured = len(re.findall(r"\] cpu\|\S+: \{", text))
-        results.append({"run": index, "exit": code, "wall_s": time.monotonic() - run_started, "measured": measured, "lock_errors": len(LOCK_ERRORS.findall(text))})
+        results.append(
+            {
+                "run": index,
+                "exit": code,
+                "wall_s": time.monotonic() - run_started,
+                "measured": measured,
+                "lock_errors": len(LOCK_ERRORS.findall(text)),
+            }
+        )
     total_s = time.monotonic() - started
     print(f"{'run':>4}{'exit':>6}{'wall s':>9}{'measured':>10}{'lock errors':>13}")
     for row in results:
         print(f"{row['run']:>4}{row['exit']:>6}{row['wall_s']:>9.0f}{row['measured']:>10}{row['lock_errors']:>13}")
     distinct = sorted({key for keys_ in slices for key in keys_})
     with duckdb.connect(str(home / "results.duckdb"), read_only=True) as connection:
-        per_partition = dict(connection.execute("SELECT model_type, count(*) FROM current_results GROUP BY model_type").fetchall())
-        measurements = dict(connection.execute("SELECT model_type, count(DISTINCT run_id) FROM benchmark_results GROUP BY model_type").fetchall())
+        per_partition = dict(
+            connection.execute("SELECT model_type, count(*) FROM current_results GROUP BY model_type").fetchall()
+        )
+        measurements = dict(
+            connection.execute(
+                "SELECT model_type, count(DISTINCT run_id) FROM benchmark_results GROUP BY model_type"
+            ).fetchall()
+        )
     checks = {
         "every run succeeded": all(row["exit"] == 0 for row in results),
         "no lock error in any run's output": sum(row["lock_errors"] for row in results) == 0,
-        "one current result set per partition": len(per_partition) == len(distinct) and set(per_partition.values()) == {1},
+        "one current result set per partition": len(per_partition) == len(distinct)
+        and set(per_partition.values()) == {1},
         "each partition measured once": set(measurements.values()) == {1},
     }
-    print(f"\nwall time {total_s:.0f} s; partitions stored {len(per_partition)}/{len(distinct)}; measurements {sum(measurements.values())}")
+    print(
+        f"\nwall time {total_s:.0f} s; partitions stored {len(per_partition)}/{len(distinct)}; measurements {sum(measurements.values())}"
+    )
     for name, passed in checks.items():
         print(f"  {'PASS' if passed else 'FAIL'}  {name}")
     if not args.keep:

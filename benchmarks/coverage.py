@@ -8,6 +8,10 @@ and the sweep goes on, and a child starts in milliseconds instead of paying the 
     python benchmarks/coverage.py                       # all 649 types, 2 workers
     python benchmarks/coverage.py --models bert,llava   # a few
     python benchmarks/coverage.py --limit 50 --json out.json
+    python benchmarks/coverage.py --skillsets DIR       # also render every skillset module into DIR
+
+`--skillsets` writes the modules the pipeline would generate for cpu, so two checkouts can be
+compared byte for byte (`diff -r`): a behaviour-preserving change leaves them identical.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 OK = "ok"
 
 
-def sweep(entries, jobs: int, timeout_s: float, store_path: Path | None, log=None) -> list[dict]:
+def sweep(
+    entries, jobs: int, timeout_s: float, store_path: Path | None, log=None, skillsets_dir: Path | None = None
+) -> list[dict]:
     """The pipeline's own path: shrink rungs chosen and smoke-checked in isolated processes."""
     from mlperf_pipeline.skillsets.checks import CheckStore
     from mlperf_pipeline.skillsets.generate import checked_specs
@@ -40,23 +46,49 @@ def sweep(entries, jobs: int, timeout_s: float, store_path: Path | None, log=Non
     with tempfile.TemporaryDirectory() as temporary:
         store = CheckStore(store_path or Path(temporary) / "checks.json")
         specs = checked_specs(entries, store, calls, log=log)
+    if skillsets_dir is not None:
+        write_modules([spec for spec, _ in specs.values()], skillsets_dir)
     results = []
     for entry in entries:
         spec, smoke = specs[entry.model_type]
-        results.append({
-            "model_type": entry.model_type, "status": OK if smoke["status"] == OK else "failed", "family": entry.family,
-            "params": smoke.get("params_tiny"), "params_full": spec.params.get("full"),
-            "reason_code": smoke.get("reason_code"), "reason": smoke.get("reason"), "seconds": smoke.get("seconds"),
-        })
+        results.append(
+            {
+                "model_type": entry.model_type,
+                "status": OK if smoke["status"] == OK else "failed",
+                "family": entry.family,
+                "params": smoke.get("params_tiny"),
+                "params_full": spec.params.get("full"),
+                "reason_code": smoke.get("reason_code"),
+                "reason": smoke.get("reason"),
+                "seconds": smoke.get("seconds"),
+            }
+        )
     return results
+
+
+def write_modules(specs, out_dir: Path) -> None:
+    """Render each spec's module (with this host's verdicts) as the pipeline's `skillsets` asset does."""
+    from mlperf_pipeline.hardware.detect import inventory
+    from mlperf_pipeline.skillsets.generate import generate
+
+    devices = inventory()
+    for spec in specs:
+        generate(spec, devices["cpu"], out_dir, None, devices)
 
 
 def summarize(results: list[dict], families: dict[str, str]) -> dict:
     from mlperf_pipeline.report.coverage import coverage_by_family
 
-    by_family = coverage_by_family([{**result, "family": families.get(result["model_type"], "other")} for result in results])
+    by_family = coverage_by_family(
+        [{**result, "family": families.get(result["model_type"], "other")} for result in results]
+    )
     missing = sum(result["reason_code"] == "missing_dependency" for result in results)
-    return {"total": len(results), "ok": sum(result["status"] == OK for result in results), "missing_dependency": missing, "by_family": by_family}
+    return {
+        "total": len(results),
+        "ok": sum(result["status"] == OK for result in results),
+        "missing_dependency": missing,
+        "by_family": by_family,
+    }
 
 
 def print_report(results: list[dict], families: dict[str, str], wall_s: float, show_failures: bool = True) -> None:
@@ -64,14 +96,19 @@ def print_report(results: list[dict], families: dict[str, str], wall_s: float, s
     codes = sorted({code for counts in summary["by_family"].values() for code in counts} - {"total", OK})
     print(f"\n{'family':<16}{'ok':>5}{'total':>7}  " + "  ".join(codes))
     for family, counts in summary["by_family"].items():
-        print(f"{family:<16}{counts.get(OK, 0):>5}{counts['total']:>7}  " + "  ".join(f"{counts.get(code, 0):>{len(code)}}" for code in codes))
+        print(
+            f"{family:<16}{counts.get(OK, 0):>5}{counts['total']:>7}  "
+            + "  ".join(f"{counts.get(code, 0):>{len(code)}}" for code in codes)
+        )
     total, ok = summary["total"], summary["ok"]
     print(f"{'all':<16}{ok:>5}{total:>7}  ({100 * ok / max(total, 1):.1f}% ok)")
     failures = sorted((r for r in results if r["status"] != OK), key=lambda r: (r["reason_code"], r["model_type"]))
     if failures and show_failures:
         print(f"\nfailures ({len(failures)}):")
         for result in failures:
-            print(f"  {result['model_type']:<32} {families.get(result['model_type'], '?'):<15} {result['reason_code']:<19} {result['reason']}")
+            print(
+                f"  {result['model_type']:<32} {families.get(result['model_type'], '?'):<15} {result['reason_code']:<19} {result['reason']}"
+            )
     print(f"\nmissing optional dependency only: {summary['missing_dependency']} (kept in the denominator)")
     slow = sorted((r for r in results if r.get("seconds")), key=lambda r: -r["seconds"])[:5]
     print("slowest: " + ", ".join(f"{r['model_type']} {r['seconds']:.1f}s" for r in slow))
@@ -89,7 +126,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--json", help="write every result and the summary here")
-    parser.add_argument("--store", help="keep check outcomes in this JSON file and reuse them (default: a fresh one, so everything runs)")
+    parser.add_argument(
+        "--store",
+        help="keep check outcomes in this JSON file and reuse them (default: a fresh one, so everything runs)",
+    )
+    parser.add_argument(
+        "--skillsets", help="also write every generated skillset module (and its cpu verdict) into this folder"
+    )
     parser.add_argument("--quiet", action="store_true", help="no line per failure at the end")
     return parser.parse_args(argv)
 
@@ -103,7 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     entries = entries[: args.limit] if args.limit else entries
     families = {entry.model_type: entry.family for entry in entries}
     print(f"{len(entries)} types, {args.jobs} at a time", flush=True)
-    results = sweep(entries, max(1, args.jobs), args.timeout, Path(args.store) if args.store else None, log=lambda line: print(line, flush=True))
+    results = sweep(
+        entries,
+        max(1, args.jobs),
+        args.timeout,
+        Path(args.store) if args.store else None,
+        log=lambda line: print(line, flush=True),
+        skillsets_dir=Path(args.skillsets) if args.skillsets else None,
+    )
     wall_s = time.perf_counter() - started
     print_report(results, families, wall_s, show_failures=not args.quiet)
     if args.json:

@@ -27,13 +27,21 @@ import_s = time.monotonic() - started_at
 
 
 def _measured(result) -> int:
-    return sum(1 for event in result.get_asset_materialization_events() if event.materialization.metadata.get("measured") == dg.BoolMetadataValue(True))
+    return sum(
+        1
+        for event in result.get_asset_materialization_events()
+        if event.materialization.metadata.get("measured") == dg.BoolMetadataValue(True)
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hardware", default="cpu")
-    parser.add_argument("--models", default="bert,distilbert", help="comma-separated model keys, in registration order (one contiguous range)")
+    parser.add_argument(
+        "--models",
+        default="bert,distilbert",
+        help="comma-separated model keys, in registration order (one contiguous range)",
+    )
     parser.add_argument("--max-seconds", type=float, default=1.0, help="max_seconds_per_config of the measurement")
     args = parser.parse_args()
     models = [name for name in args.models.split(",") if name]
@@ -49,7 +57,9 @@ def main() -> None:
             wall = time.monotonic() - started
             history = len(read_results_history(Path(home) / "results.duckdb"))
             rows.append((label, result.success, wall, _measured(result), history))
-    print(f"\nbenchmark_job over {tags['dagster/asset_partition_range_start']} ... {tags['dagster/asset_partition_range_end']} ({len(models)} partitions); imports {import_s:.1f} s")
+    print(
+        f"\nbenchmark_job over {tags['dagster/asset_partition_range_start']} ... {tags['dagster/asset_partition_range_end']} ({len(models)} partitions); imports {import_s:.1f} s"
+    )
     print(f"{'run':<8} {'ok':<5} {'wall s':>8} {'benchmark processes':>20} {'rows stored':>12}")
     for label, ok, wall, measured, history in rows:
         print(f"{label:<8} {str(ok):<5} {wall:>8.1f} {measured:>20} {history:>12}")

@@ -38,18 +38,26 @@ import_s = time.monotonic() - started_at
 
 def _split(keys: list[str], parts: int) -> list[list[str]]:
     size = -(-len(keys) // max(1, parts))
-    return [keys[start:start + size] for start in range(0, len(keys), size)]
+    return [keys[start : start + size] for start in range(0, len(keys), size)]
 
 
 def _generate(instance, resources, keys: list[str]) -> tuple[float, bool]:
     started = time.monotonic()
-    result = dg.materialize([skillsets], instance=instance, resources=resources, tags=range_tags("cpu", keys[0], keys[-1]), raise_on_error=False)
+    result = dg.materialize(
+        [skillsets],
+        instance=instance,
+        resources=resources,
+        tags=range_tags("cpu", keys[0], keys[-1]),
+        raise_on_error=False,
+    )
     return time.monotonic() - started, result.success
 
 
 def _benchmark(instance, job, keys: list[str], profile: str) -> dict:
     started = time.monotonic()
-    result = job.execute_in_process(instance=instance, tags={**range_tags("cpu", keys[0], keys[-1]), PROFILE_TAG: profile}, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=instance, tags={**range_tags("cpu", keys[0], keys[-1]), PROFILE_TAG: profile}, raise_on_error=False
+    )
     wall = time.monotonic() - started
     measured, processes = 0.0, 0
     for event in result.get_asset_materialization_events():
@@ -57,13 +65,21 @@ def _benchmark(instance, job, keys: list[str], profile: str) -> dict:
         if event.materialization.asset_key == dg.AssetKey("benchmark_results") and "wall_s" in metadata:
             measured += metadata["wall_s"].value
             processes += 1
-    return {"keys": len(keys), "success": result.success, "wall_s": wall, "measured_s": measured, "processes": processes}
+    return {
+        "keys": len(keys),
+        "success": result.success,
+        "wall_s": wall,
+        "measured_s": measured,
+        "processes": processes,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, help="only the first N model types (tier order)")
-    parser.add_argument("--runs", type=int, default=2, help="contiguous range runs the benchmark sweep is split into (default 2)")
+    parser.add_argument(
+        "--runs", type=int, default=2, help="contiguous range runs the benchmark sweep is split into (default 2)"
+    )
     parser.add_argument("--profile", default="smoke", help="benchmark profile (default: smoke)")
     parser.add_argument("--home", help="MLPERF home to use (default: a temporary folder)")
     parser.add_argument("--generation-only", action="store_true", help="time skillset generation (cold, warm) and stop")
@@ -105,10 +121,19 @@ def _print_report(n_types: int, cold_s, cold_ok, warm_s, warm_ok, runs, coverage
         label = f"benchmark_job run {index} ({run['keys']} types)"
         print(f"{label:<34}{str(run['success']):<6}{run['wall_s']:>9.1f}")
     print(f"\nsmoke check: {smoke_ok} of {len(coverage)} types ok ({100 * smoke_ok / max(len(coverage), 1):.1f}%)")
-    print("benchmark rows by status: " + ", ".join(f"{status} {count}" for status, count in current["status"].value_counts().items()))
-    print(f"benchmark sweep wall time:          {wall:8.1f} s ({wall / 60:.1f} min) for {n_types} types in {len(runs)} range run(s)")
-    print(f"summed per-model measurement time:  {measured:8.1f} s ({sum(run['processes'] for run in runs)} benchmark processes)")
-    print(f"orchestration overhead:             {overhead:8.1f} s = {100 * overhead / max(wall, 1e-9):.1f}% of the wall time")
+    print(
+        "benchmark rows by status: "
+        + ", ".join(f"{status} {count}" for status, count in current["status"].value_counts().items())
+    )
+    print(
+        f"benchmark sweep wall time:          {wall:8.1f} s ({wall / 60:.1f} min) for {n_types} types in {len(runs)} range run(s)"
+    )
+    print(
+        f"summed per-model measurement time:  {measured:8.1f} s ({sum(run['processes'] for run in runs)} benchmark processes)"
+    )
+    print(
+        f"orchestration overhead:             {overhead:8.1f} s = {100 * overhead / max(wall, 1e-9):.1f}% of the wall time"
+    )
     print(f"generation + sweep (cold):          {(cold_s + wall) / 60:8.1f} min")
 
 

@@ -56,7 +56,9 @@ def automation_settings() -> dict:
         raise ValueError("settings: `automation` must be a mapping")
     unknown = sorted(set(section) - set(_AUTOMATION_DEFAULTS))
     if unknown:
-        raise ValueError(f"settings: unknown automation field(s) {unknown}: expected some of {sorted(_AUTOMATION_DEFAULTS)}")
+        raise ValueError(
+            f"settings: unknown automation field(s) {unknown}: expected some of {sorted(_AUTOMATION_DEFAULTS)}"
+        )
     merged = {**_AUTOMATION_DEFAULTS, **section}
     merged["nightly_cron"] = os.environ.get("MLPERF_NIGHTLY_CRON") or merged["nightly_cron"]
     merged["timezone"] = os.environ.get("MLPERF_TIMEZONE") or merged["timezone"]

@@ -46,7 +46,12 @@ def classify_error(error: BaseException) -> str:
 
 def _failure(error: BaseException, phase: str) -> dict:
     message = f"{phase}: {type(error).__name__}: {error}"
-    return {"status": "failed", "reason_code": classify_error(error), "reason": message[:2000], "traceback": traceback.format_exc()[-4000:]}
+    return {
+        "status": "failed",
+        "reason_code": classify_error(error),
+        "reason": message[:2000],
+        "traceback": traceback.format_exc()[-4000:],
+    }
 
 
 def _configure_threads(request: BenchRequest) -> int:
@@ -113,12 +118,22 @@ def _latency_phase(timed_call, request: BenchRequest, hardware_trackers: list) -
     trackers = [CpuUtilTracker(), *hardware_trackers]
     psutil.cpu_percent(None)
     start_all(trackers)
-    measurement = measure(timed_call, StopRule(target_ci_pct=request.target_ci_pct, max_seconds=request.max_seconds_per_config))
+    measurement = measure(
+        timed_call, StopRule(target_ci_pct=request.target_ci_pct, max_seconds=request.max_seconds_per_config)
+    )
     fields = stop_all(trackers)
     system_busy = psutil.cpu_percent(None)
     fields.pop("energy_j", None)  # energy comes from its own pass, over a known number of calls
-    fields["foreign_load_pct"] = _foreign_load_pct(system_busy, fields.get("cpu_util_pct", 0.0), psutil.cpu_count() or 1)
-    row = {**measurement.summary(), "status": measurement.status, "reason_code": measurement.reason_code, "reason": measurement.reason, **fields}
+    fields["foreign_load_pct"] = _foreign_load_pct(
+        system_busy, fields.get("cpu_util_pct", 0.0), psutil.cpu_count() or 1
+    )
+    row = {
+        **measurement.summary(),
+        "status": measurement.status,
+        "reason_code": measurement.reason_code,
+        "reason": measurement.reason,
+        **fields,
+    }
     return row, measurement.samples_ms
 
 
@@ -155,7 +170,9 @@ def _energy_pass(workload: Workload, energy_trackers: list) -> dict:
     return {"energy_j": energy / calls} if energy is not None else {}
 
 
-def _measure_config(module, model, timer, request: BenchRequest, batch: int, seq: int, dtype: str, gate=None) -> tuple[dict, list[float]]:
+def _measure_config(
+    module, model, timer, request: BenchRequest, batch: int, seq: int, dtype: str, gate=None
+) -> tuple[dict, list[float]]:
     import torch
 
     from mlperf_pipeline.bench.trackers import energy_trackers_for, utilisation_trackers_for
@@ -165,9 +182,11 @@ def _measure_config(module, model, timer, request: BenchRequest, batch: int, seq
     timed_call = gated(workload.timed, gate, rewarm=workload.call)
     with torch.inference_mode():
         first_call_ms = timed_call()
-        row, samples = _latency_phase(timed_call, request, utilisation_trackers_for(request.hardware, request.device_index))
+        row, samples = _latency_phase(
+            timed_call, request, utilisation_trackers_for(request.hardware, request.device_index)
+        )
         if gate is not None:
-            row["sample_turns"] = gate.call_turns[-len(samples):]
+            row["sample_turns"] = gate.call_turns[-len(samples) :]
         row.update(_memory_pass(workload))
         row.update(_energy_pass(workload, energy_trackers_for(request.hardware, request.device_index)))
     median = row.get("latency_ms_p50")
@@ -218,12 +237,17 @@ def run(request: BenchRequest, out, process_started: float) -> None:
             row["params"] = sum(parameter.numel() for parameter in model.parameters())
             _emit(out, {"kind": "result", **config, **phases, **row, "samples": samples})
         except Exception as error:
-            _emit(out, {"kind": "result", **config, **phases, **_failure(error, "measure" if model is not None else "build")})
+            _emit(
+                out,
+                {"kind": "result", **config, **phases, **_failure(error, "measure" if model is not None else "build")},
+            )
             if isinstance(error, MemoryError):
                 raise
 
 
-def run_worker(request: BenchRequest, out, process_started: float, ready_fd: int, go_fd: int, duration_s: float) -> None:
+def run_worker(
+    request: BenchRequest, out, process_started: float, ready_fd: int, go_fd: int, duration_s: float
+) -> None:
     """One concurrent worker: first configuration of the grid, fixed duration after a shared start."""
     import torch
 
@@ -241,8 +265,20 @@ def run_worker(request: BenchRequest, out, process_started: float, ready_fd: int
         while time.perf_counter() - started < duration_s:
             latencies.append(workload.timed())
         elapsed = time.perf_counter() - started
-    _emit(out, {"kind": "worker", "batch_size": batch, "seq_len": sequence_length_used(workload.inputs, seq), "dtype": dtype,
-                "calls": len(latencies), "elapsed_s": elapsed, "samples": latencies, **phases, **build_phases})
+    _emit(
+        out,
+        {
+            "kind": "worker",
+            "batch_size": batch,
+            "seq_len": sequence_length_used(workload.inputs, seq),
+            "dtype": dtype,
+            "calls": len(latencies),
+            "elapsed_s": elapsed,
+            "samples": latencies,
+            **phases,
+            **build_phases,
+        },
+    )
 
 
 def main(argv: list[str], process_started: float | None = None) -> int:

@@ -110,7 +110,12 @@ class ForkServer:
     def __init__(self, model_classes: list[str], env: dict[str, str]):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mlperf_pipeline.bench.forkserver", *model_classes],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True, bufsize=1, start_new_session=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
         )
         self.current_pid: int | None = None
         try:
@@ -134,7 +139,9 @@ class ForkServer:
         return self.process.poll() is None
 
     def launch(self, args: list[str], log_path: Path, env: dict[str, str], memory_cap_bytes: int | None) -> int:
-        self.process.stdin.write(json.dumps({"args": args, "log": str(log_path), "env": env, "memory_cap": memory_cap_bytes}) + "\n")
+        self.process.stdin.write(
+            json.dumps({"args": args, "log": str(log_path), "env": env, "memory_cap": memory_cap_bytes}) + "\n"
+        )
         self.process.stdin.flush()
         answer = self._read(30.0)
         if not answer or "pid" not in answer:
@@ -192,13 +199,17 @@ class ForkServerPool:
         if omp_wait_policy not in self.servers and omp_wait_policy not in self.failed:
             try:
                 self.servers[omp_wait_policy] = ForkServer(self.model_classes, self.environment_for(omp_wait_policy))
-                self.log.info(f"fork server ({omp_wait_policy}) up: imports preloaded in {self.servers[omp_wait_policy].preload_s:.1f} s")
+                self.log.info(
+                    f"fork server ({omp_wait_policy}) up: imports preloaded in {self.servers[omp_wait_policy].preload_s:.1f} s"
+                )
             except (ForkServerError, OSError) as error:
                 self.failed.add(omp_wait_policy)
                 self.log.warning(f"fork server unavailable, starting a new interpreter per benchmark: {error}")
         server = self.servers.get(omp_wait_policy)
         if server is not None and not server.alive:
-            self.log.warning(f"fork server ({omp_wait_policy}) died; starting a new interpreter per benchmark from now on")
+            self.log.warning(
+                f"fork server ({omp_wait_policy}) died; starting a new interpreter per benchmark from now on"
+            )
             self.discard(omp_wait_policy)
             return None
         return server

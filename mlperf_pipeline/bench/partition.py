@@ -51,7 +51,16 @@ class PartitionResult:
 @lru_cache(maxsize=1)
 def git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short=12", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                cwd=Path(__file__).parent,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -78,23 +87,51 @@ def _base_row(context: PartitionContext, request: BenchRequest, run_id: str, bat
 
 
 _MEASURED_FIELDS = (
-    "threads", "status", "reason_code", "reason", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99",
-    "latency_ms_mean", "latency_ms_std", "latency_ms_iqr", "ci95_low_ms", "ci95_high_ms", "n_samples",
-    "warmup_n", "throughput_per_s", "peak_memory_mb", "import_s", "build_s", "to_device_s",
-    "first_call_ms", "cpu_util_pct", "gpu_util_pct", "energy_j", "params", "foreign_load_pct",
+    "threads",
+    "status",
+    "reason_code",
+    "reason",
+    "latency_ms_p50",
+    "latency_ms_p90",
+    "latency_ms_p99",
+    "latency_ms_mean",
+    "latency_ms_std",
+    "latency_ms_iqr",
+    "ci95_low_ms",
+    "ci95_high_ms",
+    "n_samples",
+    "warmup_n",
+    "throughput_per_s",
+    "peak_memory_mb",
+    "import_s",
+    "build_s",
+    "to_device_s",
+    "first_call_ms",
+    "cpu_util_pct",
+    "gpu_util_pct",
+    "energy_j",
+    "params",
+    "foreign_load_pct",
 )
 # Another process keeping more than this share of the host busy marks the result as taken under load.
 FOREIGN_LOAD_THRESHOLD_PCT = 10.0
 
 
-def _rows_from_outcome(context: PartitionContext, request: BenchRequest, run_id: str, outcome: ChildOutcome) -> tuple[list[dict], list[dict]]:
+def _rows_from_outcome(
+    context: PartitionContext, request: BenchRequest, run_id: str, outcome: ChildOutcome
+) -> tuple[list[dict], list[dict]]:
     measured = {(r["batch_size"], r["seq_len"], r["dtype"]): r for r in outcome.records if r.get("kind") == "result"}
     rows, samples, seen = [], [], set()
     for batch, seq, dtype in request.configs():
         row = _base_row(context, request, run_id, batch, seq, dtype)
         record = measured.get((batch, seq, dtype))
         if record is None:
-            row.update(status="failed", reason_code=outcome.reason_code or "crash", reason=outcome.reason or "no result from the benchmark process", threads=outcome.extra.get("threads"))
+            row.update(
+                status="failed",
+                reason_code=outcome.reason_code or "crash",
+                reason=outcome.reason or "no result from the benchmark process",
+                threads=outcome.extra.get("threads"),
+            )
         else:
             row.update({name: record.get(name) for name in _MEASURED_FIELDS})
             row["seq_len"] = record.get("effective_seq_len", seq)
@@ -102,7 +139,9 @@ def _rows_from_outcome(context: PartitionContext, request: BenchRequest, run_id:
         if series in seen:
             continue  # two requested lengths capped to the same one (or none, for pixels): one series
         seen.add(series)
-        row.update(omp_wait_policy=outcome.extra.get("omp_wait_policy"), load_before_pct=outcome.extra.get("load_before_pct"))
+        row.update(
+            omp_wait_policy=outcome.extra.get("omp_wait_policy"), load_before_pct=outcome.extra.get("load_before_pct")
+        )
         row["foreign_load"] = _under_foreign_load(row)
         rows.append(row)
         samples += _sample_rows(row, (record or {}).get("samples") or [])
@@ -115,54 +154,133 @@ def _under_foreign_load(row: dict) -> bool | None:
 
 
 def _sample_rows(row: dict, latencies: list[float]) -> list[dict]:
-    key = {name: row[name] for name in ("run_id", "hardware", "model_type", "size", "batch_size", "seq_len", "dtype", "scenario", "workers")}
+    key = {
+        name: row[name]
+        for name in (
+            "run_id",
+            "hardware",
+            "model_type",
+            "size",
+            "batch_size",
+            "seq_len",
+            "dtype",
+            "scenario",
+            "workers",
+        )
+    }
     return [{**key, "iteration": index, "latency_ms": value} for index, value in enumerate(latencies)]
 
 
-def concurrent_row(context: PartitionContext, request: BenchRequest, run_id: str, workers: int, outcomes: list[ChildOutcome], sequential_throughput: float | None) -> tuple[dict, list[dict]]:
+def concurrent_row(
+    context: PartitionContext,
+    request: BenchRequest,
+    run_id: str,
+    workers: int,
+    outcomes: list[ChildOutcome],
+    sequential_throughput: float | None,
+) -> tuple[dict, list[dict]]:
     """Aggregate throughput of N workers released together, and its speedup over one stream."""
     from mlperf_pipeline.bench.stats import summarize
 
     batch, seq, dtype = request.configs()[0]
-    row = {**_base_row(context, request, run_id, batch, seq, dtype), "scenario": "concurrent", "workers": workers, "threads": outcomes[0].extra.get("threads") if outcomes else None, "omp_wait_policy": outcomes[0].extra.get("omp_wait_policy") if outcomes else None}
+    row = {
+        **_base_row(context, request, run_id, batch, seq, dtype),
+        "scenario": "concurrent",
+        "workers": workers,
+        "threads": outcomes[0].extra.get("threads") if outcomes else None,
+        "omp_wait_policy": outcomes[0].extra.get("omp_wait_policy") if outcomes else None,
+    }
     reports = [next((r for r in outcome.records if r.get("kind") == "worker"), None) for outcome in outcomes]
     failed_report = next((report for report in reports if report and report.get("status") == "failed"), None)
     if failed_report is not None:
-        return {**row, "status": "failed", "reason_code": failed_report["reason_code"], "reason": f"a concurrent worker failed: {failed_report['reason']}"}, []
+        return {
+            **row,
+            "status": "failed",
+            "reason_code": failed_report["reason_code"],
+            "reason": f"a concurrent worker failed: {failed_report['reason']}",
+        }, []
     failed = next((outcome for outcome in outcomes if not outcome.completed), None)
     if failed is not None:
-        return {**row, "status": "failed", "reason_code": failed.reason_code, "reason": f"a concurrent worker failed: {failed.reason}"}, []
+        return {
+            **row,
+            "status": "failed",
+            "reason_code": failed.reason_code,
+            "reason": f"a concurrent worker failed: {failed.reason}",
+        }, []
     latencies = [value for report in reports for value in report["samples"]]
     seq_used = reports[0].get("seq_len", seq)
     elapsed = max(report["elapsed_s"] for report in reports)
     throughput = sum(report["calls"] for report in reports) * batch / elapsed if elapsed else None
-    row.update(summarize(latencies), status="ok" if latencies else "invalid", reason_code=None if latencies else "too_few_samples", seq_len=seq_used,
-               throughput_per_s=throughput, speedup=throughput / sequential_throughput if throughput and sequential_throughput else None)
+    row.update(
+        summarize(latencies),
+        status="ok" if latencies else "invalid",
+        reason_code=None if latencies else "too_few_samples",
+        seq_len=seq_used,
+        throughput_per_s=throughput,
+        speedup=throughput / sequential_throughput if throughput and sequential_throughput else None,
+    )
     return row, _sample_rows(row, latencies)
 
 
 def skipped_rows(context: PartitionContext, request: BenchRequest) -> list[dict]:
     run_id = uuid.uuid4().hex
     return [
-        {**_base_row(context, request, run_id, batch, seq, dtype), "status": "skipped", "reason_code": context.skip_reason_code, "reason": context.skip_reason}
+        {
+            **_base_row(context, request, run_id, batch, seq, dtype),
+            "status": "skipped",
+            "reason_code": context.skip_reason_code,
+            "reason": context.skip_reason,
+        }
         for batch, seq, dtype in request.configs()
     ]
 
 
-def benchmark_partition(context: PartitionContext, request: BenchRequest, *, lock_dir: Path | None, timeout_s: float, memory_cap_bytes: int | None, omp_wait_policy: str = "auto", fork_servers: ForkServerPool | None = None) -> PartitionResult:
+def benchmark_partition(
+    context: PartitionContext,
+    request: BenchRequest,
+    *,
+    lock_dir: Path | None,
+    timeout_s: float,
+    memory_cap_bytes: int | None,
+    omp_wait_policy: str = "auto",
+    fork_servers: ForkServerPool | None = None,
+) -> PartitionResult:
     """Measure the partition in an isolated process, or record why it is skipped."""
     if not context.runnable:
         return PartitionResult(skipped_rows(context, request), [])
-    outcome = run_isolated(request, lock_dir=lock_dir, timeout_s=timeout_s, memory_cap_bytes=memory_cap_bytes, omp_wait_policy=omp_wait_policy, fork_servers=fork_servers)
+    outcome = run_isolated(
+        request,
+        lock_dir=lock_dir,
+        timeout_s=timeout_s,
+        memory_cap_bytes=memory_cap_bytes,
+        omp_wait_policy=omp_wait_policy,
+        fork_servers=fork_servers,
+    )
     if not outcome.completed:
         log.warning("%s on %s: %s", context.model_type, context.hardware, outcome.reason)
     run_id = uuid.uuid4().hex
     rows, samples = _rows_from_outcome(context, request, run_id, outcome)
     # Concurrency is worth measuring only once a single stream works.
     for workers in request.workers if rows and rows[0]["status"] in ("ok", "invalid") else []:
-        outcomes = run_concurrent(request, workers, lock_dir=lock_dir, duration_s=request.max_seconds_per_config, timeout_s=timeout_s, memory_cap_bytes=memory_cap_bytes, omp_wait_policy=omp_wait_policy)
-        row, worker_samples = concurrent_row(context, request, run_id, workers, outcomes, rows[0].get("throughput_per_s"))
+        outcomes = run_concurrent(
+            request,
+            workers,
+            lock_dir=lock_dir,
+            duration_s=request.max_seconds_per_config,
+            timeout_s=timeout_s,
+            memory_cap_bytes=memory_cap_bytes,
+            omp_wait_policy=omp_wait_policy,
+        )
+        row, worker_samples = concurrent_row(
+            context, request, run_id, workers, outcomes, rows[0].get("throughput_per_s")
+        )
         rows.append(row)
         samples += worker_samples
     measured_s = sum(sample["latency_ms"] for sample in samples) / 1000
-    return PartitionResult(rows, samples, outcome.wall_s, measured_s, {**outcome.extra, "log_tail": outcome.log_tail[-1500:] if not outcome.completed else ""})
+    return PartitionResult(
+        rows,
+        samples,
+        outcome.wall_s,
+        measured_s,
+        {**outcome.extra, "log_tail": outcome.log_tail[-1500:] if not outcome.completed else ""},
+    )

@@ -36,7 +36,15 @@ class BenchGrid:
     workers: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        validate_grid(self.size, self.batch_sizes, self.seq_lens, self.dtypes, self.target_ci_pct, self.max_seconds_per_config, self.threads)
+        validate_grid(
+            self.size,
+            self.batch_sizes,
+            self.seq_lens,
+            self.dtypes,
+            self.target_ci_pct,
+            self.max_seconds_per_config,
+            self.threads,
+        )
         if self.workers:
             _positive_ints("workers", self.workers, MAX_WORKERS)
 

@@ -155,7 +155,9 @@ def _classify_exit(exit_code: int, log_tail: str) -> tuple[str, str]:
     return "crash", f"benchmark process exited with code {exit_code}: {last_line[:300]}"
 
 
-def _launch(args: list[str], log_file, env: dict[str, str], memory_cap_bytes: int | None, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+def _launch(
+    args: list[str], log_file, env: dict[str, str], memory_cap_bytes: int | None, pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "mlperf_pipeline.bench.child", *args],
         stdout=log_file,
@@ -168,10 +170,15 @@ def _launch(args: list[str], log_file, env: dict[str, str], memory_cap_bytes: in
     )
 
 
-def _outcome(records: list[dict], exit_code: int, timed_out: bool, timeout_s: float, wall_s: float, log_tail: str, extra: dict) -> ChildOutcome:
+def _outcome(
+    records: list[dict], exit_code: int, timed_out: bool, timeout_s: float, wall_s: float, log_tail: str, extra: dict
+) -> ChildOutcome:
     outcome = ChildOutcome(records, exit_code, wall_s=wall_s, log_tail=log_tail, extra=extra)
     if timed_out:
-        outcome.reason_code, outcome.reason = "timeout", f"benchmark process exceeded its {timeout_s:.0f} s timeout and was killed"
+        outcome.reason_code, outcome.reason = (
+            "timeout",
+            f"benchmark process exceeded its {timeout_s:.0f} s timeout and was killed",
+        )
     elif exit_code != 0 or not any(record.get("kind") == "finished" for record in records):
         outcome.reason_code, outcome.reason = _classify_exit(exit_code, log_tail)
     return outcome
@@ -213,7 +220,11 @@ def run_isolated(
     threads = request.threads or usable_cores()
     with tempfile.TemporaryDirectory(prefix="mlperf-bench-") as work, device_lock(lock_dir, request.hardware):
         work_dir = Path(work)
-        request_path, results_path, log_path = work_dir / "request.json", work_dir / "results.jsonl", work_dir / "child.log"
+        request_path, results_path, log_path = (
+            work_dir / "request.json",
+            work_dir / "results.jsonl",
+            work_dir / "child.log",
+        )
         request.save(request_path)
         # The load probe is part of this benchmark's own time (it decides the wait policy).
         started = time.monotonic()
@@ -225,7 +236,9 @@ def run_isolated(
         try:
             if fork_server is None:
                 raise ForkServerError("no fork server")
-            exit_code, timed_out = fork_server.wait(fork_server.launch(args, log_path, env, memory_cap_bytes), timeout_s)
+            exit_code, timed_out = fork_server.wait(
+                fork_server.launch(args, log_path, env, memory_cap_bytes), timeout_s
+            )
         except (ForkServerError, OSError) as error:
             if fork_server is not None:  # the server died or lost its child: stop using it
                 log.warning("fork server failed (%s); this and later benchmarks start a new interpreter", error)
@@ -233,7 +246,9 @@ def run_isolated(
             with open(log_path, "w") as child_log:
                 exit_code, timed_out = _wait(_launch(args, child_log, env, memory_cap_bytes), timeout_s)
         log_tail = log_path.read_text(errors="replace")[-4000:] if log_path.exists() else ""
-        return _outcome(_read_records(results_path), exit_code, timed_out, timeout_s, time.monotonic() - started, log_tail, extra)
+        return _outcome(
+            _read_records(results_path), exit_code, timed_out, timeout_s, time.monotonic() - started, log_tail, extra
+        )
 
 
 def run_concurrent(
@@ -270,7 +285,14 @@ def run_concurrent(
         try:
             for index in range(workers):
                 logs.append(open(work_dir / f"worker{index}.log", "w"))
-                args = [str(request_path), str(work_dir / f"worker{index}.jsonl"), "--worker", str(ready_write), str(go_read), str(duration_s)]
+                args = [
+                    str(request_path),
+                    str(work_dir / f"worker{index}.jsonl"),
+                    "--worker",
+                    str(ready_write),
+                    str(go_read),
+                    str(duration_s),
+                ]
                 processes.append(_launch(args, logs[-1], env, cap, pass_fds=(ready_write, go_read)))
             _release_when_ready(ready_read, go_write, workers, processes, timeout_s)
             waits = [_wait(process, max(1.0, timeout_s - (time.monotonic() - started))) for process in processes]
@@ -285,7 +307,15 @@ def run_concurrent(
                     process.wait()
         wall_s = time.monotonic() - started
         return [
-            _outcome(_read_records(work_dir / f"worker{index}.jsonl"), exit_code, timed_out, timeout_s, wall_s, (work_dir / f"worker{index}.log").read_text(errors="replace")[-2000:], {"threads": threads, "omp_wait_policy": omp_wait_policy})
+            _outcome(
+                _read_records(work_dir / f"worker{index}.jsonl"),
+                exit_code,
+                timed_out,
+                timeout_s,
+                wall_s,
+                (work_dir / f"worker{index}.log").read_text(errors="replace")[-2000:],
+                {"threads": threads, "omp_wait_policy": omp_wait_policy},
+            )
             for index, (exit_code, timed_out) in enumerate(waits)
         ]
 

@@ -69,9 +69,7 @@ class StopRule:
             if not value > 0 or math.isinf(value):
                 raise ValueError(f"StopRule.{item.name} must be positive and finite, got {value!r}")
         if self.max_samples < self.min_samples:
-            raise ValueError(
-                f"StopRule.max_samples ({self.max_samples}) must be >= min_samples ({self.min_samples})"
-            )
+            raise ValueError(f"StopRule.max_samples ({self.max_samples}) must be >= min_samples ({self.min_samples})")
 
 
 Status = Literal["ok", "invalid"]
@@ -149,15 +147,23 @@ def _verdict(samples: list[float], elapsed_s: float, rule: StopRule) -> tuple[St
     n = len(samples)
     if half_width is None:
         needed = stats.min_samples_for_quantile(0.5, CONFIDENCE)
-        return "invalid", "too_few_samples", (
-            f"no {CONFIDENCE:.0%} CI for the median: {_count(n, 'sample')} in {elapsed_s:.1f} s, "
-            f"at least {needed} needed"
+        return (
+            "invalid",
+            "too_few_samples",
+            (
+                f"no {CONFIDENCE:.0%} CI for the median: {_count(n, 'sample')} in {elapsed_s:.1f} s, "
+                f"at least {needed} needed"
+            ),
         )
     if half_width <= rule.target_ci_pct:
         return "ok", None, None
-    return "invalid", "too_noisy", (
-        f"median {CONFIDENCE:.0%} CI ±{half_width:.1f}% after {_count(n, 'sample')} in {elapsed_s:.1f} s, "
-        f"target ±{rule.target_ci_pct:.1f}%"
+    return (
+        "invalid",
+        "too_noisy",
+        (
+            f"median {CONFIDENCE:.0%} CI ±{half_width:.1f}% after {_count(n, 'sample')} in {elapsed_s:.1f} s, "
+            f"target ±{rule.target_ci_pct:.1f}%"
+        ),
     )
 
 

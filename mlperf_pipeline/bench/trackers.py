@@ -63,7 +63,9 @@ class RaplEnergyTracker:
     """
 
     def __init__(self, sysfs_root: Path = Path("/sys/class/powercap")):
-        self.zones = sorted(path for path in sysfs_root.glob("intel-rapl:*") if ":" in path.name and path.name.count(":") == 1)
+        self.zones = sorted(
+            path for path in sysfs_root.glob("intel-rapl:*") if ":" in path.name and path.name.count(":") == 1
+        )
         self.readings: dict[Path, int] = {}
 
     @property
@@ -196,7 +198,9 @@ def utilisation_trackers_for(hardware: str, device_index: int = 0) -> list:
     return []
 
 
-def energy_trackers_for(hardware: str, device_index: int = 0, powercap_root: Path = Path("/sys/class/powercap")) -> list:
+def energy_trackers_for(
+    hardware: str, device_index: int = 0, powercap_root: Path = Path("/sys/class/powercap")
+) -> list:
     if hardware == "cpu":
         rapl = RaplEnergyTracker(powercap_root)
         return [rapl] if rapl.available else []

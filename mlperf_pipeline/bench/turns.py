@@ -46,7 +46,9 @@ class TurnGate:
             wait_fifo, pass_fifo, slice_s = value.rsplit(":", 2)
             return cls(wait_fifo, pass_fifo, float(slice_s))
         except (ValueError, OSError) as error:
-            raise ValueError(f"{TURNS_ENV} must be WAIT_FIFO:PASS_FIFO:SLICE_S with existing pipes, got {value!r}: {error}") from error
+            raise ValueError(
+                f"{TURNS_ENV} must be WAIT_FIFO:PASS_FIFO:SLICE_S with existing pipes, got {value!r}: {error}"
+            ) from error
 
     def restart_slice(self) -> None:
         self.slice_started = self.clock()
@@ -103,5 +105,8 @@ def paired_turn_ratios(sample_turns: list[int], samples_ms: list[float], peer_tu
     for turn, sample in zip(sample_turns, samples_ms, strict=True):
         ours_by_turn.setdefault(turn, []).append(sample)
     peer = {turn: statistics.median(times) for turn, times in peer_turn_times_ms if times}
-    return [statistics.median(samples) / math.sqrt(peer[turn - 1] * peer[turn])
-            for turn, samples in sorted(ours_by_turn.items()) if turn - 1 in peer and turn in peer]
+    return [
+        statistics.median(samples) / math.sqrt(peer[turn - 1] * peer[turn])
+        for turn, samples in sorted(ours_by_turn.items())
+        if turn - 1 in peer and turn in peer
+    ]

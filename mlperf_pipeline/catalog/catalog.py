@@ -154,7 +154,9 @@ def partition_keys_in_tier_order(entries: list[CatalogEntry]) -> list[str]:
     return [entry.partition_key for entry in entries if entry.has_model_class]
 
 
-def select(entries: list[CatalogEntry], *, tier: str | None = None, models: list[str] | None = None) -> list[CatalogEntry]:
+def select(
+    entries: list[CatalogEntry], *, tier: str | None = None, models: list[str] | None = None
+) -> list[CatalogEntry]:
     """Entries in a tier (cumulative: `high` includes `critical`) and/or named explicitly."""
     chosen = [entry for entry in entries if entry.has_model_class]
     if tier is not None:
@@ -166,7 +168,6 @@ def select(entries: list[CatalogEntry], *, tier: str | None = None, models: list
             raise ValueError(f"unknown model type(s) {unknown}: not in the catalogue of benchmarkable types")
         chosen = [by_name[name] for name in dict.fromkeys(models)]
     return chosen
-
 
 
 def _make_entry(model_type: str, config_class: str, mappings: dict, tasks: set[str], with_config: bool) -> CatalogEntry:

@@ -3,40 +3,84 @@
 from __future__ import annotations
 
 FAMILIES = (
-    "encoder", "decoder", "encoder-decoder", "vision", "vision-text", "speech/audio", "video",
-    "moe", "state-space", "diffusion", "other",
+    "encoder",
+    "decoder",
+    "encoder-decoder",
+    "vision",
+    "vision-text",
+    "speech/audio",
+    "video",
+    "moe",
+    "state-space",
+    "diffusion",
+    "other",
 )
 
 _AUDIO_TASKS = {
-    "for_audio_classification", "for_audio_frame_classification", "for_audio_xvector", "for_ctc",
-    "for_speech_seq_2_seq", "for_text_to_spectrogram", "for_text_to_waveform", "for_rnnt", "for_tdt",
+    "for_audio_classification",
+    "for_audio_frame_classification",
+    "for_audio_xvector",
+    "for_ctc",
+    "for_speech_seq_2_seq",
+    "for_text_to_spectrogram",
+    "for_text_to_waveform",
+    "for_rnnt",
+    "for_tdt",
 }
 _VISION_TEXT_TASKS = {
-    "for_image_text_to_text", "for_visual_question_answering", "for_zero_shot_image_classification",
-    "for_zero_shot_object_detection", "for_multimodal_lm", "for_document_question_answering",
-    "for_text_recognition", "for_table_recognition", "for_retrieval",
+    "for_image_text_to_text",
+    "for_visual_question_answering",
+    "for_zero_shot_image_classification",
+    "for_zero_shot_object_detection",
+    "for_multimodal_lm",
+    "for_document_question_answering",
+    "for_text_recognition",
+    "for_table_recognition",
+    "for_retrieval",
 }
 _VISION_TASKS = {
-    "for_image_classification", "image", "for_backbone", "for_object_detection",
-    "for_image_segmentation", "for_semantic_segmentation", "for_instance_segmentation",
-    "for_universal_segmentation", "for_depth_estimation", "for_masked_image_modeling",
-    "for_keypoint_detection", "for_keypoint_matching", "for_image_to_image", "for_image_matting",
-    "for_pose_estimation", "for_mask_generation", "for_normal_estimation",
-    "for_pointmap_estimation", "for_causal_image_modeling",
+    "for_image_classification",
+    "image",
+    "for_backbone",
+    "for_object_detection",
+    "for_image_segmentation",
+    "for_semantic_segmentation",
+    "for_instance_segmentation",
+    "for_universal_segmentation",
+    "for_depth_estimation",
+    "for_masked_image_modeling",
+    "for_keypoint_detection",
+    "for_keypoint_matching",
+    "for_image_to_image",
+    "for_image_matting",
+    "for_pose_estimation",
+    "for_mask_generation",
+    "for_normal_estimation",
+    "for_pointmap_estimation",
+    "for_causal_image_modeling",
 }
 _TEXT_ENCODER_TASKS = {
-    "for_masked_lm", "for_sequence_classification", "for_token_classification",
-    "for_question_answering", "for_multiple_choice", "for_text_encoding",
+    "for_masked_lm",
+    "for_sequence_classification",
+    "for_token_classification",
+    "for_question_answering",
+    "for_multiple_choice",
+    "for_text_encoding",
     "for_next_sentence_prediction",
 }
 _TIME_SERIES_TASKS = {
-    "for_time_series_classification", "for_time_series_prediction", "for_time_series_regression",
+    "for_time_series_classification",
+    "for_time_series_prediction",
+    "for_time_series_regression",
 }
 _EXPERT_COUNT_FIELDS = ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
 _STATE_SPACE_FIELDS = ("state_size", "ssm_state_size", "d_state", "mamba_d_state")
 
 _MODALITY_BY_FAMILY = {
-    "vision": "image", "vision-text": "image-text", "speech/audio": "audio", "video": "video",
+    "vision": "image",
+    "vision-text": "image-text",
+    "speech/audio": "audio",
+    "video": "video",
 }
 
 

@@ -78,11 +78,17 @@ def _detect_rocm() -> DeviceInfo:
 
 def _detect_mps() -> DeviceInfo:
     present = platform.system() == "Darwin" and platform.machine() == "arm64"
-    return DeviceInfo("mps", present, ["Apple GPU"] if present else [], detail=None if present else "not an Apple silicon Mac")
+    return DeviceInfo(
+        "mps", present, ["Apple GPU"] if present else [], detail=None if present else "not an Apple silicon Mac"
+    )
 
 
 def _detect_xpu() -> DeviceInfo:
-    present = os.path.isdir("/dev/dri") and any(name.startswith("renderD") for name in os.listdir("/dev/dri")) and _torch_xpu_available()
+    present = (
+        os.path.isdir("/dev/dri")
+        and any(name.startswith("renderD") for name in os.listdir("/dev/dri"))
+        and _torch_xpu_available()
+    )
     return DeviceInfo("xpu", present, detail=None if present else "no Intel XPU visible to torch")
 
 

@@ -24,7 +24,9 @@ def outdated_or_missing(ignore_missing: tuple[str, ...] = ()) -> dg.AutomationCo
         deps_missing = deps_missing.ignore(dg.AssetSelection.assets(*ignore_missing))
     trigger = (
         AC.newly_missing()
-        | AC.any_deps_match(AC.data_version_changed() | AC.will_be_requested()).with_label("any_dep_data_version_changed")
+        | AC.any_deps_match(AC.data_version_changed() | AC.will_be_requested()).with_label(
+            "any_dep_data_version_changed"
+        )
         | AC.code_version_changed()
     )
     return (trigger.since_last_handled() & ~deps_missing & _NOT_BLOCKED).with_label("outdated_or_missing")
@@ -32,7 +34,10 @@ def outdated_or_missing(ignore_missing: tuple[str, ...] = ()) -> dg.AutomationCo
 
 def refresh_after_results() -> dg.AutomationCondition:
     """Downstream of the benchmarks: refresh once new data versions landed and nothing upstream is running."""
-    trigger = AC.any_deps_match(AC.data_version_changed()).with_label("any_dep_data_version_changed") | AC.code_version_changed()
+    trigger = (
+        AC.any_deps_match(AC.data_version_changed()).with_label("any_dep_data_version_changed")
+        | AC.code_version_changed()
+    )
     return (trigger.since_last_handled() & _NOT_BLOCKED).with_label("refresh_after_results")
 
 

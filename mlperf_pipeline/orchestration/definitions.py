@@ -19,11 +19,21 @@ from mlperf_pipeline.settings import automation_settings
 
 def build_definitions(resources: dict) -> dg.Definitions:
     return dg.Definitions(
-        assets=[environment, skillset_overrides, hardware_inventory, model_catalog, skillsets, benchmark_results, benchmark_report],
+        assets=[
+            environment,
+            skillset_overrides,
+            hardware_inventory,
+            model_catalog,
+            skillsets,
+            benchmark_results,
+            benchmark_report,
+        ],
         jobs=[ci_smoke_job, benchmark_job, analysis_job],
         schedules=[nightly_schedule],
         sensors=[
-            model_catalog_sensor, environment_sensor, skillset_overrides_sensor,
+            model_catalog_sensor,
+            environment_sensor,
+            skillset_overrides_sensor,
             automation_sensor(int(automation_settings()["automation_interval_s"])),
         ],
         resources=resources,

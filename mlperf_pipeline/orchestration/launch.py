@@ -41,17 +41,35 @@ def register() -> list[str]:
     entries = build_catalog(with_configs=False)
     with _instance() as instance:
         added = register_model_types(instance, partition_keys_in_tier_order(entries))
-    print(f"model_type partitions: {len(added)} newly registered, {len(partition_keys_in_tier_order(entries))} in the catalogue")
+    print(
+        f"model_type partitions: {len(added)} newly registered, {len(partition_keys_in_tier_order(entries))} in the catalogue"
+    )
     return partition_keys_in_tier_order(entries)
 
 
 def execute_job(job: str, tags: dict[str, str], run_config: dict | None = None) -> None:
-    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", DEFINITIONS_MODULE, "-j", job, "--tags", json.dumps(tags)]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "job",
+        "execute",
+        "-m",
+        DEFINITIONS_MODULE,
+        "-j",
+        job,
+        "--tags",
+        json.dumps(tags),
+    ]
     config_path = paths.mlperf_home() / f"run_config_{os.getpid()}.json"
     if run_config:
         config_path.write_text(json.dumps(run_config))
         command += ["-c", str(config_path)]
-    print(f"$ dagster job execute -j {job} --tags '{json.dumps(tags)}'" + (f" -c '{json.dumps(run_config)}'" if run_config else ""), flush=True)
+    print(
+        f"$ dagster job execute -j {job} --tags '{json.dumps(tags)}'"
+        + (f" -c '{json.dumps(run_config)}'" if run_config else ""),
+        flush=True,
+    )
     started = time.monotonic()
     try:
         completed = subprocess.run(command)
@@ -62,7 +80,14 @@ def execute_job(job: str, tags: dict[str, str], run_config: dict | None = None) 
     print(f"{job} finished in {time.monotonic() - started:.0f} s", flush=True)
 
 
-def bench(hardware_names: list[str], tier: str | None, models: list[str] | None, profile: str | None, size: str | None, force: bool = False) -> None:
+def bench(
+    hardware_names: list[str],
+    tier: str | None,
+    models: list[str] | None,
+    profile: str | None,
+    size: str | None,
+    force: bool = False,
+) -> None:
     register()
     wanted = [entry.partition_key for entry in select(build_catalog(with_configs=False), tier=tier, models=models)]
     with _instance() as instance:
@@ -72,22 +97,39 @@ def bench(hardware_names: list[str], tier: str | None, models: list[str] | None,
     run_config = {"ops": {"benchmark_results": {"config": {"size": size}}}} if size else None
     for hardware in hardware_names:
         for first, last in contiguous_ranges(wanted, registered):
-            tags = {**range_tags(hardware, first, last), PROFILE_TAG: profile or "default", **({FORCE_TAG: "true"} if force else {})}
+            tags = {
+                **range_tags(hardware, first, last),
+                PROFILE_TAG: profile or "default",
+                **({FORCE_TAG: "true"} if force else {}),
+            }
             execute_job("benchmark_job", tags, run_config)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mlperf_pipeline.orchestration.launch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m mlperf_pipeline.orchestration.launch",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("register", help="register every benchmarkable model type as a model_type partition")
     for name in ("bench", "run"):
-        command = commands.add_parser(name, help="benchmark a tier or named models" if name == "bench" else "the main job: a tier on every present hardware, then analysis and the report")
+        command = commands.add_parser(
+            name,
+            help="benchmark a tier or named models"
+            if name == "bench"
+            else "the main job: a tier on every present hardware, then analysis and the report",
+        )
         command.add_argument("--hardware", default="", help="comma-separated hardware (default: every present one)")
         command.add_argument("--tier", default=None, help="critical, high, medium or all")
         command.add_argument("--models", default="", help="comma-separated model types")
         command.add_argument("--profile", default=None, help="benchmark profile from defaults.yaml")
         command.add_argument("--size", default=None, choices=["tiny", "full"])
-        command.add_argument("--force", action="store_true", help="re-measure partitions whose inputs are unchanged (tag mlperf/force=true)")
+        command.add_argument(
+            "--force",
+            action="store_true",
+            help="re-measure partitions whose inputs are unchanged (tag mlperf/force=true)",
+        )
     args = parser.parse_args(argv)
     if args.command == "register":
         register()

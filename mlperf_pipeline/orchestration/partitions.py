@@ -10,7 +10,9 @@ from mlperf_pipeline.hardware.detect import HARDWARE
 
 hardware_partitions = dg.StaticPartitionsDefinition(list(HARDWARE))
 model_type_partitions = dg.DynamicPartitionsDefinition(name="model_type")
-benchmark_partitions = dg.MultiPartitionsDefinition({"hardware": hardware_partitions, "model_type": model_type_partitions})
+benchmark_partitions = dg.MultiPartitionsDefinition(
+    {"hardware": hardware_partitions, "model_type": model_type_partitions}
+)
 
 # Hardware-partitioned and model-type-partitioned upstreams of the grid (`environment`, `skillset_overrides`):
 # each grid partition depends on its own hardware's / model type's partition only.

@@ -1,6 +1,5 @@
 """Resources, built per deployment (`MLPERF_DEPLOYMENT`: local, ci, cluster) in one place."""
 
-
 import os
 from typing import Optional
 from pathlib import Path
@@ -67,7 +66,9 @@ def resources_under(home: Path, db_path: Path | None = None, **bench_overrides) 
 
 def _local_resources() -> dict:
     resources = resources_under(paths.mlperf_home(), paths.results_db_path())
-    resources["bench_settings"] = resources["bench_settings"].model_copy(update={"overrides_dir": str(paths.overrides_dir())})
+    resources["bench_settings"] = resources["bench_settings"].model_copy(
+        update={"overrides_dir": str(paths.overrides_dir())}
+    )
     return resources
 
 

@@ -19,7 +19,9 @@ STARTED_TAG = "mlperf/pid_started"
 def claim_run(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     """Record this process on the run, then fail this host's dead runs; returns their ids."""
     process = psutil.Process()
-    instance.add_run_tags(run_id, {HOST_TAG: socket.gethostname(), PID_TAG: str(process.pid), STARTED_TAG: str(process.create_time())})
+    instance.add_run_tags(
+        run_id, {HOST_TAG: socket.gethostname(), PID_TAG: str(process.pid), STARTED_TAG: str(process.create_time())}
+    )
     return mark_dead_runs_failed(instance, exclude=run_id)
 
 
@@ -34,7 +36,9 @@ def _process_alive(pid: int, started: float | None) -> bool:
 
 def mark_dead_runs_failed(instance: dg.DagsterInstance, exclude: str | None = None) -> list[str]:
     host = socket.gethostname()
-    runs = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING], tags={HOST_TAG: host}))
+    runs = instance.get_runs(
+        dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING], tags={HOST_TAG: host})
+    )
     dead = []
     for run in runs:
         pid = run.tags.get(PID_TAG)
@@ -42,6 +46,8 @@ def mark_dead_runs_failed(instance: dg.DagsterInstance, exclude: str | None = No
             continue
         started = float(run.tags[STARTED_TAG]) if run.tags.get(STARTED_TAG) else None
         if not _process_alive(int(pid), started):
-            instance.report_run_failed(run, f"run process {pid} on {host} is gone (killed?); marked failed by the next benchmark start")
+            instance.report_run_failed(
+                run, f"run process {pid} on {host} is gone (killed?); marked failed by the next benchmark start"
+            )
             dead.append(run.run_id)
     return dead

@@ -56,14 +56,20 @@ def missing_or_outdated(instance: dg.DagsterInstance, hardware: str, keys: list[
     return wanted
 
 
-def nightly_run_requests(instance: dg.DagsterInstance, run_key_prefix: str, env_versions: dict[str, str] | None = None) -> list[dg.RunRequest]:
+def nightly_run_requests(
+    instance: dg.DagsterInstance, run_key_prefix: str, env_versions: dict[str, str] | None = None
+) -> list[dg.RunRequest]:
     config = automation_settings()
     registered = instance.get_dynamic_partitions(model_type_partitions.name)
     if not registered:
         return []
     env_versions = env_versions or environment_versions()
     sentinels = tier_keys(config["sentinel_tier"], registered)
-    sentinels += [partition_key_for(name) for name in config["sentinel_models"] if partition_key_for(name) in registered and partition_key_for(name) not in sentinels]
+    sentinels += [
+        partition_key_for(name)
+        for name in config["sentinel_models"]
+        if partition_key_for(name) in registered and partition_key_for(name) not in sentinels
+    ]
     scope = tier_keys(config["nightly_tier"], registered)
     base_tags = {PROFILE_TAG: config["nightly_profile"], NIGHTLY_TAG: "true"}
     requests = []
@@ -71,10 +77,24 @@ def nightly_run_requests(instance: dg.DagsterInstance, run_key_prefix: str, env_
         present = env_versions.get(hardware, "absent") != "absent"
         forced = sentinels if present else []
         for first, last in contiguous_ranges(forced, registered):
-            requests.append(dg.RunRequest(run_key=f"{run_key_prefix}:sentinel:{hardware}:{first}:{last}", tags={**range_tags(hardware, first, last), **base_tags, FORCE_TAG: "true"}))
-        rest = [key for key in missing_or_outdated(instance, hardware, scope, env_versions.get(hardware, "absent")) if key not in set(forced)]
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{run_key_prefix}:sentinel:{hardware}:{first}:{last}",
+                    tags={**range_tags(hardware, first, last), **base_tags, FORCE_TAG: "true"},
+                )
+            )
+        rest = [
+            key
+            for key in missing_or_outdated(instance, hardware, scope, env_versions.get(hardware, "absent"))
+            if key not in set(forced)
+        ]
         for first, last in contiguous_ranges(rest, registered):
-            requests.append(dg.RunRequest(run_key=f"{run_key_prefix}:update:{hardware}:{first}:{last}", tags={**range_tags(hardware, first, last), **base_tags}))
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{run_key_prefix}:update:{hardware}:{first}:{last}",
+                    tags={**range_tags(hardware, first, last), **base_tags},
+                )
+            )
     return requests
 
 
@@ -96,6 +116,8 @@ def nightly_schedule(context: dg.ScheduleEvaluationContext):
     prefix = f"nightly:{tick.isoformat() if tick else 'manual'}"
     requests = nightly_run_requests(context.instance, prefix)
     if not requests:
-        return dg.SkipReason("no model_type partitions registered yet (model_catalog_sensor or `make register` does that)")
+        return dg.SkipReason(
+            "no model_type partitions registered yet (model_catalog_sensor or `make register` does that)"
+        )
     context.log.info(f"nightly: {len(requests)} run(s)")
     return requests

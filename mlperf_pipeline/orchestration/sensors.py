@@ -47,14 +47,21 @@ def model_catalog_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
     return dg.SensorResult(dynamic_partitions_requests=requests, cursor=current)
 
 
-def _changed_observations(asset_key: dg.AssetKey, cursor: str | None, current: dict[str, str], what: str) -> dg.SensorResult | dg.SkipReason:
+def _changed_observations(
+    asset_key: dg.AssetKey, cursor: str | None, current: dict[str, str], what: str
+) -> dg.SensorResult | dg.SkipReason:
     previous = json.loads(cursor) if cursor else {}
     changed = {key: version for key, version in current.items() if previous.get(key) != version}
     new_cursor = json.dumps(current, sort_keys=True)
     if not changed:
         return dg.SensorResult(skip_reason=dg.SkipReason(f"{what} unchanged"), cursor=new_cursor)
     observations = [
-        dg.AssetObservation(asset_key, partition=key, tags={"dagster/data_version": version}, metadata={"previous": previous.get(key) or "", "version": version})
+        dg.AssetObservation(
+            asset_key,
+            partition=key,
+            tags={"dagster/data_version": version},
+            metadata={"previous": previous.get(key) or "", "version": version},
+        )
         for key, version in changed.items()
     ]
     return dg.SensorResult(asset_events=observations, cursor=new_cursor)

@@ -36,10 +36,20 @@ def coverage_table(rows: list[dict], failures_only: bool = False) -> str:
     """Markdown: a summary by family, then one line per type (failures first; only them if asked)."""
     by_family = coverage_by_family(rows)
     ok = sum(row["status"] == "ok" for row in rows)
-    lines = [f"**{ok} of {len(rows)} types run at tiny size on cpu ({100 * ok / max(len(rows), 1):.1f}%)**", "",
-             "| family | ok | total |", "|---|---|---|"]
-    lines += [f"| {escape_cell(family)} | {counts.get('ok', 0)} | {counts['total']} |" for family, counts in by_family.items()]
-    lines += ["", "| model type | family | status | reason_code | params tiny | params full | reason |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"**{ok} of {len(rows)} types run at tiny size on cpu ({100 * ok / max(len(rows), 1):.1f}%)**",
+        "",
+        "| family | ok | total |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {escape_cell(family)} | {counts.get('ok', 0)} | {counts['total']} |" for family, counts in by_family.items()
+    ]
+    lines += [
+        "",
+        "| model type | family | status | reason_code | params tiny | params full | reason |",
+        "|---|---|---|---|---|---|---|",
+    ]
     listed = [row for row in rows if row["status"] != "ok"] if failures_only else rows
     for row in failures_first(listed):
         reason = escape_cell((row.get("reason") or "")[:REASON_LIMIT])

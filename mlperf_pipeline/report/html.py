@@ -95,19 +95,29 @@ def _status_class(status: str) -> str:
 
 def _result_row(row: pd.Series) -> dict[str, str]:
     return {
-        "model": row["model_type"], "family": row["family"], "hardware": row["hardware"],
-        "size": row["size"], "batch": fmt_int(row["batch_size"]), "seq": fmt_int(row["seq_len"]),
-        "dtype": row["dtype"], "scenario": row["scenario"], "status": row["status"],
+        "model": row["model_type"],
+        "family": row["family"],
+        "hardware": row["hardware"],
+        "size": row["size"],
+        "batch": fmt_int(row["batch_size"]),
+        "seq": fmt_int(row["seq_len"]),
+        "dtype": row["dtype"],
+        "scenario": row["scenario"],
+        "status": row["status"],
         "status_class": _status_class(row["status"]),
-        "p50": fmt_number(row["latency_ms_p50"]), "p90": fmt_number(row["latency_ms_p90"]),
+        "p50": fmt_number(row["latency_ms_p50"]),
+        "p90": fmt_number(row["latency_ms_p90"]),
         "p99": fmt_number(row["latency_ms_p99"]),
         "ci": fmt_ci(row["ci95_low_ms"], row["ci95_high_ms"]),
-        "n": fmt_int(row["n_samples"]), "warmup": fmt_int(row["warmup_n"]),
+        "n": fmt_int(row["n_samples"]),
+        "warmup": fmt_int(row["warmup_n"]),
         "throughput": fmt_number(row["throughput_per_s"]),
         "peak_mb": fmt_number(row["peak_memory_mb"]),
-        "first_call_ms": fmt_number(row["first_call_ms"]), "build_s": fmt_number(row["build_s"]),
+        "first_call_ms": fmt_number(row["first_call_ms"]),
+        "build_s": fmt_number(row["build_s"]),
         "reason_code": fmt_text(row["reason_code"]),
-        "reason": fmt_text(row["reason"], REASON_LIMIT), "reason_full": fmt_text(row["reason"]),
+        "reason": fmt_text(row["reason"], REASON_LIMIT),
+        "reason_full": fmt_text(row["reason"]),
     }
 
 
@@ -143,9 +153,7 @@ def _context(
         "n_rows": len(frame),
         "n_models": len(model_types(frame)),
         "environment": _environment_summary(frame),
-        "status_counts": [
-            (name, count, _status_class(name)) for name, count in status_counts(frame)
-        ],
+        "status_counts": [(name, count, _status_class(name)) for name, count in status_counts(frame)],
         "hardware_counts": hardware_counts(frame),
         "plots": _plots(frame),
         "results": _result_rows(frame),
@@ -160,12 +168,18 @@ def _coverage_context(rows: list[dict]) -> dict[str, object]:
         "n": len(rows),
         "ok": ok,
         "pct": f"{100 * ok / max(len(rows), 1):.1f}",
-        "by_family": [(family, counts.get("ok", 0), counts["total"]) for family, counts in coverage_by_family(rows).items()],
+        "by_family": [
+            (family, counts.get("ok", 0), counts["total"]) for family, counts in coverage_by_family(rows).items()
+        ],
         "rows": [
             {
-                "model": row["model_type"], "family": row.get("family") or "", "status": row["status"],
-                "status_class": _status_class(row["status"]), "reason_code": row.get("reason_code") or "",
-                "reason": fmt_text(row.get("reason") or ""), "params_tiny": format_params(row.get("params_tiny")),
+                "model": row["model_type"],
+                "family": row.get("family") or "",
+                "status": row["status"],
+                "status_class": _status_class(row["status"]),
+                "reason_code": row.get("reason_code") or "",
+                "reason": fmt_text(row.get("reason") or ""),
+                "params_tiny": format_params(row.get("params_tiny")),
                 "params_full": format_params(row.get("params_full")),
             }
             for row in failures_first(rows)
@@ -175,9 +189,7 @@ def _coverage_context(rows: list[dict]) -> dict[str, object]:
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace path with text in one step, so a reader never sees half a report."""
-    descriptor, temp_name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
+    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -207,8 +219,10 @@ def render_report(
     markdown = markdown_summary(df)
     if coverage:
         markdown += "\n\n## Skillset coverage (tiny size, cpu)\n\n" + coverage_table(coverage, failures_only=True)
-    html = _environment().get_template(TEMPLATE_NAME).render(
-        **_context(frame, title, generated_at, extra_sections, coverage)
+    html = (
+        _environment()
+        .get_template(TEMPLATE_NAME)
+        .render(**_context(frame, title, generated_at, extra_sections, coverage))
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

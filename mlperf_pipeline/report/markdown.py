@@ -25,8 +25,17 @@ NO_RESULTS = "_No results yet: nothing has been benchmarked._"
 REASON_LIMIT = 120
 
 OK_HEADERS = (
-    "model", "family", "hardware", "scenario", "batch", "seq", "dtype",
-    "p50 ms", "CI 95% ms", "throughput/s", "peak MB",
+    "model",
+    "family",
+    "hardware",
+    "scenario",
+    "batch",
+    "seq",
+    "dtype",
+    "p50 ms",
+    "CI 95% ms",
+    "throughput/s",
+    "peak MB",
 )
 NOT_OK_HEADERS = ("model", "hardware", "size", "batch", "dtype", "status", "reason_code", "reason")
 
@@ -54,27 +63,40 @@ def _joined_counts(pairs: list[tuple[str, int]]) -> str:
 
 def _counts_section(frame: pd.DataFrame) -> str:
     n_models = len(model_types(frame))
-    return "\n".join([
-        f"- **Rows:** {len(frame)} ({n_models} model types)",
-        f"- **By status:** {_joined_counts(status_counts(frame))}",
-        f"- **By hardware:** {_joined_counts(hardware_counts(frame))}",
-    ])
+    return "\n".join(
+        [
+            f"- **Rows:** {len(frame)} ({n_models} model types)",
+            f"- **By status:** {_joined_counts(status_counts(frame))}",
+            f"- **By hardware:** {_joined_counts(hardware_counts(frame))}",
+        ]
+    )
 
 
 def _ok_row(row: pd.Series) -> list[str]:
     return [
-        row["model_type"], row["family"], row["hardware"], row["scenario"],
+        row["model_type"],
+        row["family"],
+        row["hardware"],
+        row["scenario"],
         fmt_int(row["batch_size"]),
-        fmt_int(row["seq_len"]), row["dtype"], fmt_number(row["latency_ms_p50"]),
-        fmt_ci(row["ci95_low_ms"], row["ci95_high_ms"]), fmt_number(row["throughput_per_s"]),
+        fmt_int(row["seq_len"]),
+        row["dtype"],
+        fmt_number(row["latency_ms_p50"]),
+        fmt_ci(row["ci95_low_ms"], row["ci95_high_ms"]),
+        fmt_number(row["throughput_per_s"]),
         fmt_number(row["peak_memory_mb"]),
     ]
 
 
 def _not_ok_row(row: pd.Series) -> list[str]:
     return [
-        row["model_type"], row["hardware"], row["size"], fmt_int(row["batch_size"]),
-        row["dtype"], row["status"], fmt_text(row["reason_code"]),
+        row["model_type"],
+        row["hardware"],
+        row["size"],
+        fmt_int(row["batch_size"]),
+        row["dtype"],
+        row["status"],
+        fmt_text(row["reason_code"]),
         fmt_text(row["reason"], REASON_LIMIT),
     ]
 

@@ -25,7 +25,11 @@ MAX_LEGEND_ENTRIES = 30  # beyond this a legend hides the plot rather than expla
 
 # Fixed colours so a hardware or status looks the same in every report.
 HARDWARE_COLOURS = {
-    "cpu": "#1f77b4", "cuda": "#2ca02c", "rocm": "#d62728", "mps": "#9467bd", "xpu": "#ff7f0e",
+    "cpu": "#1f77b4",
+    "cuda": "#2ca02c",
+    "rocm": "#d62728",
+    "mps": "#9467bd",
+    "xpu": "#ff7f0e",
 }
 EXTRA_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 STATUS_COLOURS = {"ok": "#2ca02c", "invalid": "#ff7f0e", "failed": "#d62728", "skipped": "#9e9e9e"}
@@ -106,8 +110,16 @@ def latency_plot(df: pd.DataFrame | None) -> bytes | None:
         offset = (index - (len(hardware) - 1) / 2) * bar_height
         positions = [row_of[model] + offset for model in rows["model_type"]]
         axes.errorbar(
-            rows["latency_ms_p50"], positions, xerr=_ci_errors(rows), fmt="o", markersize=5,
-            color=_hardware_colour(name, index), ecolor="#333333", capsize=2, elinewidth=0.8, label=name,
+            rows["latency_ms_p50"],
+            positions,
+            xerr=_ci_errors(rows),
+            fmt="o",
+            markersize=5,
+            color=_hardware_colour(name, index),
+            ecolor="#333333",
+            capsize=2,
+            elinewidth=0.8,
+            label=name,
         )
     axes.set_yticks(range(len(models)), labels=models, fontsize=8 if len(models) > 40 else 9)
     axes.set_ylim(len(models) - 0.5, -0.5)  # first (fastest) model at the top

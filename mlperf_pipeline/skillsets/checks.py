@@ -43,12 +43,22 @@ def _runtime_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def check_key(info: SkillsetInfo | None = None, module_source: str | None = None, runtime_version: str | None = None) -> str:
+def check_key(
+    info: SkillsetInfo | None = None, module_source: str | None = None, runtime_version: str | None = None
+) -> str:
     """What a check's outcome depends on, hashed: the built model (or the module's source) and the runtime."""
-    built = {"module_source": module_source} if module_source is not None else {
-        "model_type": info.model_type, "model_class": info.model_class, "overrides": info.tiny_overrides,
-    }
-    payload = json.dumps({"built": built, "runtime": runtime_version or _runtime_version()}, sort_keys=True, default=str)
+    built = (
+        {"module_source": module_source}
+        if module_source is not None
+        else {
+            "model_type": info.model_type,
+            "model_class": info.model_class,
+            "overrides": info.tiny_overrides,
+        }
+    )
+    payload = json.dumps(
+        {"built": built, "runtime": runtime_version or _runtime_version()}, sort_keys=True, default=str
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
@@ -68,8 +78,11 @@ def _forward_once(build: Callable[[], object], make_inputs: Callable[[object], d
         tensor = first_tensor(model(**inputs))
     if tensor is not None and tensor.is_floating_point() and not torch.isfinite(tensor).all():
         raise NonFiniteOutput("model output holds NaN or inf")
-    return {"params_built": sum(p.numel() for p in model.parameters()), "build_s": round(built - started, 3),
-            "forward_s": round(time.perf_counter() - built, 3)}
+    return {
+        "params_built": sum(p.numel() for p in model.parameters()),
+        "build_s": round(built - started, 3),
+        "forward_s": round(time.perf_counter() - built, 3),
+    }
 
 
 def _failed(phase: str, error: BaseException) -> dict:
@@ -100,8 +113,13 @@ def examine(item: dict) -> dict:
     return check_info(info, item.get("max_tiny_params"), item.get("count_full", False))
 
 
-def check_info(info: SkillsetInfo, max_tiny_params: int | None = None, count_full: bool = False,
-               batch_size: int = SMOKE_BATCH_SIZE, seq_len: int = SMOKE_SEQ_LEN) -> dict:
+def check_info(
+    info: SkillsetInfo,
+    max_tiny_params: int | None = None,
+    count_full: bool = False,
+    batch_size: int = SMOKE_BATCH_SIZE,
+    seq_len: int = SMOKE_SEQ_LEN,
+) -> dict:
     """Meta parameter counts, then build + inputs + one forward at tiny size on cpu; never raises."""
     from mlperf_pipeline.skillsets.runtime import build_model, make_inputs
 
@@ -114,11 +132,17 @@ def check_info(info: SkillsetInfo, max_tiny_params: int | None = None, count_ful
     if tiny_error is not None:
         result.update(_failed("build", tiny_error))
     elif max_tiny_params and result["params_tiny"] > max_tiny_params:
-        result.update(status="failed", reason_code="too_large", reason=f"tiny: {result['params_tiny'] / 1e6:.0f}M parameters")
+        result.update(
+            status="failed", reason_code="too_large", reason=f"tiny: {result['params_tiny'] / 1e6:.0f}M parameters"
+        )
     else:
         try:
-            result.update(_forward_once(lambda: build_model(info, "tiny", "cpu", "float32"),
-                                        lambda model: make_inputs(model, info, batch_size, seq_len, "cpu", "float32")))
+            result.update(
+                _forward_once(
+                    lambda: build_model(info, "tiny", "cpu", "float32"),
+                    lambda model: make_inputs(model, info, batch_size, seq_len, "cpu", "float32"),
+                )
+            )
         except Exception as error:  # every failure is data: classified, with its message
             result.update(_failed("forward", error))
     result["seconds"] = round(time.perf_counter() - started, 3)
@@ -136,8 +160,12 @@ def examine_module(path: str) -> dict:
     try:
         module = load_skillset_module(Path(path))
         result = {"status": OK, "reason_code": None, "reason": None}
-        result.update(_forward_once(lambda: module.build("tiny", "cpu", "float32"),
-                                    lambda model: module.inputs(model, SMOKE_BATCH_SIZE, SMOKE_SEQ_LEN, "cpu", "float32")))
+        result.update(
+            _forward_once(
+                lambda: module.build("tiny", "cpu", "float32"),
+                lambda model: module.inputs(model, SMOKE_BATCH_SIZE, SMOKE_SEQ_LEN, "cpu", "float32"),
+            )
+        )
     except Exception as error:
         result = _failed("forward", error)
     result["seconds"] = round(time.perf_counter() - started, 3)
@@ -208,7 +236,9 @@ class Ladder:
         self.outcomes = [None] * len(self.candidates)
 
     def info_at(self, index: int) -> SkillsetInfo:
-        return SkillsetInfo(self.info.model_type, self.info.model_class, self.info.family, self.info.modality, self.candidates[index])
+        return SkillsetInfo(
+            self.info.model_type, self.info.model_class, self.info.family, self.info.modality, self.candidates[index]
+        )
 
     def next_unknown(self) -> int | None:
         """Walk the known outcomes; the index to check next, or None when decided.
@@ -300,16 +330,25 @@ class _Progress:
 
 def _item(ladder: Ladder, index: int, max_tiny_params: int) -> dict:
     info = ladder.info_at(index)
-    return {"model_type": info.model_type, "model_class": info.model_class, "family": info.family,
-            "modality": info.modality, "overrides": info.tiny_overrides, "count_full": index == 0,
-            # The full shrink is taken at any size; only a milder rung must stay under the cap.
-            "max_tiny_params": max_tiny_params if index > 0 else None}
+    return {
+        "model_type": info.model_type,
+        "model_class": info.model_class,
+        "family": info.family,
+        "modality": info.modality,
+        "overrides": info.tiny_overrides,
+        "count_full": index == 0,
+        # The full shrink is taken at any size; only a milder rung must stay under the cap.
+        "max_tiny_params": max_tiny_params if index > 0 else None,
+    }
 
 
 def smoke_modules(paths: dict[str, str], store: CheckStore, calls) -> dict[str, dict]:
     """Smoke outcomes of hand-written modules by model type (stored by source hash)."""
     runtime_version = _runtime_version()
-    keys = {model_type: check_key(module_source=Path(path).read_text(), runtime_version=runtime_version) for model_type, path in paths.items()}
+    keys = {
+        model_type: check_key(module_source=Path(path).read_text(), runtime_version=runtime_version)
+        for model_type, path in paths.items()
+    }
     outcomes = {model_type: store.get(key) for model_type, key in keys.items()}
     unknown = [model_type for model_type, outcome in outcomes.items() if outcome is None]
     for model_type, outcome in zip(unknown, calls.map(examine_module, [paths[m] for m in unknown])):

@@ -46,9 +46,13 @@ def _record_path(out_dir: Path, hardware: str, partition_key: str) -> Path:
     return out_dir / "verdicts" / hardware / f"{partition_key}.json"
 
 
-def generate(spec: SkillsetSpec, device: DeviceInfo, out_dir: Path, overrides_dir: Path | None, devices: dict[str, DeviceInfo]) -> SkillsetRecord:
+def generate(
+    spec: SkillsetSpec, device: DeviceInfo, out_dir: Path, overrides_dir: Path | None, devices: dict[str, DeviceInfo]
+) -> SkillsetRecord:
     """Write the module (all hardware verdicts inside) and this hardware's verdict record."""
-    verdicts = {hw: verdict_for(spec, hw, devices[hw].present, devices[hw].memory_bytes) for hw in HARDWARE if hw in devices}
+    verdicts = {
+        hw: verdict_for(spec, hw, devices[hw].present, devices[hw].memory_bytes) for hw in HARDWARE if hw in devices
+    }
     rendered = write_skillset(spec, verdicts, out_dir, overrides_dir)
     verdict = verdicts[device.hardware].to_dict()
     problem = override_problem(rendered.path) if rendered.overridden else None
@@ -82,7 +86,9 @@ def spec_for(model_key: str) -> SkillsetSpec:
 def load_record(out_dir: Path, hardware: str, partition_key: str) -> SkillsetRecord:
     path = _record_path(out_dir, hardware, partition_key)
     if not path.is_file():
-        raise FileNotFoundError(f"no skillset generated for {hardware}|{partition_key} (looked for {path}); materialise `skillsets` for this partition first")
+        raise FileNotFoundError(
+            f"no skillset generated for {hardware}|{partition_key} (looked for {path}); materialise `skillsets` for this partition first"
+        )
     return SkillsetRecord(**json.loads(path.read_text()))
 
 
@@ -93,7 +99,9 @@ def config_patch(overrides_dir: Path | None, entry) -> dict:
     is given whole, as the generated overrides do)."""
     import yaml
 
-    path = overrides_dir / f"{Path(SkillsetSpec.filename_for(entry.partition_key)).stem}.yaml" if overrides_dir else None
+    path = (
+        overrides_dir / f"{Path(SkillsetSpec.filename_for(entry.partition_key)).stem}.yaml" if overrides_dir else None
+    )
     if path is None or not path.is_file():
         return {}
     try:
@@ -102,7 +110,9 @@ def config_patch(overrides_dir: Path | None, entry) -> dict:
         raise ValueError(f"{path}: not valid YAML ({error})") from error
     unknown = set(document) - {"config"} if isinstance(document, dict) else None
     if unknown is None or unknown or not isinstance(document.get("config", {}), dict):
-        raise ValueError(f"{path}: expected a mapping with one key `config` (a mapping of config fields), got {document!r:.200}")
+        raise ValueError(
+            f"{path}: expected a mapping with one key `config` (a mapping of config fields), got {document!r:.200}"
+        )
     return document.get("config", {})
 
 
@@ -114,7 +124,13 @@ def _ladder_for(entry, overrides_dir: Path | None) -> Ladder:
         patch = config_patch(overrides_dir, entry)
     except ValueError as error:  # this type's skillset is unusable, with the reason; the others go on
         ladder = Ladder(info, [{}])
-        ladder.outcomes[0] = {"status": "failed", "reason_code": "invalid_config", "reason": str(error), "params_tiny": None, "params_full": None}
+        ladder.outcomes[0] = {
+            "status": "failed",
+            "reason_code": "invalid_config",
+            "reason": str(error),
+            "params_tiny": None,
+            "params_full": None,
+        }
         return ladder
     try:
         candidates, last_resort = ladder_candidates(AutoConfig.for_model(entry.model_type).to_dict())
@@ -123,7 +139,9 @@ def _ladder_for(entry, overrides_dir: Path | None) -> Ladder:
     return Ladder(info, [{**candidate, **patch} for candidate in candidates], last_resort)
 
 
-def checked_specs(entries: list, store: CheckStore, calls, log=None, overrides_dir: Path | None = None) -> dict[str, tuple[SkillsetSpec, dict]]:
+def checked_specs(
+    entries: list, store: CheckStore, calls, log=None, overrides_dir: Path | None = None
+) -> dict[str, tuple[SkillsetSpec, dict]]:
     """A spec and its smoke outcome per model type, shrink rungs chosen by isolated checks.
 
     Rungs whose outcome is stored are not checked again, so regenerating is cheap. A user's YAML
@@ -133,13 +151,17 @@ def checked_specs(entries: list, store: CheckStore, calls, log=None, overrides_d
     ladders = {entry.model_type: _ladder_for(entry, overrides_dir) for entry in entries}
     counts = resolve_ladders(list(ladders.values()), store, calls, MAX_TINY_PARAMS, log)
     if log:
-        log(f"shrink rungs for {len(entries)} type(s): {counts['stored']} outcome(s) reused, {counts['checked']} checked")
+        log(
+            f"shrink rungs for {len(entries)} type(s): {counts['stored']} outcome(s) reused, {counts['checked']} checked"
+        )
     specs = {}
     for entry in entries:
         ladder = ladders[entry.model_type]
         smoke = ladder.smoke
         params_full, full_error = ladder.params_full
-        spec = SkillsetSpec(entry, ladder.overrides, {"tiny": smoke.get("params_tiny"), "full": params_full}, transformers.__version__)
+        spec = SkillsetSpec(
+            entry, ladder.overrides, {"tiny": smoke.get("params_tiny"), "full": params_full}, transformers.__version__
+        )
         if smoke.get("params_tiny") is None and smoke["status"] != "ok":  # it cannot even be built
             spec.build_errors["tiny"] = smoke["reason"]
             spec.build_error_codes["tiny"] = smoke.get("reason_code") or "invalid_config"

@@ -125,11 +125,22 @@ class IsolatedCalls:
 
     def _through_runner(self, function, items: list) -> Iterator[tuple[int, dict]]:
         request = {
-            "function": [function.__module__, function.__qualname__], "sys_path": sys.path, "preload": self.preload,
-            "items": items, "jobs": self.jobs, "timeout_s": self.timeout_s, "memory_cap_bytes": self.memory_cap_bytes,
+            "function": [function.__module__, function.__qualname__],
+            "sys_path": sys.path,
+            "preload": self.preload,
+            "items": items,
+            "jobs": self.jobs,
+            "timeout_s": self.timeout_s,
+            "memory_cap_bytes": self.memory_cap_bytes,
         }
-        runner = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  text=True, preexec_fn=_die_with_parent, start_new_session=True)
+        runner = subprocess.Popen(
+            [sys.executable, "-m", __name__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
+        )
         try:
             runner.stdin.write(json.dumps(request) + "\n")
             runner.stdin.close()

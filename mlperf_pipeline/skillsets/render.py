@@ -47,7 +47,9 @@ def source_hash(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
-def write_skillset(spec: SkillsetSpec, verdicts: dict[str, Verdict], out_dir: Path, overrides_dir: Path | None) -> RenderedSkillset:
+def write_skillset(
+    spec: SkillsetSpec, verdicts: dict[str, Verdict], out_dir: Path, overrides_dir: Path | None
+) -> RenderedSkillset:
     """Write the generated module (atomically, only when changed); an override file wins."""
     override = overrides_dir / spec.filename if overrides_dir else None
     if override is not None and override.is_file():

@@ -13,7 +13,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
+DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "float16": "float16",
+    "fp16": "float16",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+}
 SEED = 0
 # wav2vec2-style feature encoders downsample raw audio by the product of their conv strides.
 _DEFAULT_AUDIO_SAMPLES_PER_TOKEN = 320
@@ -29,9 +36,28 @@ class NonFiniteOutput(Exception):
     """The forward pass returned NaN or inf: fast but wrong must not pass."""
 
 
-REASON_CODES = ("missing_dependency", "unsupported_inputs", "invalid_config", "library_error", "non_finite_output", "too_large")
+REASON_CODES = (
+    "missing_dependency",
+    "unsupported_inputs",
+    "invalid_config",
+    "library_error",
+    "non_finite_output",
+    "too_large",
+)
 # Optional packages some architectures need that cannot be installed beside our pinned torch.
-_OPTIONAL_PACKAGES = ("torchvision", "torchaudio", "timm", "detectron2", "natten", "pytesseract", "scipy", "librosa", "causal_conv1d", "mamba_ssm", "flash_attn")
+_OPTIONAL_PACKAGES = (
+    "torchvision",
+    "torchaudio",
+    "timm",
+    "detectron2",
+    "natten",
+    "pytesseract",
+    "scipy",
+    "librosa",
+    "causal_conv1d",
+    "mamba_ssm",
+    "flash_attn",
+)
 
 
 def reason_code(error: BaseException) -> str:
@@ -54,7 +80,9 @@ def _is_missing_dependency(error: BaseException) -> bool:
         return True
     # transformers' `requires_backends` and some model files say so in words instead.
     message = str(error).lower()
-    return any(f"requires the {name}" in message or f"no module named '{name}" in message for name in _OPTIONAL_PACKAGES)
+    return any(
+        f"requires the {name}" in message or f"no module named '{name}" in message for name in _OPTIONAL_PACKAGES
+    )
 
 
 def _raised_by_config(error: BaseException) -> bool:
@@ -120,8 +148,13 @@ def _int_tuples_as_lists(config, info: SkillsetInfo) -> None:
     saved configs. Only those: others (Reformer) add tuples to tuples."""
     import sys
 
-    tuples = [name for name, value in vars(config).items()
-              if isinstance(value, tuple) and value and all(isinstance(item, int) and not isinstance(item, bool) for item in value)]
+    tuples = [
+        name
+        for name, value in vars(config).items()
+        if isinstance(value, tuple)
+        and value
+        and all(isinstance(item, int) and not isinstance(item, bool) for item in value)
+    ]
     if not tuples:
         return
     try:
@@ -176,8 +209,16 @@ def count_parameters_on_meta(info: SkillsetInfo, size: str) -> int:
 # ---- config lookups: composite models keep modality settings in sub-configs ----
 
 _SUB_CONFIG_NAMES = (
-    "vision_config", "audio_config", "encoder_config", "text_config", "decoder_config", "encoder",
-    "decoder", "backbone_config", "speech_config", "vision_tower_config",
+    "vision_config",
+    "audio_config",
+    "encoder_config",
+    "text_config",
+    "decoder_config",
+    "encoder",
+    "decoder",
+    "backbone_config",
+    "speech_config",
+    "vision_tower_config",
 )
 
 
@@ -191,7 +232,11 @@ def _sub(config, *names):
 
 def _find(config, *fields, prefer=("vision_config",), default=None):
     """The first set field among `fields`, looked up in preferred sub-configs, the config, then any sub-config."""
-    places = [getattr(config, name, None) for name in prefer] + [config] + [getattr(config, name, None) for name in _SUB_CONFIG_NAMES]
+    places = (
+        [getattr(config, name, None) for name in prefer]
+        + [config]
+        + [getattr(config, name, None) for name in _SUB_CONFIG_NAMES]
+    )
     for place in places:
         if place is None or isinstance(place, dict):
             continue
@@ -215,7 +260,9 @@ def _image_shape(config) -> tuple[int, int, int]:
 
 def _vocab_size(config) -> int:
     text = _sub(config, "text_config", "decoder")
-    return getattr(text, "vocab_size", None) or getattr(config, "vocab_size", None) or _smallest_sub_vocab(config) or 1000
+    return (
+        getattr(text, "vocab_size", None) or getattr(config, "vocab_size", None) or _smallest_sub_vocab(config) or 1000
+    )
 
 
 def _smallest_sub_vocab(config) -> int | None:
@@ -232,8 +279,12 @@ def _special_token_ids(config) -> set[int]:
     """Ids with a special meaning (image, audio, video placeholders): plain text must avoid them."""
     ids = set()
     for place in [config] + [getattr(config, name, None) for name in _SUB_CONFIG_NAMES]:
-        for name, value in (vars(place).items() if place is not None and hasattr(place, "__dict__") else ()):
-            if name.endswith(("_token_id", "_token_index", "_token_ids")) and isinstance(value, int) and not isinstance(value, bool):
+        for name, value in vars(place).items() if place is not None and hasattr(place, "__dict__") else ():
+            if (
+                name.endswith(("_token_id", "_token_index", "_token_ids"))
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+            ):
                 ids.add(value)
     return ids
 
@@ -258,7 +309,17 @@ def _image_token_id(config) -> int | None:
 
 
 def _mel_bins(config) -> int:
-    return _find(config, "num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "mel_bins", "input_feat_size", prefer=("audio_config", "encoder_config", "encoder"), default=80)
+    return _find(
+        config,
+        "num_mel_bins",
+        "feature_size",
+        "input_feat_per_channel",
+        "n_mels",
+        "mel_bins",
+        "input_feat_size",
+        prefer=("audio_config", "encoder_config", "encoder"),
+        default=80,
+    )
 
 
 def _audio_frames(config) -> int:
@@ -320,9 +381,13 @@ class _InputMaker:
     def _decoder_input_ids(self):
         start = getattr(self.config, "decoder_start_token_id", None) or 0
         rows, length = self._token_rows("decoder_input_ids"), max(1, self.seq_len // 4)
-        if rows != self.batch and ("batch_size", "target_sequence_length", "num_codebooks") in _documented_shapes(self.model, "decoder_input_ids"):
+        if rows != self.batch and ("batch_size", "target_sequence_length", "num_codebooks") in _documented_shapes(
+            self.model, "decoder_input_ids"
+        ):
             # Where the codebooks may come last, give them so (Dia folds the flat layout with a view that fails)
-            ids = _token_ids(self.config, self.batch * length, rows // self.batch, self.generator).reshape(self.batch, length, -1)
+            ids = _token_ids(self.config, self.batch * length, rows // self.batch, self.generator).reshape(
+                self.batch, length, -1
+            )
             ids[:, 0] = start
             return ids
         ids = _token_ids(self.config, rows, length, self.generator)
@@ -351,7 +416,9 @@ class _InputMaker:
             return self._randn(self.batch, (height // patch) * (width // patch), channels * patch * patch)
         if _takes_tiles(self.model):  # Mllama: (batch, images, tiles, channels, height, width)
             return self._randn(self.batch, 1, _max_tiles(self.config), channels, height, width)
-        lists = _takes_image_lists(self.model) or _takes_image_lists(_image_encoder_owner(self.model))  # also inside retrieval wrappers
+        lists = _takes_image_lists(self.model) or _takes_image_lists(
+            _image_encoder_owner(self.model)
+        )  # also inside retrieval wrappers
         if lists or "image_attention_mask" in inspect.signature(self.model.forward).parameters:
             return self._randn(self.batch, 1, channels, height, width)
         if getattr(self.config, "image_grid_pinpoints", None):
@@ -363,8 +430,12 @@ class _InputMaker:
         vision = getattr(self.config, "vision_config", None)
         # Video towers: the video family, or a vision tower that declares its frame count (X-CLIP).
         # TVP: a clip model over an image backbone declares its frame count at the top.
-        clip = getattr(self.config, "backbone_config", None) is not None and isinstance(getattr(self.config, "num_frames", None), int)
-        if isinstance(frames, int) and (self.info.family == "video" or isinstance(getattr(vision, "num_frames", None), int) or clip):
+        clip = getattr(self.config, "backbone_config", None) is not None and isinstance(
+            getattr(self.config, "num_frames", None), int
+        )
+        if isinstance(frames, int) and (
+            self.info.family == "video" or isinstance(getattr(vision, "num_frames", None), int) or clip
+        ):
             return self._randn(self.batch, frames, channels, height, width)
         return self._randn(self.batch, channels, height, width)
 
@@ -394,7 +465,9 @@ class _InputMaker:
         # A convolutional codec half (VibeVoice's encoder and decoder) takes (batch, channels, length):
         # a waveform in whole hops where its first convolution reads one or two channels, else latent frames.
         if conv.in_channels <= 2:
-            return self._randn(self.batch, conv.in_channels, _whole_hops(self.config, self.seq_len * _DEFAULT_AUDIO_SAMPLES_PER_TOKEN))
+            return self._randn(
+                self.batch, conv.in_channels, _whole_hops(self.config, self.seq_len * _DEFAULT_AUDIO_SAMPLES_PER_TOKEN)
+            )
         return self._randn(self.batch, conv.in_channels, max(1, self.seq_len // 8))
 
     def _image_grid_thw(self):
@@ -495,7 +568,10 @@ class _InputMaker:
         import torch
 
         shape = (self.batch, self.seq_len)
-        x0, y0 = torch.randint(0, 500, shape, generator=self.generator), torch.randint(0, 500, shape, generator=self.generator)
+        x0, y0 = (
+            torch.randint(0, 500, shape, generator=self.generator),
+            torch.randint(0, 500, shape, generator=self.generator),
+        )
         x1 = x0 + torch.randint(1, 500, shape, generator=self.generator)
         y1 = y0 + torch.randint(1, 500, shape, generator=self.generator)
         if _find(self.config, "dim_bbox", prefer=(), default=4) == 8:
@@ -510,7 +586,10 @@ class _InputMaker:
     def _visual_pos(self):
         import torch
 
-        return torch.rand((self.batch, self._REGIONS, _find(self.config, "visual_pos_dim", prefer=(), default=4)), generator=self.generator)
+        return torch.rand(
+            (self.batch, self._REGIONS, _find(self.config, "visual_pos_dim", prefer=(), default=4)),
+            generator=self.generator,
+        )
 
     def _prompt_pixel_values(self):
         """SegGPT: a prompt image and its mask, the same size as the image."""
@@ -573,15 +652,21 @@ class _InputMaker:
         return self._attention_mask()
 
     def _inputs_embeds(self):
-        return self._randn(self.batch, self.seq_len, _find(self.config, "hidden_size", "d_model", prefer=("text_config",), default=64))
+        return self._randn(
+            self.batch, self.seq_len, _find(self.config, "hidden_size", "d_model", prefer=("text_config",), default=64)
+        )
 
     def _encoder_hidden_states(self):
-        width = _find(self.config, "encoder_hidden_size", prefer=(), default=None) or _find(self.config, "hidden_size", prefer=(), default=64)
+        width = _find(self.config, "encoder_hidden_size", prefer=(), default=None) or _find(
+            self.config, "hidden_size", prefer=(), default=64
+        )
         return self._randn(self.batch, self.seq_len, width)
 
     def _query_embeds(self):
         tokens = _find(self.config, "num_query_tokens", prefer=(), default=32)
-        return self._randn(self.batch, tokens, _find(self.config, "hidden_size", prefer=("qformer_config",), default=64))
+        return self._randn(
+            self.batch, tokens, _find(self.config, "hidden_size", prefer=("qformer_config",), default=64)
+        )
 
     # offline reinforcement learning trajectories (Decision Transformer)
     def _states(self):
@@ -623,14 +708,23 @@ class _InputMaker:
             if isinstance(stack, int):
                 return self._randn(self.batch, _audio_frames(self.config), mel * stack)
             # (Where the ratio is the config's `subsampling_factor`, the model stacks the frames itself.)
-            if width and width > mel and width % mel == 0 and width // mel != _find(self.config, "subsampling_factor", prefer=()):
+            if (
+                width
+                and width > mel
+                and width % mel == 0
+                and width // mel != _find(self.config, "subsampling_factor", prefer=())
+            ):
                 return self._randn(self.batch, _audio_frames(self.config), width)
         return self._randn(self.batch, _mel_bins(self.config), _audio_frames(self.config))
 
     def _waveform_frames(self) -> int | None:
         """Codecs that take both the waveform and its features (XCodec2) need one feature frame per hop."""
         hop = getattr(self.config, "hop_length", None)
-        if "input_values" not in inspect.signature(self.model.forward).parameters or not isinstance(hop, int) or hop <= 0:
+        if (
+            "input_values" not in inspect.signature(self.model.forward).parameters
+            or not isinstance(hop, int)
+            or hop <= 0
+        ):
             return None
         return _whole_hops(self.config, self.seq_len * _DEFAULT_AUDIO_SAMPLES_PER_TOKEN) // hop
 
@@ -648,7 +742,11 @@ class _InputMaker:
             return self._documented_tensor(dims)
         if _is_audio_codec(self.config) or (dims and len(dims) == 3 and dims[1] in _CHANNEL_DIMS):
             # codecs take (batch, channels, samples)
-            channels = int(dims[1]) if dims and dims[1].isdigit() else _find(self.config, "audio_channels", "channels", prefer=(), default=1)
+            channels = (
+                int(dims[1])
+                if dims and dims[1].isdigit()
+                else _find(self.config, "audio_channels", "channels", prefer=(), default=1)
+            )
             return self._randn(self.batch, channels, samples)
         return self._randn(self.batch, samples)
 
@@ -676,7 +774,9 @@ class _InputMaker:
                 sizes.append(_mel_bins(self.config))
             else:
                 value = _find(self.config, dim.removeprefix("config."), prefer=())
-                sizes.append(value if isinstance(value, int) and not isinstance(value, bool) else max(1, self.seq_len // 8))
+                sizes.append(
+                    value if isinstance(value, int) and not isinstance(value, bool) else max(1, self.seq_len // 8)
+                )
         return self._randn(*sizes)
 
     def _latents(self):
@@ -685,7 +785,6 @@ class _InputMaker:
         if not dims:
             raise UnsupportedInputs(f"{self.info.model_class}.forward needs 'latents' of an undocumented shape")
         return self._documented_tensor(dims)
-
 
     # time series
     def _series_length(self) -> int:
@@ -799,9 +898,20 @@ def _patch_layout(model) -> str:
     doc = type(model).forward.__doc__ or ""
     if "patch_size * spatial_merge_size, patch_size * spatial_merge_size, num_channels" in doc:
         return "merged_pixels"
-    owner, first_conv = next(((parent, module) for parent in model.modules() for module in parent.children()
-                              if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d))), (None, None))
-    if not isinstance(first_conv, torch.nn.Conv2d) or first_conv.kernel_size != first_conv.stride or first_conv.kernel_size[0] < 2:
+    owner, first_conv = next(
+        (
+            (parent, module)
+            for parent in model.modules()
+            for module in parent.children()
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d))
+        ),
+        (None, None),
+    )
+    if (
+        not isinstance(first_conv, torch.nn.Conv2d)
+        or first_conv.kernel_size != first_conv.stride
+        or first_conv.kernel_size[0] < 2
+    ):
         return "flat"
     try:
         source = inspect.getsource(type(owner).forward)
@@ -827,8 +937,10 @@ def _embeds_patches_linearly(model, patch_values: int) -> bool:
     as (batch, patches, channels × patch × patch)."""
     import torch
 
-    return any(isinstance(module, torch.nn.Linear) and module.in_features == patch_values and "vision_embed" in name
-               for name, module in model.named_modules())
+    return any(
+        isinstance(module, torch.nn.Linear) and module.in_features == patch_values and "vision_embed" in name
+        for name, module in model.named_modules()
+    )
 
 
 def _mask_per_tile(model) -> bool:
@@ -869,7 +981,14 @@ _MEL_DIMS = ("num_mel_bins", "mel_bins", "feature_size", "n_mels")
 _FEATURE_DIMS = _MEL_DIMS + ("feature_dim", "input_dim", "num_features")
 _CHANNEL_DIMS = ("channels", "audio_channels", "num_channels", "1", "2")
 # Lists of per-stage strides whose product is an audio encoder's hop (samples per output frame).
-_HOP_FIELDS = ("patch_sizes", "downsampling_ratios", "upsampling_ratios", "strides", "encoder_rates", "downsample_rates")
+_HOP_FIELDS = (
+    "patch_sizes",
+    "downsampling_ratios",
+    "upsampling_ratios",
+    "strides",
+    "encoder_rates",
+    "downsample_rates",
+)
 
 
 def _documented_dims(model, name: str) -> tuple[str, ...] | None:
@@ -886,7 +1005,10 @@ def _documented_shapes(model, name: str) -> list[tuple[str, ...]]:
     found = re.search(rf"\n\s*{re.escape(name)} \(`[^`]*` of shape `([^`]*)`", doc)
     if not found:
         return []
-    return [tuple(dim.strip() for dim in shape.split(",") if dim.strip()) for shape in re.findall(r"\(([^()]*)\)", found.group(1))]
+    return [
+        tuple(dim.strip() for dim in shape.split(",") if dim.strip())
+        for shape in re.findall(r"\(([^()]*)\)", found.group(1))
+    ]
 
 
 def _whole_hops(config, samples: int) -> int:
@@ -939,13 +1061,27 @@ def _waveform_codec(config):
     from transformers import PreTrainedConfig
 
     places = [config] + [getattr(config, name, None) for name in _SUB_CONFIG_NAMES]
-    return next((sub for place in places if isinstance(place, PreTrainedConfig) for name, sub in vars(place).items()
-                 if name.endswith(("codec_config", "dac_config")) and isinstance(sub, PreTrainedConfig) and getattr(sub, "codebook_size", None) is not None), None)
+    return next(
+        (
+            sub
+            for place in places
+            if isinstance(place, PreTrainedConfig)
+            for name, sub in vars(place).items()
+            if name.endswith(("codec_config", "dac_config"))
+            and isinstance(sub, PreTrainedConfig)
+            and getattr(sub, "codebook_size", None) is not None
+        ),
+        None,
+    )
 
 
 def _required_parameters(forward) -> list[str]:
     parameters = inspect.signature(forward).parameters.values()
-    return [p.name for p in parameters if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return [
+        p.name
+        for p in parameters
+        if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
 
 
 # Inputs made for a vision tower run alone: a composite model pairs them with image tokens in
@@ -953,12 +1089,27 @@ def _required_parameters(forward) -> list[str]:
 _TOWER_ONLY_INPUTS = ("target_sizes",)
 
 # Inputs that are optional in the signature but that the forward pass needs together.
-_COMPANIONS = {"image_grid_thw": "pixel_values", "image_grid_hw": "pixel_values", "pixel_attention_mask": "pixel_values", "spatial_shapes": "pixel_values", "qformer_input_ids": "pixel_values",
-               "aspect_ratio_ids": "pixel_values", "aspect_ratio_mask": "pixel_values", "cross_attention_mask": "pixel_values",
-               "image_embeds_position_mask": "pixel_values", "image_attention_mask": "pixel_values",
-               "actions": "states", "rewards": "states", "returns_to_go": "states", "timesteps": "states",
-               "encoder_hidden_states": "query_embeds", "bbox": "input_ids", "visual_feats": "input_ids", "visual_pos": "input_ids",
-               "input_features_mask": "input_features"}
+_COMPANIONS = {
+    "image_grid_thw": "pixel_values",
+    "image_grid_hw": "pixel_values",
+    "pixel_attention_mask": "pixel_values",
+    "spatial_shapes": "pixel_values",
+    "qformer_input_ids": "pixel_values",
+    "aspect_ratio_ids": "pixel_values",
+    "aspect_ratio_mask": "pixel_values",
+    "cross_attention_mask": "pixel_values",
+    "image_embeds_position_mask": "pixel_values",
+    "image_attention_mask": "pixel_values",
+    "actions": "states",
+    "rewards": "states",
+    "returns_to_go": "states",
+    "timesteps": "states",
+    "encoder_hidden_states": "query_embeds",
+    "bbox": "input_ids",
+    "visual_feats": "input_ids",
+    "visual_pos": "input_ids",
+    "input_features_mask": "input_features",
+}
 
 
 def _has_vision_tower(config) -> bool:
@@ -976,7 +1127,11 @@ def _wanted_inputs(model, info: SkillsetInfo) -> list[str]:
         main = "input_ids"
     if info.modality in ("image-text", "video") and "input_ids" in accepted:
         wanted += ["input_ids", "pixel_values"] if _has_vision_tower(model.config) else ["input_ids"]
-    if main == "input_ids" and "pixel_values" in accepted and (getattr(model.config, "vision_config", None) or getattr(model.config, "backbone_config", None)):
+    if (
+        main == "input_ids"
+        and "pixel_values" in accepted
+        and (getattr(model.config, "vision_config", None) or getattr(model.config, "backbone_config", None))
+    ):
         wanted.append("pixel_values")  # text plus a vision tower, whatever the catalog's modality (TVP)
     if "attention_mask" in accepted and main == "input_ids":
         wanted.append("attention_mask")
@@ -988,7 +1143,11 @@ def _wanted_inputs(model, info: SkillsetInfo) -> list[str]:
         wanted.append("target_sizes")  # a MiniCPM tower alone needs each image's patch grid
     if "pixel_values" in wanted and callable(getattr(model, "get_image_features", None)):
         # What the image encoder cannot do without (image sizes, grids) the forward needs too.
-        wanted += [name for name in _required_parameters(model.get_image_features) if name not in ("self", "pixel_values", *_TOWER_ONLY_INPUTS) and hasattr(_InputMaker, f"_{name}")]
+        wanted += [
+            name
+            for name in _required_parameters(model.get_image_features)
+            if name not in ("self", "pixel_values", *_TOWER_ONLY_INPUTS) and hasattr(_InputMaker, f"_{name}")
+        ]
     if getattr(model.config, "image_grid_pinpoints", None) and "pixel_values" in wanted:
         wanted.append("image_sizes")  # any-resolution tiling needs each image's size
     return [name for name in dict.fromkeys(wanted) if name in accepted]
@@ -1011,7 +1170,9 @@ def _image_feature_count(model, inputs: dict) -> int | None:
     accepted = inspect.signature(get_features).parameters
     missing = [name for name in _required_parameters(get_features) if name != "self" and name not in inputs]
     if missing:  # processor-made layouts (Molmo2's token pooling indices) that no builder makes
-        raise UnsupportedInputs(f"{type(model).__name__}.get_image_features needs {', '.join(map(repr, missing))}, which no input builder makes")
+        raise UnsupportedInputs(
+            f"{type(model).__name__}.get_image_features needs {', '.join(map(repr, missing))}, which no input builder makes"
+        )
     kwargs = {name: value for name, value in inputs.items() if name in accepted}
     with torch.no_grad():
         features = output = get_features(**kwargs)
@@ -1019,7 +1180,11 @@ def _image_feature_count(model, inputs: dict) -> int | None:
         features = getattr(features, "pooler_output", None) if hasattr(features, "pooler_output") else features
         if features is None:  # encoders that hand back the vision tower's output as it is (Llama4)
             features = getattr(output, "last_hidden_state", None)
-    tensors = [features] if isinstance(features, torch.Tensor) else [t for t in (features or ()) if isinstance(t, torch.Tensor)]
+    tensors = (
+        [features]
+        if isinstance(features, torch.Tensor)
+        else [t for t in (features or ()) if isinstance(t, torch.Tensor)]
+    )
     # One row per placeholder token, whatever the layout: (tokens, dim) or (batch, tokens, dim).
     rows = sum(tensor.numel() // tensor.shape[-1] for tensor in tensors if tensor.dim() >= 2)
     return rows // len(inputs["input_ids"]) if rows else None
@@ -1050,7 +1215,9 @@ def _place_image_tokens(model, inputs: dict) -> None:
     import torch
 
     owner = _image_encoder_owner(model)
-    token = _image_token_id(owner.config) if _image_token_id(owner.config) is not None else _image_token_id(model.config)
+    token = (
+        _image_token_id(owner.config) if _image_token_id(owner.config) is not None else _image_token_id(model.config)
+    )
     if token is None or "pixel_values" not in inputs or "input_ids" not in inputs:
         return
     count = _image_feature_count(owner, inputs)
@@ -1069,7 +1236,9 @@ def _place_image_tokens(model, inputs: dict) -> None:
         inputs["mm_token_type_ids"] = (ids == token).long()  # text 0, image 1 (multimodal RoPE)
 
 
-def make_inputs(model, info: SkillsetInfo, batch_size: int = 1, seq_len: int = 128, device: str = "cpu", dtype: str = "float32") -> dict:
+def make_inputs(
+    model, info: SkillsetInfo, batch_size: int = 1, seq_len: int = 128, device: str = "cpu", dtype: str = "float32"
+) -> dict:
     """Valid random inputs for the model's modality; float inputs take the model's dtype.
 
     Text inputs use `effective_seq_len`: the stored row records the length actually used.
@@ -1081,7 +1250,10 @@ def make_inputs(model, info: SkillsetInfo, batch_size: int = 1, seq_len: int = 1
     seq_len = effective_seq_len(model.config, seq_len)
     maker = _InputMaker(model, info, batch_size, seq_len, torch.Generator().manual_seed(SEED))
     inputs = {name: maker.make(name) for name in _wanted_inputs(model, info)}
-    inputs = {name: value.to(dtype=_model_dtype(model)) if value.is_floating_point() else value for name, value in inputs.items()}
+    inputs = {
+        name: value.to(dtype=_model_dtype(model)) if value.is_floating_point() else value
+        for name, value in inputs.items()
+    }
     try:
         _place_image_tokens(model, inputs)
     except (RuntimeError, ValueError):
@@ -1090,7 +1262,10 @@ def make_inputs(model, info: SkillsetInfo, batch_size: int = 1, seq_len: int = 1
             raise
         inputs["pixel_values"] = patches  # the same patches, each as a small image
         _place_image_tokens(model, inputs)
-    return {name: value.to(device=device, dtype=torch_dtype(dtype)) if value.is_floating_point() else value.to(device) for name, value in inputs.items()}
+    return {
+        name: value.to(device=device, dtype=torch_dtype(dtype)) if value.is_floating_point() else value.to(device)
+        for name, value in inputs.items()
+    }
 
 
 def _model_dtype(model):
@@ -1114,7 +1289,9 @@ def first_tensor(output):
     return None
 
 
-def run_standalone(info: SkillsetInfo, hardware: str, size: str, batch_size: int, seq_len: int, dtype: str, iterations: int) -> dict:
+def run_standalone(
+    info: SkillsetInfo, hardware: str, size: str, batch_size: int, seq_len: int, dtype: str, iterations: int
+) -> dict:
     """What `python hf_<type>.py` does: build, run a few forwards, report timing and sanity."""
     import torch
 

@@ -29,24 +29,64 @@ MAX_PATCHES_PER_SIDE = 32
 TINY_FRAMES = 4  # a multiple of the usual tubelet size (2)
 
 _LAYER_FIELDS = {
-    "num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers",
-    "num_encoder_layers", "num_decoder_layers", "num_hidden_groups_layers", "depth",
-    "num_self_attends_per_block", "num_global_layers",
+    "num_hidden_layers",
+    "num_layers",
+    "n_layer",
+    "n_layers",
+    "encoder_layers",
+    "decoder_layers",
+    "num_encoder_layers",
+    "num_decoder_layers",
+    "num_hidden_groups_layers",
+    "depth",
+    "num_self_attends_per_block",
+    "num_global_layers",
 }
 _HEAD_FIELDS = {
-    "num_attention_heads", "encoder_attention_heads", "decoder_attention_heads", "n_head",
-    "n_heads", "num_heads", "num_self_attention_heads", "num_cross_attention_heads", "attention_heads",
+    "num_attention_heads",
+    "encoder_attention_heads",
+    "decoder_attention_heads",
+    "n_head",
+    "n_heads",
+    "num_heads",
+    "num_self_attention_heads",
+    "num_cross_attention_heads",
+    "attention_heads",
 }
 _KV_HEAD_FIELDS = {"num_key_value_heads", "num_kv_heads", "n_kv_heads", "multi_query_group_num"}
-_WIDTH_FIELDS = {"hidden_size", "d_model", "n_embd", "embed_dim", "dim", "embedding_size", "projection_size", "d_latents"}
+_WIDTH_FIELDS = {
+    "hidden_size",
+    "d_model",
+    "n_embd",
+    "embed_dim",
+    "dim",
+    "embedding_size",
+    "projection_size",
+    "d_latents",
+}
 _FFN_FIELDS = {
-    "intermediate_size", "ffn_dim", "encoder_ffn_dim", "decoder_ffn_dim", "d_ff", "n_inner",
-    "mlp_dim", "projection_dim", "moe_intermediate_size", "shared_expert_intermediate_size",
+    "intermediate_size",
+    "ffn_dim",
+    "encoder_ffn_dim",
+    "decoder_ffn_dim",
+    "d_ff",
+    "n_inner",
+    "mlp_dim",
+    "projection_dim",
+    "moe_intermediate_size",
+    "shared_expert_intermediate_size",
     "moe_shared_expert_intermediate_size",
 }
 _FRAME_FIELDS = {"num_frames", "frames_per_clip"}
 _EXPERT_FIELDS = {"num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"}
-_EXPERT_PER_TOKEN_FIELDS = {"num_experts_per_tok", "moe_topk", "top_k", "num_experts_per_token", "moe_k", "num_selected_experts"}
+_EXPERT_PER_TOKEN_FIELDS = {
+    "num_experts_per_tok",
+    "moe_topk",
+    "top_k",
+    "num_experts_per_token",
+    "moe_k",
+    "num_selected_experts",
+}
 # Multi-head latent attention (DeepSeek-style) ranks and rotary head sizes.
 _LORA_RANK_FIELDS = {"kv_lora_rank", "q_lora_rank"}
 _ROPE_HEAD_FIELDS = {"qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"}
@@ -61,9 +101,18 @@ TINY_FILTERS = 8
 _VOCODER_WIDTH_FIELDS = {"upsample_initial_channel"}
 # Projections between towers: they follow the (shrunk) widths of the towers they connect.
 _TOWER_WIDTH_FIELDS = {
-    "out_hidden_size", "text_hidden_size", "vision_hidden_size", "audio_hidden_size", "mm_hidden_size",
-    "projector_hidden_size", "encoder_hidden_size", "condition_dim", "reassemble_hidden_size", "fpn_hidden_size",
-    "backbone_hidden_size", "word_embed_proj_dim",
+    "out_hidden_size",
+    "text_hidden_size",
+    "vision_hidden_size",
+    "audio_hidden_size",
+    "mm_hidden_size",
+    "projector_hidden_size",
+    "encoder_hidden_size",
+    "condition_dim",
+    "reassemble_hidden_size",
+    "fpn_hidden_size",
+    "backbone_hidden_size",
+    "word_embed_proj_dim",
 }
 _MEL_FIELDS = ("num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "mel_bins")
 # Lists that name a type per layer (or a cycled pattern of them).
@@ -82,7 +131,16 @@ _MILDNESS: ContextVar[int] = ContextVar("mildness", default=0)
 # some attention code hardcodes how heads are grouped (CodeGen splits them over 4 model-parallel
 # shards), so fewer heads than the default break it. Tried only when no rung works.
 _KEEP_HEADS: ContextVar[bool] = ContextVar("keep_heads", default=False)
-_SCALAR_WIDTHS = _WIDTH_FIELDS | _TOWER_WIDTH_FIELDS | _FFN_FIELDS | _LORA_RANK_FIELDS | _ROPE_HEAD_FIELDS | {"head_dim"} | _FILTER_FIELDS | _VOCODER_WIDTH_FIELDS
+_SCALAR_WIDTHS = (
+    _WIDTH_FIELDS
+    | _TOWER_WIDTH_FIELDS
+    | _FFN_FIELDS
+    | _LORA_RANK_FIELDS
+    | _ROPE_HEAD_FIELDS
+    | {"head_dim"}
+    | _FILTER_FIELDS
+    | _VOCODER_WIDTH_FIELDS
+)
 
 
 def _skipped_by_mildness(name: str) -> bool:
@@ -122,7 +180,11 @@ def _shrink_int(name: str, value: int) -> int:
 
 
 def _is_int_list(values) -> bool:
-    return isinstance(values, list) and bool(values) and all(isinstance(value, int) and not isinstance(value, bool) for value in values)
+    return (
+        isinstance(values, list)
+        and bool(values)
+        and all(isinstance(value, int) and not isinstance(value, bool) for value in values)
+    )
 
 
 def _shrink_list(name: str, values: list) -> list:
@@ -160,8 +222,16 @@ def _shrink_value(name: str, value: Any) -> Any:
 # Base-config bookkeeping that every config carries with the same defaults: left out of nested
 # sub-configs so a generated skillset shows only what matters.
 _BASE_CONFIG_NOISE = {
-    "_name_or_path", "architectures", "dtype", "id2label", "label2id", "return_dict",
-    "output_attentions", "output_hidden_states", "chunk_size_feed_forward", "problem_type",
+    "_name_or_path",
+    "architectures",
+    "dtype",
+    "id2label",
+    "label2id",
+    "return_dict",
+    "output_attentions",
+    "output_hidden_states",
+    "chunk_size_feed_forward",
+    "problem_type",
     "transformers_version",
 }
 
@@ -246,7 +316,12 @@ def _declared_sub_configs(config: dict) -> dict:
     replaced = None
     for name, spec in declared.items():
         current, wanted = config.get(name), getattr(spec, "model_type", None)
-        if not isinstance(current, dict) or not wanted or current.get("model_type") in (None, wanted) or wanted not in CONFIG_MAPPING:
+        if (
+            not isinstance(current, dict)
+            or not wanted
+            or current.get("model_type") in (None, wanted)
+            or wanted not in CONFIG_MAPPING
+        ):
             continue
         try:
             sub = CONFIG_MAPPING[wanted](**(getattr(spec, "init_kwargs", None) or {})).to_dict()
@@ -295,7 +370,11 @@ def _fit_width_to_stage_widths(original: dict, config: dict) -> None:
     """Where `out_features` lists stage widths (EfficientLoFTR) rather than stage names and the
     default width is the last of them, the width keeps following it."""
     widths, original_widths = config.get("out_features"), original.get("out_features")
-    if not _is_int_list(widths) or not _is_int_list(original_widths) or original.get("hidden_size") != original_widths[-1]:
+    if (
+        not _is_int_list(widths)
+        or not _is_int_list(original_widths)
+        or original.get("hidden_size") != original_widths[-1]
+    ):
         return
     config["hidden_size"] = widths[-1]
 
@@ -321,7 +400,11 @@ def _fit_final_blocks(original: dict, config: dict) -> None:
     by default, so it must stay below the kept layers too."""
     blocks, layers = original.get("num_blocks"), original.get("num_hidden_layers")
     kept = config.get("num_hidden_layers")
-    if all(isinstance(value, int) and not isinstance(value, bool) for value in (blocks, layers, kept)) and blocks < layers and blocks >= kept:
+    if (
+        all(isinstance(value, int) and not isinstance(value, bool) for value in (blocks, layers, kept))
+        and blocks < layers
+        and blocks >= kept
+    ):
         config["num_blocks"] = max(1, kept - 1)
 
 
@@ -333,9 +416,19 @@ def _fit_patch_sized_sub_images(config: dict) -> None:
     `image_size`): make those patches 4 × 4 of the encoders' own patches, so a 224 px image at the
     smallest scale still holds one."""
     patch = config.get("patch_size")
-    subs = [value for value in config.values() if isinstance(value, dict) and "model_type" in value and value.get("image_size") == patch]
+    subs = [
+        value
+        for value in config.values()
+        if isinstance(value, dict) and "model_type" in value and value.get("image_size") == patch
+    ]
     own = {sub.get("patch_size") for sub in subs if isinstance(sub.get("patch_size"), int)}
-    if not isinstance(patch, int) or isinstance(patch, bool) or not subs or len(own) != 1 or len(subs) != sum(isinstance(sub.get("patch_size"), int) for sub in subs):
+    if (
+        not isinstance(patch, int)
+        or isinstance(patch, bool)
+        or not subs
+        or len(own) != 1
+        or len(subs) != sum(isinstance(sub.get("patch_size"), int) for sub in subs)
+    ):
         return
     size = next(iter(own)) * SUB_IMAGE_PATCHES_PER_SIDE
     if size < patch:
@@ -361,7 +454,11 @@ def _fit_sub_layer_hooks(config: dict) -> None:
 def _fit_width_to_first_stage(original: dict, config: dict) -> None:
     """A width that equals the first stage's width by default (Hiera's `hidden_size` and
     `embed_dim_per_stage[0]`) keeps doing so: the stem feeds the first stage."""
-    stages = [name for name, value in original.items() if name.endswith("_per_stage") and "dim" in name and _is_int_list(value)]
+    stages = [
+        name
+        for name, value in original.items()
+        if name.endswith("_per_stage") and "dim" in name and _is_int_list(value)
+    ]
     for stage_field in stages:
         for name in _WIDTH_FIELDS & original.keys():
             if original[name] == original[stage_field][0] and _is_int_list(config.get(stage_field)):
@@ -381,18 +478,29 @@ def _shrink_segmenter_images(original: dict, config: dict) -> None:
     if isinstance(sizes, list) and sizes and all(_is_int_list(size) for size in sizes) and isinstance(backbone, dict):
         image = backbone.get("image_size")
         divisor = SEGMENTER_IMAGE_DIVISOR
-        if all(size % divisor == 0 for pair in sizes for size in pair) and (isinstance(image, int) or _is_int_list(image)):
+        if all(size % divisor == 0 for pair in sizes for size in pair) and (
+            isinstance(image, int) or _is_int_list(image)
+        ):
             config["backbone_feature_sizes"] = [[size // divisor for size in pair] for pair in sizes]
             backbone["image_size"] = image // divisor if isinstance(image, int) else [side // divisor for side in image]
     vision, before = config.get("vision_config"), original.get("vision_config")
-    if not isinstance(vision, dict) or not isinstance(before, dict) or not isinstance(vision.get("backbone_config"), dict):
+    if (
+        not isinstance(vision, dict)
+        or not isinstance(before, dict)
+        or not isinstance(vision.get("backbone_config"), dict)
+    ):
         return
     old_size = (before.get("backbone_config") or {}).get("image_size")
     new_size = vision["backbone_config"].get("image_size")
     old_side = old_size[0] if _is_int_list(old_size) else old_size
     new_side = new_size[0] if _is_int_list(new_size) else new_size
     for sub in config.values():
-        if isinstance(sub, dict) and sub is not vision and sub.get("image_size") == old_side and isinstance(new_side, int):
+        if (
+            isinstance(sub, dict)
+            and sub is not vision
+            and sub.get("image_size") == old_side
+            and isinstance(new_side, int)
+        ):
             sub["image_size"] = new_side
 
 
@@ -400,7 +508,11 @@ def _every_stage_for_concatenated_features(config: dict) -> None:
     """A model that concatenates all of its backbone's feature maps (UVDoc) is sized for one per
     stage, while the backbone default gives only the last: ask for every stage."""
     backbone = config.get("backbone_config")
-    if not isinstance(backbone, dict) or not isinstance(backbone.get("stage_names"), list) or not backbone.get("out_features"):
+    if (
+        not isinstance(backbone, dict)
+        or not isinstance(backbone.get("stage_names"), list)
+        or not backbone.get("out_features")
+    ):
         return
     if "torch.cat(backbone_outputs.feature_maps" not in _modeling_source_of_type(config.get("model_type")):
         return
@@ -438,10 +550,19 @@ def _fill_per_class_lists(config: dict) -> None:
 def _fit_depthwise_groups(original: dict, config: dict) -> None:
     """Depthwise convolutions set their `*_groups` to the width they convolve (Mimi's upsampling,
     512 groups for 512 channels): when that width shrinks, the groups follow it."""
-    widths = {original[name]: config.get(name) for name in _WIDTH_FIELDS & original.keys()
-              if isinstance(original[name], int) and isinstance(config.get(name), int) and config[name] != original[name]}
+    widths = {
+        original[name]: config.get(name)
+        for name in _WIDTH_FIELDS & original.keys()
+        if isinstance(original[name], int) and isinstance(config.get(name), int) and config[name] != original[name]
+    }
     for name, value in original.items():
-        if name.endswith("_groups") and isinstance(value, int) and not isinstance(value, bool) and value > 1 and value in widths:
+        if (
+            name.endswith("_groups")
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+            and value > 1
+            and value in widths
+        ):
             config[name] = widths[value]
 
 
@@ -453,10 +574,20 @@ def _fit_concatenated_widths(original: dict, config: dict) -> None:
         return
     for sub_name, sub in original.items():
         tiny_sub = config.get(sub_name)
-        if not (isinstance(sub, dict) and isinstance(tiny_sub, dict) and isinstance(sub.get("hidden_size"), int) and isinstance(tiny_sub.get("hidden_size"), int)):
+        if not (
+            isinstance(sub, dict)
+            and isinstance(tiny_sub, dict)
+            and isinstance(sub.get("hidden_size"), int)
+            and isinstance(tiny_sub.get("hidden_size"), int)
+        ):
             continue
         for name, value in original.items():
-            if "dim" in name and isinstance(value, int) and not isinstance(value, bool) and config.get(name) == value == width + sub["hidden_size"]:
+            if (
+                "dim" in name
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+                and config.get(name) == value == width + sub["hidden_size"]
+            ):
                 config[name] = tiny_width + tiny_sub["hidden_size"]
 
 
@@ -481,8 +612,14 @@ def _fit_projection_widths(original: dict, config: dict) -> None:
     if not old_text or not new_text:
         return
     towers = [original[name] for name, value in original.items() if isinstance(value, dict) and "model_type" in value]
-    places = [(config, original)] + [(config[name], original[name]) for name in config if name != text_name
-                                     and isinstance(config[name], dict) and "model_type" in config[name] and isinstance(original.get(name), dict)]
+    places = [(config, original)] + [
+        (config[name], original[name])
+        for name in config
+        if name != text_name
+        and isinstance(config[name], dict)
+        and "model_type" in config[name]
+        and isinstance(original.get(name), dict)
+    ]
     for place, default in places:
         value = default.get("projection_dim")
         if not isinstance(value, int) or isinstance(value, bool) or "projection_dim" not in place:
@@ -515,7 +652,12 @@ def _fit_concatenated_layer_width(original: dict, config: dict) -> None:
         if not _names_layer_indices(name) or not _is_int_list(indices) or not _is_int_list(config.get(name)):
             continue
         for field, value in original.items():
-            if field.endswith("output_dim") and isinstance(value, int) and isinstance(old_width, int) and value == old_width * (len(indices) + 1):
+            if (
+                field.endswith("output_dim")
+                and isinstance(value, int)
+                and isinstance(old_width, int)
+                and value == old_width * (len(indices) + 1)
+            ):
                 config[field] = new_width * (len(config[name]) + 1)
 
 
@@ -541,7 +683,12 @@ def _fit_pixel_shuffle_projector(config: dict) -> None:
     maps `projector_input_dim` to `projector_output_dim` and hands `vision_output_dim` on: the
     library default breaks that chain, so tie each link to the tower width."""
     ratio, width = config.get("pixel_shuffle_ratio"), config.get("hidden_size")
-    if not isinstance(ratio, float) or not 0 < ratio < 1 or not isinstance(width, int) or "projector_input_dim" not in config:
+    if (
+        not isinstance(ratio, float)
+        or not 0 < ratio < 1
+        or not isinstance(width, int)
+        or "projector_input_dim" not in config
+    ):
         return
     config["intermediate_size"] = int(width / ratio**2)
     for name in ("projector_input_dim", "projector_output_dim", "vision_output_dim"):
@@ -652,18 +799,27 @@ def _fill_implicit_token_ids(config: dict) -> None:
     if not isinstance(vocab, int) or config.get("model_type") not in CONFIG_MAPPING:
         return
     source = _modeling_source(CONFIG_MAPPING[config["model_type"]]) or ""
-    implicit = {name: int(value) for name, value in re.findall(r'getattr\(config, "(\w+_token_(?:index|id))", ([\d_]+)\)', source)}
+    implicit = {
+        name: int(value)
+        for name, value in re.findall(r'getattr\(config, "(\w+_token_(?:index|id))", ([\d_]+)\)', source)
+    }
     wanted = [name for name, value in implicit.items() if value >= vocab and name not in config]
     if not wanted:
         return
-    places = [config] + [config[name] for name in ("text_config", "decoder", "llm_config") if isinstance(config.get(name), dict)]
+    places = [config] + [
+        config[name] for name in ("text_config", "decoder", "llm_config") if isinstance(config.get(name), dict)
+    ]
     used = {value for place in places for name, value in place.items() if _is_token_id(name, value)}
     free = (candidate for candidate in range(vocab - 1, 0, -1) if candidate not in used)
     for name in wanted:
         config[name] = next(free)
 
 
-_PLACEHOLDER_TOWERS = {"image_token_id": "vision_config", "video_token_id": "vision_config", "audio_token_id": "audio_config"}
+_PLACEHOLDER_TOWERS = {
+    "image_token_id": "vision_config",
+    "video_token_id": "vision_config",
+    "audio_token_id": "audio_config",
+}
 
 
 def _fill_unguarded_placeholder_ids(config: dict) -> None:
@@ -673,12 +829,18 @@ def _fill_unguarded_placeholder_ids(config: dict) -> None:
     from transformers import CONFIG_MAPPING
 
     vocab = _text_vocab(config)
-    unset = [name for name, tower in _PLACEHOLDER_TOWERS.items() if name in config and config[name] is None and isinstance(config.get(tower), dict)]
+    unset = [
+        name
+        for name, tower in _PLACEHOLDER_TOWERS.items()
+        if name in config and config[name] is None and isinstance(config.get(tower), dict)
+    ]
     if not isinstance(vocab, int) or not unset or config.get("model_type") not in CONFIG_MAPPING:
         return
     source = _modeling_source(CONFIG_MAPPING[config["model_type"]]) or ""
     unset = [name for name in unset if f"{name} is not None" not in source]
-    places = [config] + [config[name] for name in ("text_config", "decoder", "llm_config") if isinstance(config.get(name), dict)]
+    places = [config] + [
+        config[name] for name in ("text_config", "decoder", "llm_config") if isinstance(config.get(name), dict)
+    ]
     used = {value for place in places for name, value in place.items() if _is_token_id(name, value)}
     free = (candidate for candidate in range(vocab - 1, 0, -1) if candidate not in used)
     for name in unset:
@@ -711,10 +873,12 @@ def _fit_pooled_image_tokens(original: dict, config: dict) -> None:
     size, patch = vision.get("image_size"), vision.get("patch_size")
     if not isinstance(size, int) or not isinstance(patch, int) or not patch:
         return
-    patches, side = size // patch, int(round(tokens ** 0.5))
+    patches, side = size // patch, int(round(tokens**0.5))
     if side * side == tokens and patches and patches % side == 0:
         return
-    config["mm_tokens_per_image"] = max(divisor for divisor in range(1, min(side, patches) + 1) if patches % divisor == 0) ** 2
+    config["mm_tokens_per_image"] = (
+        max(divisor for divisor in range(1, min(side, patches) + 1) if patches % divisor == 0) ** 2
+    )
 
 
 TINY_PREDICTION_LENGTH = 8
@@ -729,9 +893,16 @@ def _fill_forecast_horizon(config: dict) -> None:
 def _fit_ssm_heads(config: dict) -> None:
     """Mamba2-style blocks split `expand` × width into heads of `head_dim`: keep that product."""
     width, expand, head_dim = config.get("hidden_size"), config.get("expand"), config.get("head_dim")
-    if not all(isinstance(value, int) and not isinstance(value, bool) for value in (width, expand, head_dim)) or "num_heads" not in config:
+    if (
+        not all(isinstance(value, int) and not isinstance(value, bool) for value in (width, expand, head_dim))
+        or "num_heads" not in config
+    ):
         return
-    if (width * expand) % head_dim == 0 and isinstance(config["num_heads"], int) and config["num_heads"] * head_dim != width * expand:
+    if (
+        (width * expand) % head_dim == 0
+        and isinstance(config["num_heads"], int)
+        and config["num_heads"] * head_dim != width * expand
+    ):
         config["num_heads"] = width * expand // head_dim
     groups = config.get("n_groups")
     if isinstance(groups, int) and isinstance(config["num_heads"], int) and groups and config["num_heads"] % groups:
@@ -819,8 +990,17 @@ def _shrink_vocab(original: dict, shrunk: dict) -> None:
     vocab = _text_vocab(original)
     if not isinstance(vocab, int) or vocab <= TINY_VOCAB:
         return
-    places = [shrunk] + [shrunk[name] for name in ("text_config", "decoder", "decoder_config") if isinstance(shrunk.get(name), dict)]
-    large_ids = sorted({value for place in places for name, value in place.items() if _is_token_id(name, value) and value >= TINY_VOCAB - 64})
+    places = [shrunk] + [
+        shrunk[name] for name in ("text_config", "decoder", "decoder_config") if isinstance(shrunk.get(name), dict)
+    ]
+    large_ids = sorted(
+        {
+            value
+            for place in places
+            for name, value in place.items()
+            if _is_token_id(name, value) and value >= TINY_VOCAB - 64
+        }
+    )
     new_id = {old: TINY_VOCAB - 1 - rank for rank, old in enumerate(reversed(large_ids))}
     for place in places:
         if isinstance(place.get("vocab_size"), int) and place["vocab_size"] > TINY_VOCAB:
@@ -929,12 +1109,24 @@ def _project_layer_value(name: str, value: Any, original: int, kept: list[int], 
     """The value restricted to the kept layers, or None where it is not per-layer."""
     if isinstance(value, list) and len(value) == original and name not in _STAGE_WIDTH_FIELDS | _STAGE_DEPTH_FIELDS:
         return [value[index] for index in kept]
-    if isinstance(value, str) and len(value) == original and original > 4 and not any(char.islower() or char.isspace() for char in value):
+    if (
+        isinstance(value, str)
+        and len(value) == original
+        and original > 4
+        and not any(char.islower() or char.isspace() for char in value)
+    ):
         return "".join(value[index] for index in kept)  # e.g. hybrid patterns like "M-M*-"
-    if isinstance(value, dict) and value and all(_as_index(key) is not None and _as_index(key) < original for key in value):
+    if (
+        isinstance(value, dict)
+        and value
+        and all(_as_index(key) is not None and _as_index(key) < original for key in value)
+    ):
         # Per-layer settings keyed by layer index.
-        return {str(new_index[_as_index(key)]) if isinstance(key, str) else new_index[_as_index(key)]: item
-                for key, item in value.items() if _as_index(key) in new_index}
+        return {
+            str(new_index[_as_index(key)]) if isinstance(key, str) else new_index[_as_index(key)]: item
+            for key, item in value.items()
+            if _as_index(key) in new_index
+        }
     if _names_layer_indices(name) and _is_int_list(value) and all(0 <= index < original for index in value):
         return [new_index[index] for index in value if index in new_index]
     if name in ("num_kv_shared_layers",) and isinstance(value, int) and value:
@@ -989,7 +1181,14 @@ def _fit_backbone_outputs(config: dict, layers: int) -> None:
 
 
 def _first_int(config: dict, names) -> int | None:
-    return next((config[name] for name in names if isinstance(config.get(name), int) and not isinstance(config.get(name), bool)), None)
+    return next(
+        (
+            config[name]
+            for name in names
+            if isinstance(config.get(name), int) and not isinstance(config.get(name), bool)
+        ),
+        None,
+    )
 
 
 def _fit_rope_sections(config: dict) -> None:
@@ -1022,7 +1221,9 @@ def _uses_multimodal_rope(model_type) -> bool:
     if "mrope_section" in getattr(config_class, "ignore_keys_at_rope_validation", ()):
         return True
     # Only text models (they have a vocabulary) rotate text positions by sections.
-    return "vocab_size" in getattr(config_class, "__dataclass_fields__", {}) and _falls_back_to_default_sections(config_class)
+    return "vocab_size" in getattr(config_class, "__dataclass_fields__", {}) and _falls_back_to_default_sections(
+        config_class
+    )
 
 
 def _fallback_sections(model_type) -> list[int] | None:
@@ -1074,7 +1275,9 @@ def _split_keeping_equal_sections(total: int, default: list[int]) -> list[int]:
     its height and width sections): then a split in the default's proportions, the remainder going
     to sections whose size is their own."""
     even = _split_evenly(total, len(default))
-    if not sum(default) or all(even[i] == even[j] for i in range(len(default)) for j in range(len(default)) if default[i] == default[j]):
+    if not sum(default) or all(
+        even[i] == even[j] for i in range(len(default)) for j in range(len(default)) if default[i] == default[j]
+    ):
         return even
     scaled = [total * value // sum(default) for value in default]
     single = [index for index, value in enumerate(default) if default.count(value) == 1]
@@ -1142,7 +1345,12 @@ def _fill_missing_layer_types(config: dict) -> None:
     """Per-layer attention kinds left unset while the model indexes them per layer (LFM2-MoE):
     full attention everywhere, the library's usual default."""
     field = _layer_count_field(config)
-    if "layer_types" in config and config["layer_types"] is None and field and isinstance(config.get("num_attention_heads"), int):
+    if (
+        "layer_types" in config
+        and config["layer_types"] is None
+        and field
+        and isinstance(config.get("num_attention_heads"), int)
+    ):
         config["layer_types"] = ["full_attention"] * config[field]
 
 
@@ -1150,7 +1358,11 @@ def _fill_rope_per_layer_type(config: dict) -> None:
     """Rotary settings left empty where the model reads them per layer type: the default rotary
     embedding for each kind (its theta from the config class), multimodal sections fitted."""
     types = config.get("layer_types")
-    if config.get("rope_parameters") != {} or not isinstance(types, list) or not all(isinstance(kind, str) for kind in types):
+    if (
+        config.get("rope_parameters") != {}
+        or not isinstance(types, list)
+        or not all(isinstance(kind, str) for kind in types)
+    ):
         return
     theta = getattr(_config_class(config.get("model_type")), "default_theta", None) or 10_000.0
     rope = {kind: {"rope_type": "default", "rope_theta": theta} for kind in dict.fromkeys(types)}
@@ -1173,8 +1385,13 @@ def _fill_indexer_sizes(config: dict) -> None:
     head_dim = config.get("head_dim")
     if not isinstance(head_dim, int):
         return
-    sizes = {"indexer_n_heads": TINY_HEADS, "indexer_kv_heads": TINY_KV_HEADS, "indexer_head_dim": head_dim,
-             "indexer_budget": TINY_INDEXER_BUDGET, "indexer_compress_ratio": TINY_INDEXER_COMPRESS_RATIO}
+    sizes = {
+        "indexer_n_heads": TINY_HEADS,
+        "indexer_kv_heads": TINY_KV_HEADS,
+        "indexer_head_dim": head_dim,
+        "indexer_budget": TINY_INDEXER_BUDGET,
+        "indexer_compress_ratio": TINY_INDEXER_COMPRESS_RATIO,
+    }
     for name, value in sizes.items():
         if name in config and config[name] is None:
             config[name] = value
@@ -1203,10 +1420,18 @@ def _follow_derived_aliases(original: dict, config: dict) -> None:
     fields = getattr(cls, "__dataclass_fields__", None)
     if not fields:
         return
-    changed = {name: value for name, value in config.items()
-               if _is_plain_int(original.get(name)) and _is_plain_int(value) and value != original[name]}
+    changed = {
+        name: value
+        for name, value in config.items()
+        if _is_plain_int(original.get(name)) and _is_plain_int(value) and value != original[name]
+    }
     for name, field in fields.items():
-        if field.default is not None or name in changed or not _is_plain_int(original.get(name)) or config.get(name) != original[name]:
+        if (
+            field.default is not None
+            or name in changed
+            or not _is_plain_int(original.get(name))
+            or config.get(name) != original[name]
+        ):
             continue
         for source in sorted(changed):
             if source == name or original[source] != original[name] or fields.get(source) is None:
@@ -1261,7 +1486,11 @@ def _skip_cache_without_attention(original: dict, config: dict) -> None:
         text = built.get_text_config(decoder=True)
     except Exception:
         return
-    kinds = set(getattr(built, "layer_types", None) or ()) if isinstance(original.get("num_attention_heads"), int) else set()
+    kinds = (
+        set(getattr(built, "layer_types", None) or ())
+        if isinstance(original.get("num_attention_heads"), int)
+        else set()
+    )
     if kinds and all(isinstance(kind, str) for kind in kinds) and kinds <= _LINEAR_LAYER_KINDS:
         config["use_cache"] = False
     elif not _is_plain_int(getattr(text, "num_hidden_layers", None)):
@@ -1298,7 +1527,9 @@ def _follow_adapter_widths(original: dict, config: dict) -> None:
         full = original.get(key)
         if not isinstance(sub, dict) or "model_type" not in sub or not isinstance(full, dict):
             continue
-        for name in [name for name in sub if isinstance(name, str) and any(word in name for word in _ADAPTER_WIDTH_WORDS)]:
+        for name in [
+            name for name in sub if isinstance(name, str) and any(word in name for word in _ADAPTER_WIDTH_WORDS)
+        ]:
             if not _is_plain_int(full.get(name)) or sub[name] != full[name]:
                 continue
             if full[name] == full.get("hidden_size") and _is_plain_int(sub.get("hidden_size")):
@@ -1328,7 +1559,11 @@ _DIM_FACTOR_MULTIPLE = 64
 def _fit_dim_factors(original: dict, config: dict) -> None:
     """xLSTM sizes its q/k and v heads as width × `*_dim_factor`, rounded up to a multiple of 64 in
     some places and not in others: where the default width made both agree, the tiny one must too."""
-    factors = [value for name, value in config.items() if name.endswith("_dim_factor") and isinstance(value, float) and value > 0]
+    factors = [
+        value
+        for name, value in config.items()
+        if name.endswith("_dim_factor") and isinstance(value, float) and value > 0
+    ]
     width, full = config.get("hidden_size"), original.get("hidden_size")
     if not factors or not _is_plain_int(width) or not _is_plain_int(full) or width == full:
         return
@@ -1347,7 +1582,7 @@ def _follow_sibling_tower_widths(config: dict) -> None:
         if not isinstance(sub, dict) or "model_type" not in sub:
             continue
         for name in [key for key in sub if isinstance(key, str) and key.startswith("hidden_size_")]:
-            tower = config.get(name[len("hidden_size_"):] + "_config")
+            tower = config.get(name[len("hidden_size_") :] + "_config")
             if isinstance(tower, dict) and _is_plain_int(tower.get("hidden_size")) and _is_plain_int(sub[name]):
                 sub[name] = tower["hidden_size"]
 
@@ -1386,7 +1621,10 @@ def tiny_overrides(default_config: dict, validate: bool = True) -> dict:
     from mlperf_pipeline.skillsets.checks import Ladder
     from mlperf_pipeline.skillsets.runtime import SkillsetInfo
 
-    ladder = Ladder(SkillsetInfo(entry.model_type, entry.model_class, entry.family, entry.modality, first), *ladder_candidates(default_config))
+    ladder = Ladder(
+        SkillsetInfo(entry.model_type, entry.model_class, entry.family, entry.modality, first),
+        *ladder_candidates(default_config),
+    )
     while (index := ladder.next_unknown()) is not None:
         code = check_overrides(entry, ladder.candidates[index])
         ladder.outcomes[index] = {"status": "ok" if code is None else "failed", "reason_code": code}

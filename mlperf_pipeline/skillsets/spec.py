@@ -48,7 +48,9 @@ class SkillsetSpec:
         return f"hf_{partition_key.replace('-', '_').replace('.', '_')}.py"
 
     def info(self) -> SkillsetInfo:
-        return SkillsetInfo(self.entry.model_type, self.entry.model_class, self.entry.family, self.entry.modality, self.tiny_overrides)
+        return SkillsetInfo(
+            self.entry.model_type, self.entry.model_class, self.entry.family, self.entry.modality, self.tiny_overrides
+        )
 
 
 def build_spec(entry: CatalogEntry) -> SkillsetSpec:
@@ -81,7 +83,13 @@ class Verdict:
         return self.present and self.sizes.get(size) is None
 
     def to_dict(self) -> dict:
-        return {"hardware": self.hardware, "present": self.present, "dtypes": list(self.dtypes), "sizes": dict(self.sizes), "reason": self.reason}
+        return {
+            "hardware": self.hardware,
+            "present": self.present,
+            "dtypes": list(self.dtypes),
+            "sizes": dict(self.sizes),
+            "reason": self.reason,
+        }
 
 
 def verdict_for(spec: SkillsetSpec, hardware: str, present: bool, memory_bytes: int | None) -> Verdict:
@@ -89,7 +97,13 @@ def verdict_for(spec: SkillsetSpec, hardware: str, present: bool, memory_bytes: 
     if hardware not in HARDWARE:
         raise ValueError(f"unknown hardware {hardware!r}: expected one of {', '.join(HARDWARE)}")
     if not present:
-        return Verdict(hardware, False, (), {"tiny": "hardware_absent", "full": "hardware_absent"}, f"no {hardware} device on this host")
+        return Verdict(
+            hardware,
+            False,
+            (),
+            {"tiny": "hardware_absent", "full": "hardware_absent"},
+            f"no {hardware} device on this host",
+        )
     sizes: dict[str, str | None] = {}
     reasons = []
     for size in ("tiny", "full"):
@@ -98,8 +112,10 @@ def verdict_for(spec: SkillsetSpec, hardware: str, present: bool, memory_bytes: 
             reasons.append(f"{size}: {spec.build_errors[size]}")
         elif memory_bytes and (spec.params[size] or 0) * BYTES_PER_PARAM_WITH_HEADROOM > memory_bytes:
             sizes[size] = "too_large"
-            reasons.append(f"{size}: {spec.params[size] / 1e9:.1f} B parameters need about "
-                           f"{spec.params[size] * BYTES_PER_PARAM_WITH_HEADROOM / 2**30:.0f} GiB, cap is {memory_bytes / 2**30:.0f} GiB")
+            reasons.append(
+                f"{size}: {spec.params[size] / 1e9:.1f} B parameters need about "
+                f"{spec.params[size] * BYTES_PER_PARAM_WITH_HEADROOM / 2**30:.0f} GiB, cap is {memory_bytes / 2**30:.0f} GiB"
+            )
         else:
             sizes[size] = None
     return Verdict(hardware, True, DTYPES_BY_HARDWARE[hardware], sizes, "; ".join(reasons) or None)

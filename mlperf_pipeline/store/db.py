@@ -121,9 +121,7 @@ def _holder(fd: int) -> str:
     return f"PID {pid}" if pid else "PID unknown"
 
 
-def _open_with_retry(
-    path: Path, read_only: bool, deadline: float, timeout_s: float
-) -> duckdb.DuckDBPyConnection:
+def _open_with_retry(path: Path, read_only: bool, deadline: float, timeout_s: float) -> duckdb.DuckDBPyConnection:
     delays = _backoff_delays()
     while True:
         try:

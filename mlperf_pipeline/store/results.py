@@ -112,9 +112,7 @@ def read_stored_inputs(db_path: DbPath, hardware: str, model_types: Iterable[str
     return dict(zip(current["model_type"], current["inputs_version"]))
 
 
-def read_results_history(
-    db_path: DbPath, hardware: str | None = None, model_type: str | None = None
-) -> pd.DataFrame:
+def read_results_history(db_path: DbPath, hardware: str | None = None, model_type: str | None = None) -> pd.DataFrame:
     """Every stored result, oldest first."""
     where, params = _filters(hardware=hardware, model_type=model_type)
     sql = f"SELECT * FROM benchmark_results {where} ORDER BY measured_at NULLS FIRST, {_SERIES_ORDER}"

@@ -48,7 +48,12 @@ def test_a_real_skillset_is_measured_in_a_fresh_process(bert_record, tmp_path):
 
 
 def test_a_forked_child_measures_like_a_fresh_interpreter_without_the_import_cost(bert_record, tmp_path, fork_server):
-    outcome = run_isolated(_request(bert_record.path, batch_sizes=[1, 2]), lock_dir=tmp_path, fork_servers=fork_server, omp_wait_policy="PASSIVE")
+    outcome = run_isolated(
+        _request(bert_record.path, batch_sizes=[1, 2]),
+        lock_dir=tmp_path,
+        fork_servers=fork_server,
+        omp_wait_policy="PASSIVE",
+    )
     _assert_measured(outcome)
     assert next(r for r in outcome.records if r["kind"] == "result")["import_s"] < 1.0
     assert fork_server.get("PASSIVE").alive
@@ -82,9 +87,17 @@ def fork_server():
         ("memory", "out_of_memory", {"memory_cap_bytes": 3 * 2**30}),
     ],
 )
-def test_faults_become_classified_outcomes_and_free_the_device_lock(tmp_path, mode, reason_code, limits, launcher, request):
+def test_faults_become_classified_outcomes_and_free_the_device_lock(
+    tmp_path, mode, reason_code, limits, launcher, request
+):
     server = request.getfixturevalue("fork_server") if launcher == "fork_server" else None
-    outcome = run_isolated(_request(_faulty(tmp_path, mode)), lock_dir=tmp_path, fork_servers=server, omp_wait_policy="PASSIVE", **{"timeout_s": 60, **limits})
+    outcome = run_isolated(
+        _request(_faulty(tmp_path, mode)),
+        lock_dir=tmp_path,
+        fork_servers=server,
+        omp_wait_policy="PASSIVE",
+        **{"timeout_s": 60, **limits},
+    )
     assert outcome.reason_code == reason_code, outcome.log_tail
     if server is not None:
         assert server.get("PASSIVE").alive  # a child's crash never hurts the server
@@ -111,12 +124,21 @@ def test_concurrent_workers_run_together_and_report_speedup(bert_record, tmp_pat
     from mlperf_pipeline.bench.partition import PartitionContext, benchmark_partition
 
     context = PartitionContext("cpu", "bert", "encoder", "cpu", "env", "hash", Path(bert_record.path), True)
-    request = BenchRequest(skillset_path=bert_record.path, model_type="bert", hardware="cpu", seq_lens=[16], max_seconds_per_config=1.0, workers=[2])
+    request = BenchRequest(
+        skillset_path=bert_record.path,
+        model_type="bert",
+        hardware="cpu",
+        seq_lens=[16],
+        max_seconds_per_config=1.0,
+        workers=[2],
+    )
     result = benchmark_partition(context, request, lock_dir=tmp_path, timeout_s=120, memory_cap_bytes=None)
     latency, concurrent = result.rows
     assert (latency["scenario"], concurrent["scenario"], concurrent["workers"]) == ("latency", "concurrent", 2)
     assert concurrent["status"] == "ok" and concurrent["threads"] == 1
-    assert concurrent["throughput_per_s"] > 0 and concurrent["speedup"] == pytest.approx(concurrent["throughput_per_s"] / latency["throughput_per_s"])
+    assert concurrent["throughput_per_s"] > 0 and concurrent["speedup"] == pytest.approx(
+        concurrent["throughput_per_s"] / latency["throughput_per_s"]
+    )
     assert latency["omp_wait_policy"] in ("ACTIVE", "PASSIVE") and latency["load_before_pct"] is not None
     assert {sample["scenario"] for sample in result.samples} == {"latency", "concurrent"}
 
@@ -162,6 +184,11 @@ def test_a_dead_fork_server_falls_back_to_a_new_interpreter(bert_record, tmp_pat
     with ForkServerPool(lambda policy: child_environment(2, policy), ["BertModel"]) as pool:
         pool.get("PASSIVE").process.kill()  # e.g. the kernel's OOM killer took the server
         pool.servers["PASSIVE"].process.wait()
-        outcome = run_isolated(_request(bert_record.path, batch_sizes=[1, 2]), lock_dir=tmp_path, fork_servers=pool, omp_wait_policy="PASSIVE")
+        outcome = run_isolated(
+            _request(bert_record.path, batch_sizes=[1, 2]),
+            lock_dir=tmp_path,
+            fork_servers=pool,
+            omp_wait_policy="PASSIVE",
+        )
         _assert_measured(outcome)
         assert "PASSIVE" in pool.failed

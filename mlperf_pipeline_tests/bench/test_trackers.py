@@ -210,7 +210,9 @@ def _allocation_cycles(env: dict) -> dict:
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", ALLOCATION_CYCLES], env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", ALLOCATION_CYCLES], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -221,10 +223,14 @@ def _huge_pages_always() -> bool:
         return False
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the pinned thresholds are glibc tunables; other C libraries ignore them")
+@pytest.mark.skipif(
+    platform.libc_ver()[0] != "glibc", reason="the pinned thresholds are glibc tunables; other C libraries ignore them"
+)
 def test_pinned_malloc_stops_buffers_faulting_in_again_on_every_call(monkeypatch):
     monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
-    if not _huge_pages_always():  # with huge pages always on, a fresh 40 MiB mapping faults in ~20 huge pages, not 10,240
+    if (
+        not _huge_pages_always()
+    ):  # with huge pages always on, a fresh 40 MiB mapping faults in ~20 huge pages, not 10,240
         adaptive = {key: value for key, value in child_environment(2, "ACTIVE").items() if key != "GLIBC_TUNABLES"}
         assert _allocation_cycles(adaptive)["faults_per_cycle"] > 5000  # 40 MiB mapped and faulted in each time
     pinned = _allocation_cycles(child_environment(2, "ACTIVE"))

@@ -87,7 +87,9 @@ def test_paired_ratios_cancel_a_linear_drift():
 
 
 def test_paired_ratios_leave_out_turns_without_both_neighbours():
-    assert paired_turn_ratios([1, 1, 2, 5], [1.0, 1.0, 2.0, 5.0], [[1, [1.0]], [2, [2.0]], [3, []]]) == [pytest.approx(2.0 / 2**0.5)]
+    assert paired_turn_ratios([1, 1, 2, 5], [1.0, 1.0, 2.0, 5.0], [[1, [1.0]], [2, [2.0]], [3, []]]) == [
+        pytest.approx(2.0 / 2**0.5)
+    ]
 
 
 def test_without_a_gate_the_call_is_unchanged():
@@ -114,8 +116,14 @@ def test_a_benchmark_child_takes_turns_with_a_peer(bert_record, tmp_path, monkey
     peer.start()
     monkeypatch.setenv(TURNS_ENV, f"{ours_fifo}:{peer_fifo}:0.02")
     peer_gate.hand_over()
-    request = BenchRequest(skillset_path=bert_record.path, model_type="bert", hardware="cpu", seq_lens=[16],
-                           max_seconds_per_config=2.0, target_ci_pct=0.5)  # a tight target: sampling spans several turns
+    request = BenchRequest(
+        skillset_path=bert_record.path,
+        model_type="bert",
+        hardware="cpu",
+        seq_lens=[16],
+        max_seconds_per_config=2.0,
+        target_ci_pct=0.5,
+    )  # a tight target: sampling spans several turns
     outcome = run_isolated(request, lock_dir=tmp_path, omp_wait_policy="PASSIVE")
     _tell_done(peer_fifo)
     peer.join(timeout=10)

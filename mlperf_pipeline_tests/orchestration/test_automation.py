@@ -12,7 +12,13 @@ from mlperf_pipeline.orchestration.assets import hardware as hardware_module
 from mlperf_pipeline.orchestration.assets.benchmarks import benchmark_results
 from mlperf_pipeline.orchestration.assets.skillsets import skillsets
 from mlperf_pipeline.orchestration.definitions import build_definitions, defs
-from mlperf_pipeline.orchestration.partitions import RANGE_END_TAG, RANGE_START_TAG, contiguous_ranges, range_tags, split_key
+from mlperf_pipeline.orchestration.partitions import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    contiguous_ranges,
+    range_tags,
+    split_key,
+)
 from mlperf_pipeline.orchestration.resources import resources_under
 from mlperf_pipeline.orchestration.schedules import nightly_schedule
 from mlperf_pipeline.orchestration.sensors import environment_sensor, model_catalog_sensor, skillset_overrides_sensor
@@ -20,7 +26,9 @@ from mlperf_pipeline.settings import FORCE_TAG
 from mlperf_pipeline.store.results import read_results_history
 
 MODELS = ["bert", "distilbert"]
-FAST = {"ops": {"benchmark_results": {"config": {"seq_lens": [16], "max_seconds_per_config": 0.5, "target_ci_pct": 10.0}}}}
+FAST = {
+    "ops": {"benchmark_results": {"config": {"seq_lens": [16], "max_seconds_per_config": 0.5, "target_ci_pct": 10.0}}}
+}
 BENCH = dg.AssetKey("benchmark_results")
 
 
@@ -41,7 +49,11 @@ def _tick(sensor, instance, cursor=None, resources=None):
 
 
 def _requested(result: dg.EvaluateAutomationConditionsResult) -> dict[str, set[str]]:
-    return {key.to_user_string(): set(result.get_requested_partitions(key)) for key in (r.key for r in result.results) if result.get_num_requested(key)}
+    return {
+        key.to_user_string(): set(result.get_requested_partitions(key))
+        for key in (r.key for r in result.results)
+        if result.get_num_requested(key)
+    }
 
 
 def _materialise_requested(requested, instance, resources):
@@ -53,7 +65,13 @@ def _materialise_requested(requested, instance, resources):
         by_hardware.setdefault(hardware, []).append(model_key)
     for hardware, models in sorted(by_hardware.items()):
         for first, last in contiguous_ranges(models, registered):
-            result = dg.materialize([skillsets, benchmark_results], instance=instance, resources=resources, tags=range_tags(hardware, first, last), run_config=FAST)
+            result = dg.materialize(
+                [skillsets, benchmark_results],
+                instance=instance,
+                resources=resources,
+                tags=range_tags(hardware, first, last),
+                run_config=FAST,
+            )
             assert result.success
 
 
@@ -72,7 +90,11 @@ def test_automation_is_on_by_default_and_has_no_eager_conditions():
 def test_catalogue_sensor_retires_dropped_types(instance):
     instance.add_dynamic_partitions("model_type", ["no_such_model_type"])
     result = model_catalog_sensor(dg.build_sensor_context(instance=instance))
-    deletes = [request for request in result.dynamic_partitions_requests if isinstance(request, dg.DeleteDynamicPartitionsRequest)]
+    deletes = [
+        request
+        for request in result.dynamic_partitions_requests
+        if isinstance(request, dg.DeleteDynamicPartitionsRequest)
+    ]
     assert deletes[0].partition_keys == ["no_such_model_type"]
 
 
@@ -95,7 +117,9 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
     first = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance)
     assert first.total_requested == 0  # what was already missing waits for the nightly schedule
     tags = range_tags("cpu", "bert", "distilbert")
-    assert dg.materialize([skillsets, benchmark_results], instance=instance, resources=resources, tags=tags, run_config=FAST).success
+    assert dg.materialize(
+        [skillsets, benchmark_results], instance=instance, resources=resources, tags=tags, run_config=FAST
+    ).success
 
     landed = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=first.cursor)
     assert _requested(landed) == {"benchmark_report": {None}}  # the report refreshes after the benchmarks
@@ -105,13 +129,17 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
 
     # An edited override: only that type's partitions, on every hardware (absent ones become `skipped`).
     (tmp_path / "overrides").mkdir()
-    (tmp_path / "overrides" / "hf_bert.py").write_text((tmp_path / "skillsets" / "hf_bert.py").read_text() + "\n# tuned by hand\n")
+    (tmp_path / "overrides" / "hf_bert.py").write_text(
+        (tmp_path / "skillsets" / "hf_bert.py").read_text() + "\n# tuned by hand\n"
+    )
     overrides = _tick(skillset_overrides_sensor, instance, cursor=overrides.cursor, resources=resources)
     assert [event.partition for event in overrides.asset_events] == ["bert"]
     edited = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=quiet.cursor)
     requested = _requested(edited)
     assert set(requested) == {"skillsets", "benchmark_results"}
-    assert {str(key) for key in requested["benchmark_results"]} == {f"{hw}|bert" for hw in ("cpu", "cuda", "rocm", "mps", "xpu")}
+    assert {str(key) for key in requested["benchmark_results"]} == {
+        f"{hw}|bert" for hw in ("cpu", "cuda", "rocm", "mps", "xpu")
+    }
     _materialise_requested(requested, instance, resources)
     history = read_results_history(tmp_path / "results.duckdb")
     assert set(history[history["hardware"] == "cuda"]["status"]) == {"skipped"}
@@ -134,7 +162,11 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
     assert len(read_results_history(tmp_path / "results.duckdb")) == rows_before + 2  # both re-measured
 
     # A device that appears: its partitions re-run.
-    monkeypatch.setattr(hardware_module, "fingerprint", lambda environment: "fedcba9876543210" if environment.get("hardware") == "cuda" else changed(environment))
+    monkeypatch.setattr(
+        hardware_module,
+        "fingerprint",
+        lambda environment: "fedcba9876543210" if environment.get("hardware") == "cuda" else changed(environment),
+    )
     env = _tick(environment_sensor, instance, cursor=env.cursor)
     appeared = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=upgraded.cursor)
     assert {str(key) for key in _requested(appeared)["skillsets"]} == {"cuda|bert", "cuda|distilbert"}
@@ -152,16 +184,26 @@ def test_second_run_over_an_unchanged_range_measures_nothing_unless_forced(insta
     assert second.success and elapsed < 10, elapsed
     assert len(read_results_history(tmp_path / "results.duckdb")) == rows
     events = second.get_asset_materialization_events()
-    assert sum(1 for event in events if event.materialization.metadata.get("measured") == dg.BoolMetadataValue(False)) == 2
-    forced = job.execute_in_process(instance=instance, tags={**range_tags("cpu", "bert", "bert"), FORCE_TAG: "true"}, run_config=FAST)
+    assert (
+        sum(1 for event in events if event.materialization.metadata.get("measured") == dg.BoolMetadataValue(False)) == 2
+    )
+    forced = job.execute_in_process(
+        instance=instance, tags={**range_tags("cpu", "bert", "bert"), FORCE_TAG: "true"}, run_config=FAST
+    )
     assert forced.success and len(read_results_history(tmp_path / "results.duckdb")) == rows + 1
 
 
 def test_nightly_schedule_forces_sentinels_and_fills_gaps_in_ranges(instance):
     instance.add_dynamic_partitions("model_type", ["beit"])  # registered after the critical tier, as in tier order
     # cuda|bert was materialised as skipped under the `absent` environment: not outdated.
-    instance.report_runless_asset_event(dg.AssetMaterialization(BENCH, partition="cuda|bert", tags={"dagster/data_version": f"s=x:e=absent:b={BENCH_VERSION}:g=y:r=z"}))
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.datetime(2026, 1, 1, 2, tzinfo=datetime.timezone.utc))
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            BENCH, partition="cuda|bert", tags={"dagster/data_version": f"s=x:e=absent:b={BENCH_VERSION}:g=y:r=z"}
+        )
+    )
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=datetime.datetime(2026, 1, 1, 2, tzinfo=datetime.timezone.utc)
+    )
     requests = nightly_schedule(context)
     runs = {(r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG], r.tags.get(FORCE_TAG)) for r in requests}
     assert ("cpu|bert", "cpu|distilbert", "true") in runs  # sentinels (critical tier) on present hardware, forced

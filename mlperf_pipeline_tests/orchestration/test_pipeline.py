@@ -22,7 +22,14 @@ def instance():
 def test_definitions_load_with_every_contract_name():
     dg.Definitions.validate_loadable(defs)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert {"environment", "hardware_inventory", "model_catalog", "skillsets", "benchmark_results", "benchmark_report"} <= keys
+    assert {
+        "environment",
+        "hardware_inventory",
+        "model_catalog",
+        "skillsets",
+        "benchmark_results",
+        "benchmark_report",
+    } <= keys
     for job in ("ci_smoke_job", "benchmark_job", "analysis_job"):
         assert defs.resolve_job_def(job) is not None
     assert defs.resolve_sensor_def("model_catalog_sensor").default_status == dg.DefaultSensorStatus.RUNNING
@@ -31,16 +38,28 @@ def test_definitions_load_with_every_contract_name():
 def test_catalogue_sensor_registers_in_tier_order_then_skips_an_unchanged_catalogue(instance):
     result = model_catalog_sensor(dg.build_sensor_context(instance=instance))
     (request,) = result.dynamic_partitions_requests
-    assert request.partition_keys[:len(SMOKE_MODELS)] == SMOKE_MODELS
-    assert isinstance(model_catalog_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor)), dg.SkipReason)
+    assert request.partition_keys[: len(SMOKE_MODELS)] == SMOKE_MODELS
+    assert isinstance(
+        model_catalog_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor)), dg.SkipReason
+    )
 
 
 def test_a_benchmark_partition_materialises_into_duckdb_with_its_own_data_version(instance, tmp_path):
     instance.add_dynamic_partitions("model_type", ["bert", "distilbert"])
     resources = resources_under(tmp_path)
     config = dg.RunConfig(ops={"benchmark_results": {"config": {"seq_lens": [16], "max_seconds_per_config": 1.0}}})
-    for tags in ({}, {"mlperf/force": "true"}):  # re-materialising (forced: inputs unchanged) keeps history and one current result set
-        result = dg.materialize([skillsets, benchmark_results], partition_key="cpu|bert", instance=instance, resources=resources, run_config=config, tags=tags)
+    for tags in (
+        {},
+        {"mlperf/force": "true"},
+    ):  # re-materialising (forced: inputs unchanged) keeps history and one current result set
+        result = dg.materialize(
+            [skillsets, benchmark_results],
+            partition_key="cpu|bert",
+            instance=instance,
+            resources=resources,
+            run_config=config,
+            tags=tags,
+        )
         assert result.success
     current = read_current_results(tmp_path / "results.duckdb")
     assert list(current["model_type"]) == ["bert"] and current["status"].iloc[0] in ("ok", "invalid")
@@ -54,13 +73,17 @@ def test_a_benchmark_partition_materialises_into_duckdb_with_its_own_data_versio
 def test_range_run_gives_each_partition_its_own_data_version(instance, tmp_path):
     instance.add_dynamic_partitions("model_type", ["bert", "distilbert"])
     result = dg.materialize(
-        [skillsets], instance=instance, resources=resources_under(tmp_path),
+        [skillsets],
+        instance=instance,
+        resources=resources_under(tmp_path),
         tags={"dagster/asset_partition_range_start": "cpu|bert", "dagster/asset_partition_range_end": "cpu|distilbert"},
     )
     assert result.success
     versions = {}
     for key in ("cpu|bert", "cpu|distilbert"):
-        record = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("skillsets"), asset_partitions=[key]), limit=1).records[0]
+        record = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("skillsets"), asset_partitions=[key]), limit=1
+        ).records[0]
         versions[key] = record.asset_materialization.tags["dagster/data_version"]
     assert versions["cpu|bert"] != versions["cpu|distilbert"]
 
@@ -95,7 +118,13 @@ def test_bad_run_config_is_refused_before_anything_is_stored(instance, tmp_path)
     resources = resources_under(tmp_path)
     config = dg.RunConfig(ops={"benchmark_results": {"config": {"batch_sizes": [-1]}}})
     with pytest.raises(Exception, match="batch_sizes"):
-        dg.materialize([skillsets, benchmark_results], partition_key="cpu|bert", instance=instance, resources=resources, run_config=config)
+        dg.materialize(
+            [skillsets, benchmark_results],
+            partition_key="cpu|bert",
+            instance=instance,
+            resources=resources,
+            run_config=config,
+        )
     assert read_current_results(tmp_path / "results.duckdb").empty
 
 
@@ -107,10 +136,14 @@ def test_a_run_whose_process_died_is_marked_failed_by_the_next_start(instance):
 
     dead_process = subprocess.Popen([sys.executable, "-c", "pass"])
     dead_process.wait()
-    orphan = instance.add_run(dg.DagsterRun(job_name="benchmark_job", run_id="orphan-run", status=dg.DagsterRunStatus.STARTED))
+    orphan = instance.add_run(
+        dg.DagsterRun(job_name="benchmark_job", run_id="orphan-run", status=dg.DagsterRunStatus.STARTED)
+    )
     claim_run(instance, orphan.run_id)
     instance.add_run_tags(orphan.run_id, {"mlperf/pid": str(dead_process.pid)})
-    live = instance.add_run(dg.DagsterRun(job_name="benchmark_job", run_id="live-run", status=dg.DagsterRunStatus.STARTED))
+    live = instance.add_run(
+        dg.DagsterRun(job_name="benchmark_job", run_id="live-run", status=dg.DagsterRunStatus.STARTED)
+    )
     assert claim_run(instance, live.run_id) == ["orphan-run"]
     assert instance.get_run_by_id("orphan-run").status == dg.DagsterRunStatus.FAILURE
     assert instance.get_run_by_id("live-run").status == dg.DagsterRunStatus.STARTED
@@ -121,11 +154,27 @@ def test_partitions_a_killed_run_already_stored_are_not_measured_again(instance,
     instance.add_dynamic_partitions("model_type", ["bert"])
     resources = resources_under(tmp_path)
     config = dg.RunConfig(ops={"benchmark_results": {"config": {"seq_lens": [16], "max_seconds_per_config": 1.0}}})
-    assert dg.materialize([skillsets, benchmark_results], partition_key="cpu|bert", instance=instance, resources=resources, run_config=config).success
+    assert dg.materialize(
+        [skillsets, benchmark_results],
+        partition_key="cpu|bert",
+        instance=instance,
+        resources=resources,
+        run_config=config,
+    ).success
     with dg.instance_for_test() as fresh_instance:  # Dagster's memory of the materialisation is gone
         fresh_instance.add_dynamic_partitions("model_type", ["bert"])
-        result = dg.materialize([skillsets, benchmark_results], partition_key="cpu|bert", instance=fresh_instance, resources=resources, run_config=config)
+        result = dg.materialize(
+            [skillsets, benchmark_results],
+            partition_key="cpu|bert",
+            instance=fresh_instance,
+            resources=resources,
+            run_config=config,
+        )
         assert result.success
-        (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("benchmark_results") and e.materialization.metadata.get("measured")]
+        (event,) = [
+            e
+            for e in result.get_asset_materialization_events()
+            if e.asset_key == dg.AssetKey("benchmark_results") and e.materialization.metadata.get("measured")
+        ]
         assert event.materialization.metadata["measured"].value is False
     assert len(read_results_history(tmp_path / "results.duckdb")) == 1

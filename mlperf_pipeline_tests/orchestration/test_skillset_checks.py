@@ -15,7 +15,7 @@ from mlperf_pipeline.skillsets.isolated import IsolatedCalls
 from mlperf_pipeline.store.results import read_skillset_coverage
 from mlperf_pipeline_tests.isolated_targets import misbehave
 
-NAN_OVERRIDE = '''
+NAN_OVERRIDE = """
 import torch
 
 
@@ -30,7 +30,7 @@ def build(size="tiny", device="cpu", dtype="float32"):
 
 def inputs(model, batch_size=1, seq_len=128, device="cpu", dtype="float32"):
     return {"x": torch.ones(batch_size, seq_len)}
-'''
+"""
 
 
 @pytest.fixture
@@ -58,7 +58,9 @@ def test_each_partition_gets_its_own_smoke_result_and_the_coverage_table_is_stor
     assert outcomes["cpu|distilbert"].metadata["reason_code"].value == "non_finite_output"
     coverage = read_skillset_coverage(tmp_path / "results.duckdb").set_index("model_type")
     assert coverage.loc["bert", "status"] == "ok" and coverage.loc["bert", "params_full"] == 109482240
-    assert coverage.loc["distilbert", "reason_code"] == "non_finite_output" and bool(coverage.loc["distilbert", "overridden"])
+    assert coverage.loc["distilbert", "reason_code"] == "non_finite_output" and bool(
+        coverage.loc["distilbert", "overridden"]
+    )
     metadata = result.asset_materializations_for_node("skillsets")[0].metadata
     assert metadata["smoke_ok"].value == 1 and "| distilbert |" in metadata["coverage"].value
 
@@ -79,7 +81,9 @@ def test_stored_outcomes_are_reused_and_a_changed_candidate_is_checked_again(tmp
 
 def test_isolated_calls_classify_crashes_and_hangs_and_keep_going():
     started = time.monotonic()
-    results = IsolatedCalls(jobs=2, timeout_s=5, preload=()).map(misbehave, ["fine", "segfault", "hang", "raise", "also fine"])
+    results = IsolatedCalls(jobs=2, timeout_s=5, preload=()).map(
+        misbehave, ["fine", "segfault", "hang", "raise", "also fine"]
+    )
     assert [r["status"] for r in results] == ["ok", "failed", "failed", "failed", "ok"]
     assert [r.get("reason_code") for r in results] == [None, "crash", "timeout", "crash", None]
     assert "ValueError: boom" in results[3]["reason"] and results[4]["how"] == "also fine"
@@ -88,8 +92,24 @@ def test_isolated_calls_classify_crashes_and_hangs_and_keep_going():
 
 def test_coverage_table_lists_failures_first_with_reasons_and_sizes():
     rows = [
-        {"model_type": "bert", "family": "encoder", "status": "ok", "reason_code": None, "reason": None, "params_tiny": 169664, "params_full": 109482240},
-        {"model_type": "odd|name", "family": "vision", "status": "failed", "reason_code": "library_error", "reason": "forward: boom", "params_tiny": None, "params_full": None},
+        {
+            "model_type": "bert",
+            "family": "encoder",
+            "status": "ok",
+            "reason_code": None,
+            "reason": None,
+            "params_tiny": 169664,
+            "params_full": 109482240,
+        },
+        {
+            "model_type": "odd|name",
+            "family": "vision",
+            "status": "failed",
+            "reason_code": "library_error",
+            "reason": "forward: boom",
+            "params_tiny": None,
+            "params_full": None,
+        },
     ]
     assert coverage_by_family(rows) == {"encoder": {"total": 1, "ok": 1}, "vision": {"total": 1, "library_error": 1}}
     table = coverage_table(rows)
@@ -100,11 +120,15 @@ def test_coverage_table_lists_failures_first_with_reasons_and_sizes():
 def test_a_yaml_config_patch_changes_the_tiny_model_and_a_broken_one_names_its_file(tmp_path):
     overrides = tmp_path / "overrides"
     overrides.mkdir()
-    (overrides / "hf_bert.yaml").write_text("config:\n  num_hidden_layers: 1\n  hidden_size: 32\n  intermediate_size: 48\n")
+    (overrides / "hf_bert.yaml").write_text(
+        "config:\n  num_hidden_layers: 1\n  hidden_size: 32\n  intermediate_size: 48\n"
+    )
     (overrides / "hf_gpt2.yaml").write_text("config: [not, a, mapping]\n")
     calls = IsolatedCalls(jobs=1, timeout_s=120)
 
-    specs = checked_specs([entry_for("bert"), entry_for("gpt2")], CheckStore(tmp_path / "checks.json"), calls, overrides_dir=overrides)
+    specs = checked_specs(
+        [entry_for("bert"), entry_for("gpt2")], CheckStore(tmp_path / "checks.json"), calls, overrides_dir=overrides
+    )
 
     bert, bert_smoke = specs["bert"]
     assert bert.tiny_overrides["num_hidden_layers"] == 1 and bert.tiny_overrides["hidden_size"] == 32

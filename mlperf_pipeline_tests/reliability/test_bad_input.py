@@ -19,8 +19,16 @@ def instance():
 
 
 def _materialize(instance, tmp_path, config=None, partition_key="cpu|bert"):
-    run_config = dg.RunConfig(ops={"benchmark_results": {"config": {"seq_lens": [16], "max_seconds_per_config": 0.5, **(config or {})}}})
-    return dg.materialize([skillsets, benchmark_results], partition_key=partition_key, instance=instance, resources=resources_under(tmp_path), run_config=run_config)
+    run_config = dg.RunConfig(
+        ops={"benchmark_results": {"config": {"seq_lens": [16], "max_seconds_per_config": 0.5, **(config or {})}}}
+    )
+    return dg.materialize(
+        [skillsets, benchmark_results],
+        partition_key=partition_key,
+        instance=instance,
+        resources=resources_under(tmp_path),
+        run_config=run_config,
+    )
 
 
 def test_a_results_file_that_is_not_a_database_fails_clearly_and_is_left_alone(instance, tmp_path):
@@ -33,7 +41,13 @@ def test_a_results_file_that_is_not_a_database_fails_clearly_and_is_left_alone(i
 
 @pytest.mark.parametrize(
     ("config", "field"),
-    [({"batch_sizes": "eight"}, "batch_sizes"), ({"dtypes": ["float8"]}, "dtypes"), ({"size": "huge"}, "size"), ({"seq_lens": [0]}, "seq_lens"), ({"workers": [-2]}, "workers")],
+    [
+        ({"batch_sizes": "eight"}, "batch_sizes"),
+        ({"dtypes": ["float8"]}, "dtypes"),
+        ({"size": "huge"}, "size"),
+        ({"seq_lens": [0]}, "seq_lens"),
+        ({"workers": [-2]}, "workers"),
+    ],
 )
 def test_malformed_run_config_names_the_field(instance, tmp_path, config, field):
     with pytest.raises(Exception, match=field):

@@ -30,7 +30,9 @@ def _counts(db_path):
 
 def test_sigkill_mid_write_keeps_every_partition_whole_and_history_intact(tmp_path):
     db = tmp_path / "results.duckdb"
-    first = subprocess.run([sys.executable, "-c", WRITER.replace("10_000", "3"), str(db), "0"], check=True, capture_output=True, text=True)
+    first = subprocess.run(
+        [sys.executable, "-c", WRITER.replace("10_000", "3"), str(db), "0"], check=True, capture_output=True, text=True
+    )
     assert first.stdout.split() == ["0", "1", "2"]
     history_rows, _ = _counts(db)
 

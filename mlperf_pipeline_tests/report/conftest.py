@@ -16,16 +16,34 @@ def _row(model_type: str, family: str, status: str = "ok", **fields) -> dict:
     """One result row with every contract column, defaults for a cpu latency measurement."""
     row = dict.fromkeys(RESULT_COLUMNS)
     row.update(
-        run_id="r1", measured_at=pd.Timestamp("2025-01-02 03:04:05"), hardware="cpu",
-        device_name="AMD EPYC 7B13", model_type=model_type, family=family, size="tiny",
-        batch_size=1, seq_len=128, dtype="float32", scenario="latency", status=status,
-        env_fingerprint="cpu-3f2a9c", threads=2,
+        run_id="r1",
+        measured_at=pd.Timestamp("2025-01-02 03:04:05"),
+        hardware="cpu",
+        device_name="AMD EPYC 7B13",
+        model_type=model_type,
+        family=family,
+        size="tiny",
+        batch_size=1,
+        seq_len=128,
+        dtype="float32",
+        scenario="latency",
+        status=status,
+        env_fingerprint="cpu-3f2a9c",
+        threads=2,
     )
     if status == "ok":
         row.update(
-            latency_ms_p50=10.0, ci95_low_ms=9.5, ci95_high_ms=10.6, latency_ms_p90=11.0,
-            latency_ms_p99=12.5, n_samples=200, warmup_n=12, throughput_per_s=100.0,
-            peak_memory_mb=310.0, first_call_ms=45.0, build_s=0.8,
+            latency_ms_p50=10.0,
+            ci95_low_ms=9.5,
+            ci95_high_ms=10.6,
+            latency_ms_p90=11.0,
+            latency_ms_p99=12.5,
+            n_samples=200,
+            warmup_n=12,
+            throughput_per_s=100.0,
+            peak_memory_mb=310.0,
+            first_call_ms=45.0,
+            build_s=0.8,
         )
     row.update(fields)
     return row
@@ -33,9 +51,16 @@ def _row(model_type: str, family: str, status: str = "ok", **fields) -> dict:
 
 def _bert_sweep() -> list[dict]:
     return [
-        _row("bert", "encoder", scenario="batch_sweep", batch_size=batch,
-             latency_ms_p50=p50, ci95_low_ms=p50 * 0.97, ci95_high_ms=p50 * 1.03,
-             throughput_per_s=batch * 1000 / p50)
+        _row(
+            "bert",
+            "encoder",
+            scenario="batch_sweep",
+            batch_size=batch,
+            latency_ms_p50=p50,
+            ci95_low_ms=p50 * 0.97,
+            ci95_high_ms=p50 * 1.03,
+            throughput_per_s=batch * 1000 / p50,
+        )
         for batch, p50 in ((1, 6.0), (4, 15.0), (16, 48.0))
     ]
 
@@ -45,16 +70,35 @@ def build_results() -> pd.DataFrame:
         _row("bert", "encoder", latency_ms_p50=6.1, ci95_low_ms=5.9, ci95_high_ms=6.4),
         *_bert_sweep(),
         _row("gpt2", "decoder", latency_ms_p50=14.2, ci95_low_ms=None, ci95_high_ms=None),
-        _row("gpt2", "decoder", hardware="cuda", device_name="NVIDIA H100", latency_ms_p50=1.3,
-             ci95_low_ms=1.25, ci95_high_ms=1.4, env_fingerprint="cuda-77e1"),
-        _row("t5", "encoder-decoder", latency_ms_p50=22.0, ci95_low_ms=21.1, ci95_high_ms=23.0,
-             dtype="bfloat16"),
-        _row("whisper", "speech/audio", status="failed", reason_code="out_of_memory",
-             reason=OOM_REASON, hardware="cuda", device_name="NVIDIA H100"),
-        _row("llama", "decoder", status="skipped", size="full", reason_code="too_large",
-             reason=TOO_LARGE_REASON),
-        _row(SCRIPT_MODEL, None, status="invalid", reason_code="too_noisy",
-             reason="CI half-width 9% > 2% <b>target</b>", latency_ms_p50=3.0),
+        _row(
+            "gpt2",
+            "decoder",
+            hardware="cuda",
+            device_name="NVIDIA H100",
+            latency_ms_p50=1.3,
+            ci95_low_ms=1.25,
+            ci95_high_ms=1.4,
+            env_fingerprint="cuda-77e1",
+        ),
+        _row("t5", "encoder-decoder", latency_ms_p50=22.0, ci95_low_ms=21.1, ci95_high_ms=23.0, dtype="bfloat16"),
+        _row(
+            "whisper",
+            "speech/audio",
+            status="failed",
+            reason_code="out_of_memory",
+            reason=OOM_REASON,
+            hardware="cuda",
+            device_name="NVIDIA H100",
+        ),
+        _row("llama", "decoder", status="skipped", size="full", reason_code="too_large", reason=TOO_LARGE_REASON),
+        _row(
+            SCRIPT_MODEL,
+            None,
+            status="invalid",
+            reason_code="too_noisy",
+            reason="CI half-width 9% > 2% <b>target</b>",
+            latency_ms_p50=3.0,
+        ),
     ]
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
 

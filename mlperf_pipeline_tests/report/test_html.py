@@ -30,7 +30,8 @@ def test_report_files_are_written(results, tmp_path):
     assert files.n_rows == len(results)
     assert files.models == sorted(["bert", "gpt2", "t5", "whisper", "llama", SCRIPT_MODEL])
     assert sorted(path.name for path in files.html_path.parent.iterdir()) == [
-        "report.html", "summary.md",  # no temp files left behind
+        "report.html",
+        "summary.md",  # no temp files left behind
     ]
 
 

@@ -35,12 +35,18 @@ def test_tower_class_builds_from_its_sub_config_with_one_id_row_per_codebook():
 
 def test_cross_attention_sizes_shrink_with_the_encoder_and_ids_fit_sub_vocabularies():
     spec, model, inputs = run_tiny("dia")
-    assert spec.tiny_overrides["decoder_config"]["cross_hidden_size"] == spec.tiny_overrides["encoder_config"]["hidden_size"]
+    assert (
+        spec.tiny_overrides["decoder_config"]["cross_hidden_size"]
+        == spec.tiny_overrides["encoder_config"]["hidden_size"]
+    )
     assert inputs["input_ids"].max() < model.config.encoder_config.vocab_size
     assert inputs["decoder_input_ids"].shape[-1] == model.config.decoder_config.num_channels
 
 
-@pytest.mark.parametrize("model_type", ["audio-spectrogram-transformer", "fun_asr_nano_encoder", "speech-encoder-decoder", "audioflamingo3_encoder"])
+@pytest.mark.parametrize(
+    "model_type",
+    ["audio-spectrogram-transformer", "fun_asr_nano_encoder", "speech-encoder-decoder", "audioflamingo3_encoder"],
+)
 def test_speech_inputs_take_the_documented_layout(model_type):
     run_tiny(model_type)
 

@@ -66,7 +66,10 @@ def test_detection_and_depth_models_name_backbone_stages_that_exist():
 
 def test_per_layer_lists_and_index_maps_follow_the_kept_layers():
     default = {
-        "model_type": "toy", "num_hidden_layers": 6, "hidden_size": 512, "num_attention_heads": 8,
+        "model_type": "toy",
+        "num_hidden_layers": 6,
+        "hidden_size": 512,
+        "num_attention_heads": 8,
         "layer_types": ["sliding", "sliding", "sliding", "full", "sliding", "full"],
         "per_layer_config": {"3": {"width": 1}, "5": {"width": 2}},
         "kv_source_layers": [0, 1, 2, 3, 4, 5],
@@ -79,7 +82,13 @@ def test_per_layer_lists_and_index_maps_follow_the_kept_layers():
 
 
 def test_special_token_ids_move_inside_the_small_vocabulary_and_stay_distinct():
-    default = {"model_type": "toy", "vocab_size": 262208, "image_token_index": 262144, "boi_token_index": 255999, "pad_token_id": 0}
+    default = {
+        "model_type": "toy",
+        "vocab_size": 262208,
+        "image_token_index": 262144,
+        "boi_token_index": 255999,
+        "pad_token_id": 0,
+    }
     overrides = tiny_overrides(default)
     assert overrides["vocab_size"] == TINY_VOCAB
     moved = {overrides["image_token_index"], overrides["boi_token_index"]}

@@ -38,7 +38,9 @@ def test_per_layer_overrides_shrink_with_the_config():
 def test_hybrid_without_attention_layers_runs_without_cache():
     spec, model, _ = run_tiny("bamba")
     assert spec.tiny_overrides["use_cache"] is False
-    assert model.config.mamba_n_heads * model.config.mamba_d_head == model.config.mamba_expand * model.config.hidden_size
+    assert (
+        model.config.mamba_n_heads * model.config.mamba_d_head == model.config.mamba_expand * model.config.hidden_size
+    )
 
 
 def test_attention_sub_config_gets_rotary_base_and_clip_bound():

@@ -60,9 +60,19 @@ def test_rotary_sections_keep_the_sections_the_model_stacks_equal():
 
 
 def test_vision_feature_layers_and_patch_query_map_fit_the_shrunk_tower():
-    config = shrink_config_dict({"model_type": "vipllava", "vision_config": {"model_type": "clip_vision_model", "num_hidden_layers": 24},
-                                 "vision_feature_layer": [-2, -5, -8, -11, 6]})
+    config = shrink_config_dict(
+        {
+            "model_type": "vipllava",
+            "vision_config": {"model_type": "clip_vision_model", "num_hidden_layers": 24},
+            "vision_feature_layer": [-2, -5, -8, -11, 6],
+        }
+    )
     assert config["vision_feature_layer"] == [-2, -2, -2, -2, 1]
-    config = shrink_config_dict({"model_type": "aria", "vision_config": {"model_type": "x", "image_size": 224, "patch_size": 32},
-                                 "projector_patch_to_query_dict": {1225: 128, 4900: 256}})
+    config = shrink_config_dict(
+        {
+            "model_type": "aria",
+            "vision_config": {"model_type": "x", "image_size": 224, "patch_size": 32},
+            "projector_patch_to_query_dict": {1225: 128, 4900: 256},
+        }
+    )
     assert config["projector_patch_to_query_dict"][49] == 128

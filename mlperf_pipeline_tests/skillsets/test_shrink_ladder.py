@@ -26,7 +26,13 @@ def _forward(model_type: str, overrides: dict, seq_len: int = 32):
 
 
 def test_milder_rungs_keep_widths_but_still_cut_layers():
-    default = {"model_type": "toy", "num_hidden_layers": 12, "hidden_size": 768, "hidden_sizes": [64, 128], "depths": [3, 4]}
+    default = {
+        "model_type": "toy",
+        "num_hidden_layers": 12,
+        "hidden_size": 768,
+        "hidden_sizes": [64, 128],
+        "depths": [3, 4],
+    }
     harsh = shrink._overrides_at(default, 0)
     keep_stages = shrink._overrides_at(default, 1)
     keep_widths = shrink._overrides_at(default, 2)
@@ -37,7 +43,11 @@ def test_milder_rungs_keep_widths_but_still_cut_layers():
 
 def test_unknown_types_are_not_validated_and_keep_the_full_shrink():
     default = {"model_type": "toy", "num_hidden_layers": 12, "hidden_size": 768}
-    assert tiny_overrides(default) == tiny_overrides(default, validate=False) == {"num_hidden_layers": 2, "hidden_size": 64}
+    assert (
+        tiny_overrides(default)
+        == tiny_overrides(default, validate=False)
+        == {"num_hidden_layers": 2, "hidden_size": 64}
+    )
 
 
 def test_ladder_recovers_a_detector_whose_neck_follows_backbone_widths():
@@ -90,5 +100,7 @@ def test_trajectory_models_get_states_actions_returns_and_timesteps():
 
 
 def test_vision_tower_with_a_frame_count_gets_video_pixels():
-    _, inputs = _forward("xclip", tiny_overrides(_default("xclip")))  # a milder rung: the harsh one breaks its prompt generator
+    _, inputs = _forward(
+        "xclip", tiny_overrides(_default("xclip"))
+    )  # a milder rung: the harsh one breaks its prompt generator
     assert inputs["pixel_values"].dim() == 5

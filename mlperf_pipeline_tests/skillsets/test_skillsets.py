@@ -28,7 +28,10 @@ def test_generated_module_builds_the_model_offline_and_runs_a_finite_forward(ber
 def test_skillset_runs_standalone_and_prints_a_result(bert_record):
     completed = subprocess.run(
         [sys.executable, bert_record.path, "--hardware", "cpu", "--size", "tiny", "--iterations", "3"],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["model_type"] == "bert" and result["finite"] and result["latency_ms_median"] > 0
@@ -83,7 +86,10 @@ def test_an_override_file_replaces_the_generated_skillset_and_changes_the_data_v
 
 @pytest.mark.parametrize(
     ("source", "problem"),
-    [("def build(:\n", "does not parse"), ("def build(size='tiny', device='cpu', dtype='float32'):\n    pass\n", "does not define inputs()")],
+    [
+        ("def build(:\n", "does not parse"),
+        ("def build(size='tiny', device='cpu', dtype='float32'):\n    pass\n", "does not define inputs()"),
+    ],
 )
 def test_a_broken_override_becomes_an_invalid_config_verdict_naming_the_file(tmp_path, source, problem):
     devices = inventory()

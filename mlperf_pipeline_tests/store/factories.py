@@ -29,4 +29,3 @@ def result_row(model_type: str = "bert", hardware: str = "cpu", **overrides) -> 
 def sample_rows(model_type: str = "bert", hardware: str = "cpu", n: int = 3, **overrides) -> list[dict]:
     base = {key: value for key, value in result_row(model_type, hardware).items() if key in _SAMPLE_KEYS}
     return [{**base, "iteration": i, "latency_ms": 10.0 + i, **overrides} for i in range(n)]
-

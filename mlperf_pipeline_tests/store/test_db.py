@@ -16,8 +16,9 @@ SPAWN = multiprocessing.get_context("spawn")
 
 
 def write_one(db_path, timeout_s=60.0):
-    write_partition_results(db_path, [result_row()], [], dagster_run_id="run-1", hardware="cpu",
-                            model_type="bert", timeout_s=timeout_s)
+    write_partition_results(
+        db_path, [result_row()], [], dagster_run_id="run-1", hardware="cpu", model_type="bert", timeout_s=timeout_s
+    )
 
 
 def test_a_file_that_is_not_duckdb_is_refused_by_name(db_path):
@@ -61,8 +62,11 @@ def test_processes_writing_different_partitions_at_once_all_land(db_path):
     assert [p.exitcode for p in processes] == [0, 0, 0]
     current = read_current_results(db_path)
     assert current.groupby("model_type").size().to_dict() == {"bert": 3, "gpt2": 3, "t5": 3}
-    assert read_samples(db_path, "bench-1").groupby("model_type").size().to_dict() == {"bert": 200, "gpt2": 200,
-                                                                                       "t5": 200}
+    assert read_samples(db_path, "bench-1").groupby("model_type").size().to_dict() == {
+        "bert": 200,
+        "gpt2": 200,
+        "t5": 200,
+    }
 
 
 def test_our_own_lock_queues_writers_and_names_its_holder(db_path):

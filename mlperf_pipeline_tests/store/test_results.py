@@ -30,8 +30,9 @@ def test_rewriting_a_partition_replaces_only_that_runs_rows(db_path):
     write(db_path, [result_row(batch_size=b) for b in (1, 2)], sample_rows(n=3), run="run-new")
     write(db_path, [result_row("gpt2")], sample_rows("gpt2", n=2), run="run-new", model_type="gpt2")
 
-    written = write(db_path, [result_row(batch_size=b, latency_ms_p50=20.0) for b in (1, 2, 4)],
-                    sample_rows(n=5), run="run-new")
+    written = write(
+        db_path, [result_row(batch_size=b, latency_ms_p50=20.0) for b in (1, 2, 4)], sample_rows(n=5), run="run-new"
+    )
 
     history = read_results_history(db_path)
     per_run = history.groupby(["dagster_run_id", "model_type"]).size().to_dict()
@@ -41,13 +42,22 @@ def test_rewriting_a_partition_replaces_only_that_runs_rows(db_path):
     assert set(new_bert.latency_ms_p50) == {20.0}
     samples = read_samples(db_path, "bench-1")
     assert samples.groupby(["dagster_run_id", "model_type"]).size().to_dict() == {
-        ("run-old", "bert"): 4, ("run-new", "bert"): 5, ("run-new", "gpt2"): 2}
+        ("run-old", "bert"): 4,
+        ("run-new", "bert"): 5,
+        ("run-new", "gpt2"): 2,
+    }
 
 
 def test_current_results_hold_the_latest_row_of_each_series(db_path):
     day = datetime(2025, 1, 1)
-    write(db_path, [result_row(batch_size=1, measured_at=day, latency_ms_p50=1.0),
-                    result_row(batch_size=2, measured_at=day, latency_ms_p50=2.0)], run="run-1")
+    write(
+        db_path,
+        [
+            result_row(batch_size=1, measured_at=day, latency_ms_p50=1.0),
+            result_row(batch_size=2, measured_at=day, latency_ms_p50=2.0),
+        ],
+        run="run-1",
+    )
     write(db_path, [result_row(batch_size=1, measured_at=day + timedelta(days=1), latency_ms_p50=1.5)], run="run-2")
     write(db_path, [result_row(batch_size=1, measured_at=day - timedelta(days=1), latency_ms_p50=0.5)], run="run-0")
 
@@ -72,8 +82,10 @@ def test_reading_filters_by_hardware_model_and_status(db_path):
 
     assert read_current_results(db_path, hardware="cpu").model_type.tolist() == ["bert", "gpt2"]
     assert read_current_results(db_path, model_types="gpt2").status.tolist() == ["failed"]
-    assert read_current_results(db_path, model_types=["gpt2", "bert"], status=["ok", "skipped"]).hardware.tolist() \
-        == ["cpu", "cuda"]
+    assert read_current_results(db_path, model_types=["gpt2", "bert"], status=["ok", "skipped"]).hardware.tolist() == [
+        "cpu",
+        "cuda",
+    ]
     assert read_results_history(db_path, hardware="cuda", model_type="bert").reason_code.tolist() == ["hardware_absent"]
 
 
@@ -118,19 +130,21 @@ def test_sample_rows_are_validated_too(db_path):
 
 def test_hostile_strings_are_stored_verbatim(db_path):
     hostile = "x'; DROP TABLE benchmark_results; --|[a]"
-    write(db_path, [result_row(hostile, reason="it's \"quoted\"")], sample_rows(hostile), model_type=hostile)
+    write(db_path, [result_row(hostile, reason='it\'s "quoted"')], sample_rows(hostile), model_type=hostile)
 
     current = read_current_results(db_path, model_types=[hostile])
 
     assert current.model_type.tolist() == [hostile]
-    assert current.reason.tolist() == ["it's \"quoted\""]
+    assert current.reason.tolist() == ['it\'s "quoted"']
     assert len(read_results_history(db_path)) == 1
 
 
 def test_timestamps_are_stored_as_utc(db_path):
     aware = datetime(2025, 1, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
-    write(db_path, [result_row(measured_at=aware, batch_size=1),
-                    result_row(measured_at="2025-01-01T12:30:00", batch_size=2)])
+    write(
+        db_path,
+        [result_row(measured_at=aware, batch_size=1), result_row(measured_at="2025-01-01T12:30:00", batch_size=2)],
+    )
     stamps = read_current_results(db_path).measured_at.tolist()
     assert stamps == [pd.Timestamp("2025-01-01 12:00"), pd.Timestamp("2025-01-01 12:30")]
 
@@ -144,8 +158,15 @@ def test_reading_before_anything_was_written_gives_empty_frames(db_path):
 
 
 def test_analysis_tables_are_appended_and_checked(db_path):
-    regression = {"hardware": "cpu", "model_type": "bert", "metric": "latency_ms_p50", "change_pct": 12.5,
-                  "confirmed": False, "detected_at": datetime(2025, 1, 2), "run_id": "run-1"}
+    regression = {
+        "hardware": "cpu",
+        "model_type": "bert",
+        "metric": "latency_ms_p50",
+        "change_pct": 12.5,
+        "confirmed": False,
+        "detected_at": datetime(2025, 1, 2),
+        "run_id": "run-1",
+    }
     assert write_table_rows(db_path, "regressions", [regression, {**regression, "confirmed": True}]) == 2
 
     with pytest.raises(ValueError, match="benchmark_results"):
@@ -162,8 +183,11 @@ def test_parquet_export_matches_the_database(db_path, tmp_path):
 
     files = export_parquet(db_path, tmp_path / "export")
 
-    assert [f.name for f in files] == ["benchmark_results.parquet", "benchmark_samples.parquet",
-                                       "current_results.parquet"]
+    assert [f.name for f in files] == [
+        "benchmark_results.parquet",
+        "benchmark_samples.parquet",
+        "current_results.parquet",
+    ]
     assert [_parquet_rows(f) for f in files] == [3, 4, 2]
     assert sorted(p.name for p in (tmp_path / "export").iterdir()) == [f.name for f in files]
 

@@ -1,6 +1,5 @@
 """Benchmark results: each partition measured in its own process, written to DuckDB."""
 
-
 import hashlib
 import json
 import time
@@ -80,7 +79,12 @@ class _Range:
 
 
 def _request(grid: BenchGrid, context: PartitionContext) -> BenchRequest:
-    return BenchRequest(skillset_path=str(context.skillset_path), model_type=context.model_type, hardware=context.hardware, **grid.to_dict())
+    return BenchRequest(
+        skillset_path=str(context.skillset_path),
+        model_type=context.model_type,
+        hardware=context.hardware,
+        **grid.to_dict(),
+    )
 
 
 def _summary_metadata(rows: list[dict]) -> dict:
@@ -132,7 +136,12 @@ def _unchanged(previous: str | None, inputs: str) -> bool:
     ],
     partitions_def=benchmark_partitions,
 )
-def benchmark_results(context: dg.AssetExecutionContext, config: BenchmarkConfig, bench_settings: BenchSettings, results_store: ResultsStore):
+def benchmark_results(
+    context: dg.AssetExecutionContext,
+    config: BenchmarkConfig,
+    bench_settings: BenchSettings,
+    results_store: ResultsStore,
+):
     # Resolving validates the whole grid before anything runs, so a bad config stores nothing.
     grid = config.resolved(context.run.tags.get(PROFILE_TAG))
     keys = context.partition_keys
@@ -148,24 +157,31 @@ def benchmark_results(context: dg.AssetExecutionContext, config: BenchmarkConfig
     model_classes = [record.model_class for record in records.values() if record.model_class]
     launcher = (
         ForkServerPool(lambda policy: child_environment(usable_cores(), policy), model_classes, context.log)
-        if bench_settings.launcher == "fork_server" else None
+        if bench_settings.launcher == "fork_server"
+        else None
     )
     shared = _Range(grid, previous, records, devices, fingerprints, launcher)
     materializations = []
     started = time.monotonic()
     try:
         for index, partition_key in enumerate(keys, start=1):
-            materializations.append(_one_partition(context, bench_settings, results_store, shared, index, partition_key))
+            materializations.append(
+                _one_partition(context, bench_settings, results_store, shared, index, partition_key)
+            )
     finally:
         if launcher is not None:
             launcher.close()
     measured = sum(bool(materialization.metadata["measured"].value) for materialization in materializations)
-    context.log.info(f"measured {measured} of {len(keys)} partition(s); {len(keys) - measured} unchanged ({time.monotonic() - started:.0f} s)")
+    context.log.info(
+        f"measured {measured} of {len(keys)} partition(s); {len(keys) - measured} unchanged ({time.monotonic() - started:.0f} s)"
+    )
     yield dg.Output(None, output_name="benchmark_results")
     yield from materializations
 
 
-def _one_partition(context, settings: BenchSettings, store: ResultsStore, shared: _Range, index: int, partition_key) -> dg.AssetMaterialization:
+def _one_partition(
+    context, settings: BenchSettings, store: ResultsStore, shared: _Range, index: int, partition_key
+) -> dg.AssetMaterialization:
     """Measure one partition (or confirm it is unchanged) and describe it as a materialisation."""
     record = shared.records[str(partition_key)]
     hardware, grid, previous = record.hardware, shared.grid, shared.previous
@@ -175,25 +191,49 @@ def _one_partition(context, settings: BenchSettings, store: ResultsStore, shared
             BENCHMARK_RESULTS,
             partition=partition_key,
             tags={DATA_VERSION_TAG: previous[str(partition_key)]},
-            metadata={"measured": False, "reason": "skillset, environment, bench version and grid unchanged since the last measurement"},
+            metadata={
+                "measured": False,
+                "reason": "skillset, environment, bench version and grid unchanged since the last measurement",
+            },
         )
     partition = _partition_context(record, shared.devices[hardware], shared.fingerprints[hardware], grid.size)
     # Check and measure under the device lock: DuckDB knows partitions that a concurrent run over an
     # overlapping range measured while we waited, or that a killed run stored but never reported.
     with device_lock(settings.lock_dir, hardware):
-        stored = None if previous is None else read_stored_inputs(store.path, hardware, [partition.model_type]).get(partition.model_type)
+        stored = (
+            None
+            if previous is None
+            else read_stored_inputs(store.path, hardware, [partition.model_type]).get(partition.model_type)
+        )
         if stored == inputs:
-            return dg.AssetMaterialization(BENCHMARK_RESULTS, partition=partition_key, tags={DATA_VERSION_TAG: f"{inputs}:r=db"},
-                                           metadata={"measured": False, "reason": "measured by another run while this one waited for the device"})
+            return dg.AssetMaterialization(
+                BENCHMARK_RESULTS,
+                partition=partition_key,
+                tags={DATA_VERSION_TAG: f"{inputs}:r=db"},
+                metadata={"measured": False, "reason": "measured by another run while this one waited for the device"},
+            )
         result = benchmark_partition(
-            partition, _request(grid, partition), lock_dir=None,
-            timeout_s=settings.timeout_s, memory_cap_bytes=settings.memory_cap_bytes,
-            omp_wait_policy=settings.omp_wait_policy, fork_servers=shared.launcher,
+            partition,
+            _request(grid, partition),
+            lock_dir=None,
+            timeout_s=settings.timeout_s,
+            memory_cap_bytes=settings.memory_cap_bytes,
+            omp_wait_policy=settings.omp_wait_policy,
+            fork_servers=shared.launcher,
         )
         for row in result.rows:
             row["inputs_version"] = inputs
-        write_partition_results(store.path, result.rows, result.samples, dagster_run_id=context.run.run_id, hardware=hardware, model_type=partition.model_type)
-    context.log.info(f"[{index}/{len(context.partition_keys)}] {partition_key}: {result.status_counts()} in {result.wall_s:.1f} s")
+        write_partition_results(
+            store.path,
+            result.rows,
+            result.samples,
+            dagster_run_id=context.run.run_id,
+            hardware=hardware,
+            model_type=partition.model_type,
+        )
+    context.log.info(
+        f"[{index}/{len(context.partition_keys)}] {partition_key}: {result.status_counts()} in {result.wall_s:.1f} s"
+    )
     return dg.AssetMaterialization(
         BENCHMARK_RESULTS,
         partition=partition_key,

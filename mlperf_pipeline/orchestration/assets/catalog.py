@@ -1,6 +1,5 @@
 """The model catalogue, and registration of its types as `model_type` partitions."""
 
-
 import json
 from collections import Counter
 from pathlib import Path
@@ -23,7 +22,11 @@ def register_model_types(instance: dg.DagsterInstance, keys_in_tier_order: list[
 
 def _markdown_table(entries: list[CatalogEntry]) -> str:
     lines = ["| tier | model type | family | modality | model class |", "|---|---|---|---|---|"]
-    lines += [f"| {e.tier} | {e.model_type} | {e.family} | {e.modality} | {e.model_class or '—'} |" for e in entries if e.tier in ("critical", "high")]
+    lines += [
+        f"| {e.tier} | {e.model_type} | {e.family} | {e.modality} | {e.model_class or '—'} |"
+        for e in entries
+        if e.tier in ("critical", "high")
+    ]
     return "\n".join(lines)
 
 

@@ -1,6 +1,5 @@
 """What hardware this host has: the inventory and the per-hardware environment fingerprint."""
 
-
 import dagster as dg
 
 from mlperf_pipeline.hardware.detect import detect, inventory
@@ -24,7 +23,9 @@ def environment(context) -> dg.DataVersionsByPartition:
 
 def environment_versions() -> dict[str, str]:
     """The current fingerprint of every hardware partition (`absent` where not present)."""
-    return {hardware: fingerprint(environment_of(detect(hardware))) for hardware in hardware_partitions.get_partition_keys()}
+    return {
+        hardware: fingerprint(environment_of(detect(hardware))) for hardware in hardware_partitions.get_partition_keys()
+    }
 
 
 @dg.asset(group_name="hardware", kinds={"python"}, description="Detected devices and their specs on this host.")

@@ -1,6 +1,5 @@
 """The benchmark report: a self-contained HTML file and a Markdown summary in the UI."""
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -20,7 +19,9 @@ from mlperf_pipeline.store.results import read_current_results, read_skillset_co
     "DuckDB `current_results` view, the skillset coverage table (`current_skillset_checks`, with parameter "
     "counts at tiny and full size), plus a Markdown summary shown here.",
 )
-def benchmark_report(context: dg.AssetExecutionContext, bench_settings: BenchSettings, results_store: ResultsStore) -> dg.MaterializeResult:
+def benchmark_report(
+    context: dg.AssetExecutionContext, bench_settings: BenchSettings, results_store: ResultsStore
+) -> dg.MaterializeResult:
     results = read_current_results(results_store.path)
     checks = read_skillset_coverage(results_store.path)
     coverage = checks.astype(object).where(checks.notna(), None).to_dict("records")

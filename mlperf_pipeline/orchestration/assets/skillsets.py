@@ -1,6 +1,5 @@
 """Skillsets: a generated module per model type and its verdict per hardware partition."""
 
-
 import hashlib
 import time
 from datetime import datetime, timezone
@@ -12,7 +11,13 @@ from mlperf_pipeline.bench.runner import device_lock
 from mlperf_pipeline.catalog.catalog import entry_for
 from mlperf_pipeline.hardware.detect import inventory, usable_cores
 from mlperf_pipeline.orchestration.automation import outdated_or_missing
-from mlperf_pipeline.orchestration.partitions import BY_HARDWARE, BY_MODEL_TYPE, benchmark_partitions, model_type_partitions, split_key
+from mlperf_pipeline.orchestration.partitions import (
+    BY_HARDWARE,
+    BY_MODEL_TYPE,
+    benchmark_partitions,
+    model_type_partitions,
+    split_key,
+)
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.skillsets.checks import CheckStore, smoke_modules
 from mlperf_pipeline.skillsets.generate import checked_specs, generate
@@ -30,7 +35,9 @@ def _generator_code_version() -> str:
 
     root = Path(package.__file__).parent
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".j2", ".jinja") and "__pycache__" not in p.parts):
+    for path in sorted(
+        p for p in root.rglob("*") if p.suffix in (".py", ".j2", ".jinja") and "__pycache__" not in p.parts
+    ):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -87,9 +94,13 @@ def skillsets(context: dg.AssetExecutionContext, bench_settings: BenchSettings, 
         spec, _ = specs[model_key]
         records[partition_key] = generate(spec, devices[hardware], out_dir, overrides_dir, devices)
     smoke = {model_key: specs[model_key][1] for model_key in keys_by_model}
-    overridden = {model_key: records[keys[0]].path for model_key, keys in keys_by_model.items() if records[keys[0]].overridden}
+    overridden = {
+        model_key: records[keys[0]].path for model_key, keys in keys_by_model.items() if records[keys[0]].overridden
+    }
     smoke.update(smoke_modules(overridden, store, calls))
-    context.log.info(f"{len(keys_by_model)} skillset(s) generated and smoke-checked in {time.perf_counter() - started:.1f} s")
+    context.log.info(
+        f"{len(keys_by_model)} skillset(s) generated and smoke-checked in {time.perf_counter() - started:.1f} s"
+    )
 
     rows = [_coverage_row(specs[m][0], records[keys[0]], smoke[m]) for m, keys in keys_by_model.items()]
     write_skillset_checks(results_store.path, rows, context.run_id)
@@ -146,10 +157,18 @@ def _smoke_evaluation(partition_key: str, outcome: dict) -> dg.AssetCheckEvaluat
     if outcome.get("params_tiny") is not None:
         metadata["params_tiny"] = outcome["params_tiny"]
     # A missing optional package is the environment's doing, not the skillset's.
-    severity = dg.AssetCheckSeverity.WARN if outcome.get("reason_code") == "missing_dependency" else dg.AssetCheckSeverity.ERROR
+    severity = (
+        dg.AssetCheckSeverity.WARN
+        if outcome.get("reason_code") == "missing_dependency"
+        else dg.AssetCheckSeverity.ERROR
+    )
     return dg.AssetCheckEvaluation(
-        asset_key=SKILLSETS, check_name=SMOKE_CHECK.name, passed=passed, partition=partition_key,
-        metadata={k: v for k, v in metadata.items() if v is not None}, severity=severity,
+        asset_key=SKILLSETS,
+        check_name=SMOKE_CHECK.name,
+        passed=passed,
+        partition=partition_key,
+        metadata={k: v for k, v in metadata.items() if v is not None},
+        severity=severity,
     )
 
 
@@ -196,7 +215,11 @@ def override_filenames(model_key: str) -> tuple[str, str]:
 
 def override_versions(overrides_dir: Path, model_keys: list[str]) -> dict[str, str]:
     """Hash of each type's override files, `none` where there is none. One directory listing, so cheap."""
-    present = {path.name: path for path in overrides_dir.glob("hf_*") if path.suffix in (".py", ".yaml")} if overrides_dir.is_dir() else {}
+    present = (
+        {path.name: path for path in overrides_dir.glob("hf_*") if path.suffix in (".py", ".yaml")}
+        if overrides_dir.is_dir()
+        else {}
+    )
     versions = {}
     for key in model_keys:
         paths = [present[name] for name in override_filenames(key) if name in present]
