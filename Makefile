@@ -17,7 +17,7 @@ SIZE ?=
 FORCE ?=
 LAUNCH := $(BIN)/python -m mlperf_pipeline.orchestration.launch
 
-.PHONY: install home run test bench register dev validate smoke clean incremental agreement
+.PHONY: install home run test test-fast bench register dev validate smoke clean incremental agreement
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ smoke: register
 
 test: install
 	$(BIN)/python -m pytest
+
+# The suite without the tests marked slow (real Dagster runs, benchmark processes): under a minute.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
 
 validate: install
 	$(BIN)/dagster definitions validate -m mlperf_pipeline.definitions

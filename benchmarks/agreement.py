@@ -48,7 +48,10 @@ from mlperf_pipeline.bench.runner import child_environment, run_isolated
 from mlperf_pipeline.bench.stats import ci_half_width_pct
 from mlperf_pipeline.bench.turns import DONE, TOKEN, TURNS_ENV, paired_turn_ratios
 from mlperf_pipeline.hardware.detect import inventory, usable_cores
-from mlperf_pipeline.skillsets.generate import generate, spec_for
+from mlperf_pipeline.catalog.catalog import entry_for
+from mlperf_pipeline.skillsets.checks import CheckStore
+from mlperf_pipeline.skillsets.generate import checked_specs, generate
+from mlperf_pipeline.skillsets.isolated import DEFAULT_PRELOAD, IsolatedCalls, model_modules
 
 nan = float("nan")
 # While one process measures, the other's idle OpenMP workers must sleep: under ACTIVE, libgomp
@@ -478,7 +481,8 @@ def main() -> None:
     args = parser.parse_args()
     devices = inventory()
     models = args.models.split(",")
-    model_classes = sorted({spec_for(name).entry.model_class for name in models})
+    entries = {name: entry_for(name) for name in models}
+    model_classes = sorted({entry.model_class for entry in entries.values()})
     with (
         tempfile.TemporaryDirectory() as work,
         ForkServerPool(lambda policy: child_environment(args.threads, policy), model_classes) as pipeline_servers,
@@ -493,7 +497,13 @@ def main() -> None:
                 f"fork servers started in {time.monotonic() - started:.1f} s (torch, transformers and {len(model_classes)} model "
                 "modules preloaded; paid once per pipeline step, not per benchmark)"
             )
-        skillsets = {name: generate(spec_for(name), devices["cpu"], work_dir, None, devices).path for name in models}
+        # The pipeline's own path: shrink rungs chosen by checks in isolated processes.
+        calls = IsolatedCalls(preload=(*DEFAULT_PRELOAD, *model_modules(model_classes)))
+        specs = checked_specs(list(entries.values()), CheckStore(None), calls)
+        skillsets = {
+            name: generate(specs[entry.model_type][0], devices["cpu"], work_dir, None, devices).path
+            for name, entry in entries.items()
+        }
         solo = (
             _time_to_verdict(models, skillsets, args, work_dir, None if args.new_interpreter else pipeline_servers)
             if args.solo_rounds

@@ -17,15 +17,6 @@ def results_db_path() -> Path:
     return Path(configured).expanduser().resolve() if configured else mlperf_home() / "results.duckdb"
 
 
-def locks_dir() -> Path:
-    return mlperf_home() / "locks"
-
-
-def skillsets_dir() -> Path:
-    """Generated skillset modules, one file per model type."""
-    return mlperf_home() / "skillsets"
-
-
 def overrides_dir() -> Path:
     """Hand-written skillsets that replace generated ones (`MLPERF_OVERRIDES`)."""
     configured = os.environ.get("MLPERF_OVERRIDES")

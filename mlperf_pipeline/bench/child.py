@@ -65,13 +65,9 @@ def _configure_threads(request: BenchRequest) -> int:
 
 
 def _check_finite(output) -> None:
-    import torch
+    from mlperf_pipeline.skillsets.runtime import check_finite
 
-    from mlperf_pipeline.skillsets.runtime import NonFiniteOutput, first_tensor
-
-    tensor = first_tensor(output)
-    if tensor is not None and tensor.is_floating_point() and not torch.isfinite(tensor).all():
-        raise NonFiniteOutput("model output holds NaN or inf")
+    check_finite(output)
 
 
 class Workload:

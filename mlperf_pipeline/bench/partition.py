@@ -5,14 +5,21 @@ from __future__ import annotations
 import logging
 import subprocess
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlperf_pipeline.bench.forkserver import ForkServerPool
-from mlperf_pipeline.bench.request import BENCH_VERSION, BenchRequest
+from mlperf_pipeline.bench.request import BENCH_VERSION, BenchGrid, BenchRequest
+from mlperf_pipeline.bench.result_row import MEASURED_FIELDS, ResultRow
 from mlperf_pipeline.bench.runner import ChildOutcome, run_concurrent, run_isolated
+from mlperf_pipeline.reasons import ReasonCode, Status
+
+if TYPE_CHECKING:  # annotations only: the bench child need not import the generator
+    from mlperf_pipeline.hardware.detect import DeviceInfo
+    from mlperf_pipeline.skillsets.generate import SkillsetRecord
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +38,62 @@ class PartitionContext:
     runnable: bool
     skip_reason_code: str | None = None
     skip_reason: str | None = None
+    inputs_version: str | None = None  # what the measurement depends on (`bench.versions`)
+
+    @classmethod
+    def of_record(
+        cls, record: SkillsetRecord, device: DeviceInfo, env_fingerprint: str, size: str, inputs_version: str
+    ) -> PartitionContext:
+        """The context of a generated skillset's partition at `size`: runnable, or why it is skipped."""
+        runnable = record.runnable(size)
+        return cls(
+            hardware=record.hardware,
+            model_type=record.model_type,
+            family=record.family,
+            device_name=(device.device_names or [None])[0],
+            env_fingerprint=env_fingerprint,
+            skillset_hash=record.source_hash,
+            skillset_path=Path(record.path),
+            runnable=runnable,
+            skip_reason_code=None if runnable else record.verdict["sizes"].get(size),
+            skip_reason=None if runnable else record.verdict.get("reason"),
+            inputs_version=inputs_version,
+        )
+
+    def request(self, grid: BenchGrid) -> BenchRequest:
+        """What to measure for this partition: the run's grid on its skillset and hardware."""
+        return BenchRequest(
+            skillset_path=str(self.skillset_path), model_type=self.model_type, hardware=self.hardware, **grid.to_dict()
+        )
 
 
 @dataclass
 class PartitionResult:
-    rows: list[dict]
+    rows: list[ResultRow]
     samples: list[dict]
     wall_s: float = 0.0
-    measured_s: float = 0.0
-    extra: dict = field(default_factory=dict)
 
     def status_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for row in self.rows:
-            counts[row["status"]] = counts.get(row["status"], 0) + 1
+            counts[row.status] = counts.get(row.status, 0) + 1
         return counts
+
+    def row_dicts(self) -> list[dict]:
+        """The rows as the store writes them."""
+        return [row.to_dict() for row in self.rows]
+
+    def summary(self) -> dict:
+        """The first row's verdict and figures, and the number of rows: a materialisation's metadata."""
+        first = self.rows[0]
+        return {
+            "status": first.status,
+            "reason_code": first.reason_code or "",
+            "latency_ms_p50": first.latency_ms_p50,
+            "ci95_ms": f"{first.ci95_low_ms}–{first.ci95_high_ms}",
+            "n_samples": first.n_samples,
+            "rows": len(self.rows),
+        }
 
 
 @lru_cache(maxsize=1)
@@ -65,7 +113,10 @@ def git_commit() -> str | None:
         return None
 
 
-def _base_row(context: PartitionContext, request: BenchRequest, run_id: str, batch: int, seq: int, dtype: str) -> dict:
+def _base_fields(
+    context: PartitionContext, request: BenchRequest, run_id: str, batch: int, seq: int, dtype: str
+) -> dict:
+    """The fields of a row that the parent knows before anything is measured."""
     return {
         "run_id": run_id,
         "measured_at": datetime.now(timezone.utc).replace(tzinfo=None),
@@ -83,57 +134,31 @@ def _base_row(context: PartitionContext, request: BenchRequest, run_id: str, bat
         "skillset_hash": context.skillset_hash,
         "bench_version": BENCH_VERSION,
         "git_commit": git_commit(),
+        "inputs_version": context.inputs_version,
     }
 
 
-_MEASURED_FIELDS = (
-    "threads",
-    "status",
-    "reason_code",
-    "reason",
-    "latency_ms_p50",
-    "latency_ms_p90",
-    "latency_ms_p99",
-    "latency_ms_mean",
-    "latency_ms_std",
-    "latency_ms_iqr",
-    "ci95_low_ms",
-    "ci95_high_ms",
-    "n_samples",
-    "warmup_n",
-    "throughput_per_s",
-    "peak_memory_mb",
-    "import_s",
-    "build_s",
-    "to_device_s",
-    "first_call_ms",
-    "cpu_util_pct",
-    "gpu_util_pct",
-    "energy_j",
-    "params",
-    "foreign_load_pct",
-)
 # Another process keeping more than this share of the host busy marks the result as taken under load.
 FOREIGN_LOAD_THRESHOLD_PCT = 10.0
 
 
 def _rows_from_outcome(
     context: PartitionContext, request: BenchRequest, run_id: str, outcome: ChildOutcome
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[ResultRow], list[dict]]:
     measured = {(r["batch_size"], r["seq_len"], r["dtype"]): r for r in outcome.records if r.get("kind") == "result"}
     rows, samples, seen = [], [], set()
     for batch, seq, dtype in request.configs():
-        row = _base_row(context, request, run_id, batch, seq, dtype)
+        row = _base_fields(context, request, run_id, batch, seq, dtype)
         record = measured.get((batch, seq, dtype))
         if record is None:
             row.update(
-                status="failed",
-                reason_code=outcome.reason_code or "crash",
+                status=Status.FAILED,
+                reason_code=outcome.reason_code or ReasonCode.CRASH,
                 reason=outcome.reason or "no result from the benchmark process",
                 threads=outcome.extra.get("threads"),
             )
         else:
-            row.update({name: record.get(name) for name in _MEASURED_FIELDS})
+            row.update({name: record.get(name) for name in MEASURED_FIELDS})
             row["seq_len"] = record.get("effective_seq_len", seq)
         series = (row["batch_size"], row["seq_len"], row["dtype"])
         if series in seen:
@@ -143,8 +168,8 @@ def _rows_from_outcome(
             omp_wait_policy=outcome.extra.get("omp_wait_policy"), load_before_pct=outcome.extra.get("load_before_pct")
         )
         row["foreign_load"] = _under_foreign_load(row)
-        rows.append(row)
-        samples += _sample_rows(row, (record or {}).get("samples") or [])
+        rows.append(ResultRow(**row))
+        samples += _sample_rows(rows[-1], (record or {}).get("samples") or [])
     return rows, samples
 
 
@@ -153,9 +178,9 @@ def _under_foreign_load(row: dict) -> bool | None:
     return any(load > FOREIGN_LOAD_THRESHOLD_PCT for load in loads) if loads else None
 
 
-def _sample_rows(row: dict, latencies: list[float]) -> list[dict]:
+def _sample_rows(row: ResultRow, latencies: list[float]) -> list[dict]:
     key = {
-        name: row[name]
+        name: getattr(row, name)
         for name in (
             "run_id",
             "hardware",
@@ -178,13 +203,13 @@ def concurrent_row(
     workers: int,
     outcomes: list[ChildOutcome],
     sequential_throughput: float | None,
-) -> tuple[dict, list[dict]]:
+) -> tuple[ResultRow, list[dict]]:
     """Aggregate throughput of N workers released together, and its speedup over one stream."""
     from mlperf_pipeline.bench.stats import summarize
 
     batch, seq, dtype = request.configs()[0]
     row = {
-        **_base_row(context, request, run_id, batch, seq, dtype),
+        **_base_fields(context, request, run_id, batch, seq, dtype),
         "scenario": "concurrent",
         "workers": workers,
         "threads": outcomes[0].extra.get("threads") if outcomes else None,
@@ -193,44 +218,45 @@ def concurrent_row(
     reports = [next((r for r in outcome.records if r.get("kind") == "worker"), None) for outcome in outcomes]
     failed_report = next((report for report in reports if report and report.get("status") == "failed"), None)
     if failed_report is not None:
-        return {
+        return ResultRow(
             **row,
-            "status": "failed",
-            "reason_code": failed_report["reason_code"],
-            "reason": f"a concurrent worker failed: {failed_report['reason']}",
-        }, []
+            status=Status.FAILED,
+            reason_code=failed_report["reason_code"],
+            reason=f"a concurrent worker failed: {failed_report['reason']}",
+        ), []
     failed = next((outcome for outcome in outcomes if not outcome.completed), None)
     if failed is not None:
-        return {
+        return ResultRow(
             **row,
-            "status": "failed",
-            "reason_code": failed.reason_code,
-            "reason": f"a concurrent worker failed: {failed.reason}",
-        }, []
+            status=Status.FAILED,
+            reason_code=failed.reason_code,
+            reason=f"a concurrent worker failed: {failed.reason}",
+        ), []
     latencies = [value for report in reports for value in report["samples"]]
     seq_used = reports[0].get("seq_len", seq)
     elapsed = max(report["elapsed_s"] for report in reports)
     throughput = sum(report["calls"] for report in reports) * batch / elapsed if elapsed else None
     row.update(
         summarize(latencies),
-        status="ok" if latencies else "invalid",
-        reason_code=None if latencies else "too_few_samples",
+        status=Status.OK if latencies else Status.INVALID,
+        reason_code=None if latencies else ReasonCode.TOO_FEW_SAMPLES,
         seq_len=seq_used,
         throughput_per_s=throughput,
         speedup=throughput / sequential_throughput if throughput and sequential_throughput else None,
     )
-    return row, _sample_rows(row, latencies)
+    result = ResultRow(**row)
+    return result, _sample_rows(result, latencies)
 
 
-def skipped_rows(context: PartitionContext, request: BenchRequest) -> list[dict]:
+def skipped_rows(context: PartitionContext, request: BenchRequest) -> list[ResultRow]:
     run_id = uuid.uuid4().hex
     return [
-        {
-            **_base_row(context, request, run_id, batch, seq, dtype),
-            "status": "skipped",
-            "reason_code": context.skip_reason_code,
-            "reason": context.skip_reason,
-        }
+        ResultRow(
+            **_base_fields(context, request, run_id, batch, seq, dtype),
+            status=Status.SKIPPED,
+            reason_code=context.skip_reason_code,
+            reason=context.skip_reason,
+        )
         for batch, seq, dtype in request.configs()
     ]
 
@@ -261,7 +287,7 @@ def benchmark_partition(
     run_id = uuid.uuid4().hex
     rows, samples = _rows_from_outcome(context, request, run_id, outcome)
     # Concurrency is worth measuring only once a single stream works.
-    for workers in request.workers if rows and rows[0]["status"] in ("ok", "invalid") else []:
+    for workers in request.workers if rows and rows[0].status in (Status.OK, Status.INVALID) else []:
         outcomes = run_concurrent(
             request,
             workers,
@@ -271,16 +297,7 @@ def benchmark_partition(
             memory_cap_bytes=memory_cap_bytes,
             omp_wait_policy=omp_wait_policy,
         )
-        row, worker_samples = concurrent_row(
-            context, request, run_id, workers, outcomes, rows[0].get("throughput_per_s")
-        )
+        row, worker_samples = concurrent_row(context, request, run_id, workers, outcomes, rows[0].throughput_per_s)
         rows.append(row)
         samples += worker_samples
-    measured_s = sum(sample["latency_ms"] for sample in samples) / 1000
-    return PartitionResult(
-        rows,
-        samples,
-        outcome.wall_s,
-        measured_s,
-        {**outcome.extra, "log_tail": outcome.log_tail[-1500:] if not outcome.completed else ""},
-    )
+    return PartitionResult(rows, samples, outcome.wall_s)

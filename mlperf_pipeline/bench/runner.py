@@ -1,6 +1,9 @@
 """Runs one benchmark request in its own process and turns whatever happens into result records.
 
-- A fresh interpreter per (hardware, model): no state leaks between models.
+- A fresh process per (hardware, model), so no state leaks between models: by default forked
+  from a fork server that has only imported torch, transformers and the model modules
+  (`bench/forkserver.py`, `launcher: fork_server` in `BenchSettings`), else a new interpreter
+  (`launcher: interpreter`, no server given, or a server that died).
 - Own process group and a parent-death signal: stopping the Dagster run stops the benchmark.
 - A wall-clock timeout and an address-space cap; a crash, hang or out-of-memory becomes a
   `failed` record with a `reason_code`, never an exception in the pipeline.
@@ -28,18 +31,19 @@ from pathlib import Path
 
 from mlperf_pipeline.bench.forkserver import ForkServerError, ForkServerPool
 from mlperf_pipeline.bench.request import DEFAULT_TIMEOUT_S, BenchRequest
+from mlperf_pipeline.reasons import ReasonCode
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 _EXIT_SIGNAL_REASONS = {
-    signal.SIGSEGV: ("crash", "segmentation fault"),
-    signal.SIGBUS: ("crash", "bus error"),
-    signal.SIGABRT: ("crash", "aborted"),
-    signal.SIGILL: ("crash", "illegal instruction"),
-    signal.SIGFPE: ("crash", "floating point exception"),
+    signal.SIGSEGV: (ReasonCode.CRASH, "segmentation fault"),
+    signal.SIGBUS: (ReasonCode.CRASH, "bus error"),
+    signal.SIGABRT: (ReasonCode.CRASH, "aborted"),
+    signal.SIGILL: (ReasonCode.CRASH, "illegal instruction"),
+    signal.SIGFPE: (ReasonCode.CRASH, "floating point exception"),
     # The kernel's OOM killer sends SIGKILL; we only send it on timeout, which is classified first.
-    signal.SIGKILL: ("out_of_memory", "killed by SIGKILL (the kernel's out-of-memory killer?)"),
+    signal.SIGKILL: (ReasonCode.OUT_OF_MEMORY, "killed by SIGKILL (the kernel's out-of-memory killer?)"),
 }
 
 
@@ -54,7 +58,7 @@ def default_memory_cap_bytes() -> int:
 class ChildOutcome:
     records: list[dict]
     exit_code: int | None
-    reason_code: str | None = None
+    reason_code: ReasonCode | None = None
     reason: str | None = None
     wall_s: float = 0.0
     log_tail: str = ""
@@ -145,14 +149,14 @@ def _read_records(path: Path) -> list[dict]:
     return records
 
 
-def _classify_exit(exit_code: int, log_tail: str) -> tuple[str, str]:
+def _classify_exit(exit_code: int, log_tail: str) -> tuple[ReasonCode, str]:
     if exit_code < 0:
-        code, text = _EXIT_SIGNAL_REASONS.get(-exit_code, ("crash", f"killed by signal {-exit_code}"))
+        code, text = _EXIT_SIGNAL_REASONS.get(-exit_code, (ReasonCode.CRASH, f"killed by signal {-exit_code}"))
         return code, f"benchmark process {text} (signal {-exit_code})"
     if "MemoryError" in log_tail or "out of memory" in log_tail.lower() or "std::bad_alloc" in log_tail:
-        return "out_of_memory", f"benchmark process ran out of memory (exit code {exit_code})"
+        return ReasonCode.OUT_OF_MEMORY, f"benchmark process ran out of memory (exit code {exit_code})"
     last_line = log_tail.strip().splitlines()[-1] if log_tail.strip() else "no output"
-    return "crash", f"benchmark process exited with code {exit_code}: {last_line[:300]}"
+    return ReasonCode.CRASH, f"benchmark process exited with code {exit_code}: {last_line[:300]}"
 
 
 def _launch(
@@ -176,7 +180,7 @@ def _outcome(
     outcome = ChildOutcome(records, exit_code, wall_s=wall_s, log_tail=log_tail, extra=extra)
     if timed_out:
         outcome.reason_code, outcome.reason = (
-            "timeout",
+            ReasonCode.TIMEOUT,
             f"benchmark process exceeded its {timeout_s:.0f} s timeout and was killed",
         )
     elif exit_code != 0 or not any(record.get("kind") == "finished" for record in records):
@@ -265,9 +269,8 @@ def run_concurrent(
 
     The cores are split between workers (at least one thread each); the memory cap is shared.
     """
-    from mlperf_pipeline.hardware.detect import usable_cores
-
     from mlperf_pipeline.bench.trackers import system_busy_pct
+    from mlperf_pipeline.hardware.detect import usable_cores
 
     omp_wait_policy = choose_wait_policy(omp_wait_policy, system_busy_pct())
     threads = max(1, (request.threads or usable_cores()) // workers)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, fields
 from typing import Callable, Literal
 
 from mlperf_pipeline.bench import stats
+from mlperf_pipeline.reasons import ReasonCode, Status
 
 CONFIDENCE = 0.95
 # Re-check the CI after this fraction more samples: the check sorts all samples, so doing it
@@ -72,8 +73,9 @@ class StopRule:
             raise ValueError(f"StopRule.max_samples ({self.max_samples}) must be >= min_samples ({self.min_samples})")
 
 
-Status = Literal["ok", "invalid"]
-ReasonCode = Literal["too_noisy", "too_few_samples"]
+# The verdicts the stop rule can give (a subset of `reasons`).
+Verdict = Literal[Status.OK, Status.INVALID]
+VerdictReason = Literal[ReasonCode.TOO_NOISY, ReasonCode.TOO_FEW_SAMPLES]
 
 
 @dataclass
@@ -82,8 +84,8 @@ class Measurement:
     warmup_ms: list[float]
     warmup_n: int
     elapsed_s: float  # sampling phase only; the time the reason refers to
-    status: Status
-    reason_code: ReasonCode | None = None
+    status: Verdict
+    reason_code: VerdictReason | None = None
     reason: str | None = None
     warmup_s: float = 0.0  # the warm-up phase's own duration
 
@@ -141,25 +143,27 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _verdict(samples: list[float], elapsed_s: float, rule: StopRule) -> tuple[Status, ReasonCode | None, str | None]:
+def _verdict(
+    samples: list[float], elapsed_s: float, rule: StopRule
+) -> tuple[Verdict, VerdictReason | None, str | None]:
     # Judged on all samples: the target may have been met between two periodic checks.
     half_width = stats.ci_half_width_pct(samples)
     n = len(samples)
     if half_width is None:
         needed = stats.min_samples_for_quantile(0.5, CONFIDENCE)
         return (
-            "invalid",
-            "too_few_samples",
+            Status.INVALID,
+            ReasonCode.TOO_FEW_SAMPLES,
             (
                 f"no {CONFIDENCE:.0%} CI for the median: {_count(n, 'sample')} in {elapsed_s:.1f} s, "
                 f"at least {needed} needed"
             ),
         )
     if half_width <= rule.target_ci_pct:
-        return "ok", None, None
+        return Status.OK, None, None
     return (
-        "invalid",
-        "too_noisy",
+        Status.INVALID,
+        ReasonCode.TOO_NOISY,
         (
             f"median {CONFIDENCE:.0%} CI ±{half_width:.1f}% after {_count(n, 'sample')} in {elapsed_s:.1f} s, "
             f"target ±{rule.target_ci_pct:.1f}%"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from mlperf_pipeline.hardware.dtypes import TIMED_HARDWARE, can_time
+
 
 class CpuTimer:
     device = "cpu"
@@ -69,9 +71,11 @@ class CudaTimer:
         self.torch.cuda.synchronize(self.device)
 
 
+# One per hardware that `hardware.dtypes` marks as timed (a test checks they agree); ROCm's torch speaks CUDA.
+TIMERS = {"cpu": CpuTimer, "cuda": CudaTimer, "rocm": CudaTimer}
+
+
 def timer_for(hardware: str, device_index: int = 0):
-    if hardware == "cpu":
-        return CpuTimer()
-    if hardware in ("cuda", "rocm"):
-        return CudaTimer(device_index)
-    raise ValueError(f"no timer for hardware {hardware!r} yet: supported are cpu, cuda, rocm")
+    if not can_time(hardware):
+        raise ValueError(f"no timer for hardware {hardware!r} yet: supported are {', '.join(TIMED_HARDWARE)}")
+    return CpuTimer() if hardware == "cpu" else TIMERS[hardware](device_index)

@@ -7,7 +7,7 @@ import json
 import platform
 from importlib import metadata
 
-from mlperf_pipeline.hardware.detect import DeviceInfo, cpu_model, usable_cores
+from mlperf_pipeline.hardware.detect import HARDWARE, DeviceInfo, cpu_model, detect, usable_cores
 
 _TRACKED_PACKAGES = ("torch", "transformers", "numpy", "mlperf_pipeline")
 
@@ -39,3 +39,8 @@ def fingerprint(env: dict) -> str:
     if not env.get("present", True):
         return "absent"
     return hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def environment_versions() -> dict[str, str]:
+    """The current fingerprint of every hardware partition (`absent` where not present)."""
+    return {hardware: fingerprint(environment(detect(hardware))) for hardware in HARDWARE}

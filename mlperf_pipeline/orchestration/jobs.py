@@ -29,5 +29,5 @@ benchmark_job = dg.define_asset_job(
 analysis_job = dg.define_asset_job(
     "analysis_job",
     selection=["benchmark_report"],
-    description="Modelling, detection and the report, from what is stored in DuckDB.",
+    description="The benchmark report (HTML and Markdown), from what is stored in DuckDB.",
 )

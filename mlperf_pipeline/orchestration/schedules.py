@@ -10,11 +10,12 @@ benchmark run is in progress.
 import dagster as dg
 
 from mlperf_pipeline.bench.request import BENCH_VERSION
+from mlperf_pipeline.bench.versions import measurement
 from mlperf_pipeline.catalog.catalog import build_catalog, partition_key_for, select
 from mlperf_pipeline.catalog.tiers import CRITICAL, HIGH
 from mlperf_pipeline.hardware.detect import HARDWARE
+from mlperf_pipeline.hardware.fingerprint import environment_versions
 from mlperf_pipeline.orchestration.assets.benchmarks import BENCHMARK_RESULTS, DATA_VERSION_TAG
-from mlperf_pipeline.orchestration.assets.hardware import environment_versions
 from mlperf_pipeline.orchestration.jobs import benchmark_job
 from mlperf_pipeline.orchestration.partitions import contiguous_ranges, model_type_partitions, range_tags
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, automation_settings
@@ -34,14 +35,6 @@ def tier_keys(tier: str, registered: list[str]) -> list[str]:
     return [key for key in registered if key in wanted]
 
 
-def _parse_version(version: str | None) -> dict[str, str]:
-    """Fields of a benchmark data version `s=..:e=..:b=..:g=..:r=..` (empty when in another format)."""
-    if not version:
-        return {}
-    fields = dict(part.split("=", 1) for part in version.split(":") if "=" in part)
-    return fields if {"s", "e", "b", "r"} <= set(fields) else {}
-
-
 def missing_or_outdated(instance: dg.DagsterInstance, hardware: str, keys: list[str], env_version: str) -> list[str]:
     """Keys of this hardware never materialised, or measured under another environment or bench version."""
     partitions = [f"{hardware}|{key}" for key in keys]
@@ -50,8 +43,8 @@ def missing_or_outdated(instance: dg.DagsterInstance, hardware: str, keys: list[
     )
     wanted = []
     for key, partition in zip(keys, partitions):
-        fields = _parse_version(latest.get(partition, {}).get(DATA_VERSION_TAG))
-        if not fields or fields["e"] != env_version or fields["b"] != BENCH_VERSION:
+        version = measurement(latest.get(partition, {}).get(DATA_VERSION_TAG))
+        if version is None or version.environment != env_version or version.bench != BENCH_VERSION:
             wanted.append(key)
     return wanted
 

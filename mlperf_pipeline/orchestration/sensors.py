@@ -12,11 +12,12 @@ from pathlib import Path
 import dagster as dg
 
 from mlperf_pipeline.catalog.catalog import build_catalog, catalog_fingerprint, partition_keys_in_tier_order
-from mlperf_pipeline.orchestration.assets.hardware import environment_versions
-from mlperf_pipeline.orchestration.assets.skillsets import SKILLSET_OVERRIDES, override_versions
+from mlperf_pipeline.hardware.fingerprint import environment_versions
+from mlperf_pipeline.orchestration.assets.skillsets import SKILLSET_OVERRIDES
 from mlperf_pipeline.orchestration.partitions import model_type_partitions
 from mlperf_pipeline.orchestration.resources import BenchSettings
 from mlperf_pipeline.settings import automation_settings
+from mlperf_pipeline.skillsets.versions import override_versions
 
 ENVIRONMENT = dg.AssetKey("environment")
 _INTERVALS = automation_settings()

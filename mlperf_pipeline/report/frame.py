@@ -12,88 +12,19 @@ from typing import Any
 
 import pandas as pd
 
-# The `benchmark_results` columns of the data contract (DESIGN.md, section 4).
-RESULT_COLUMNS = (
-    "run_id",
-    "measured_at",
-    "hardware",
-    "device_name",
-    "model_type",
-    "family",
-    "size",
-    "batch_size",
-    "seq_len",
-    "dtype",
-    "scenario",
-    "workers",
-    "threads",
-    "status",
-    "reason_code",
-    "reason",
-    "latency_ms_p50",
-    "latency_ms_p90",
-    "latency_ms_p99",
-    "latency_ms_mean",
-    "latency_ms_std",
-    "latency_ms_iqr",
-    "ci95_low_ms",
-    "ci95_high_ms",
-    "n_samples",
-    "warmup_n",
-    "throughput_per_s",
-    "peak_memory_mb",
-    "energy_j",
-    "import_s",
-    "build_s",
-    "to_device_s",
-    "first_call_ms",
-    "cpu_util_pct",
-    "gpu_util_pct",
-    "params",
-    "flops",
-    "bytes",
-    "env_fingerprint",
-    "skillset_hash",
-    "bench_version",
-    "git_commit",
-    "dagster_run_id",
-)
+from mlperf_pipeline.reasons import STATUSES, Status
+from mlperf_pipeline.store import schema
 
-NUMERIC_COLUMNS = (
-    "batch_size",
-    "seq_len",
-    "workers",
-    "threads",
-    "latency_ms_p50",
-    "latency_ms_p90",
-    "latency_ms_p99",
-    "latency_ms_mean",
-    "latency_ms_std",
-    "latency_ms_iqr",
-    "ci95_low_ms",
-    "ci95_high_ms",
-    "n_samples",
-    "warmup_n",
-    "throughput_per_s",
-    "peak_memory_mb",
-    "energy_j",
-    "import_s",
-    "build_s",
-    "to_device_s",
-    "first_call_ms",
-    "cpu_util_pct",
-    "gpu_util_pct",
-    "params",
-    "flops",
-    "bytes",
-)
+# The `benchmark_results` columns of the data contract (DESIGN.md, section 4), from the schema.
+RESULT_COLUMNS = tuple(name for name, _ in schema.RESULT_COLUMNS)
+NUMERIC_COLUMNS = tuple(name for name, sql_type in schema.RESULT_COLUMNS if sql_type in ("INTEGER", "BIGINT", "DOUBLE"))
 
 # Columns used to group and label rows; a null there would silently drop rows from groupbys.
 LABEL_COLUMNS = ("hardware", "model_type", "family", "size", "dtype", "scenario", "status")
 
 UNKNOWN = "unknown"
-STATUS_ORDER = ("ok", "invalid", "failed", "skipped")
-NOT_MEASURED_STATUSES = ("invalid", "failed", "skipped")
+STATUS_ORDER = STATUSES
+NOT_MEASURED_STATUSES = tuple(status for status in STATUSES if status != Status.OK)
 
 # Stable ordering for tables: a model's rows stay together, smallest configuration first.
 SORT_COLUMNS = ("model_type", "hardware", "size", "scenario", "batch_size", "seq_len", "dtype")

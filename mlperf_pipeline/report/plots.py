@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter, MaxNLocator, NullLocator
 
+from mlperf_pipeline.reasons import Status
 from mlperf_pipeline.report.frame import STATUS_ORDER, normalise, ok_rows
 
 DPI = 100
@@ -32,7 +33,12 @@ HARDWARE_COLOURS = {
     "xpu": "#ff7f0e",
 }
 EXTRA_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-STATUS_COLOURS = {"ok": "#2ca02c", "invalid": "#ff7f0e", "failed": "#d62728", "skipped": "#9e9e9e"}
+STATUS_COLOURS = {
+    Status.OK.value: "#2ca02c",
+    Status.INVALID.value: "#ff7f0e",
+    Status.FAILED.value: "#d62728",
+    Status.SKIPPED.value: "#9e9e9e",
+}
 OTHER_STATUS_COLOUR = "#9467bd"
 
 

@@ -13,16 +13,18 @@ it is stored under a hash of exactly that: regenerating unchanged skillsets re-r
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlperf_pipeline.skillsets.runtime import SkillsetInfo
+from mlperf_pipeline.skillsets.versions import sources_digest
 
 SMOKE_BATCH_SIZE = 1
 SMOKE_SEQ_LEN = 128
@@ -31,16 +33,22 @@ NOTHING_SMALLER_HELPS = ("missing_dependency", "unsupported_inputs")
 OK = "ok"
 
 
-def _runtime_version() -> str:
-    """Hash of the code a check runs through: changing it invalidates every stored outcome."""
+@functools.cache
+def _runtime_version(package: Path | None = None) -> str:
+    """Hash of the code a check runs through: changing it invalidates every stored outcome.
+
+    The torch and transformers versions, every `.py` file of the runtime package (sorted by path
+    relative to `package`; path and bytes both hashed, so adding, moving or editing any module
+    counts) and this module. `package` is this skillsets package (tests hash a copy); computed
+    once per process and argument."""
     import torch
     import transformers
 
-    package = Path(__file__).parent
-    digest = hashlib.sha256(f"torch={torch.__version__};transformers={transformers.__version__}".encode())
-    for name in ("runtime.py", "checks.py"):
-        digest.update((package / name).read_bytes())
-    return digest.hexdigest()[:16]
+    package = Path(__file__).parent if package is None else package
+    sources = [*(package / "runtime").rglob("*.py"), package / "checks.py"]
+    return sources_digest(package, sources, seed=f"torch={torch.__version__};transformers={transformers.__version__}")[
+        :16
+    ]
 
 
 def check_key(
@@ -68,16 +76,14 @@ def check_key(
 def _forward_once(build: Callable[[], object], make_inputs: Callable[[object], dict]) -> dict:
     import torch
 
-    from mlperf_pipeline.skillsets.runtime import NonFiniteOutput, first_tensor
+    from mlperf_pipeline.skillsets.runtime import check_finite
 
     started = time.perf_counter()
     model = build()
     built = time.perf_counter()
     inputs = make_inputs(model)
     with torch.inference_mode():
-        tensor = first_tensor(model(**inputs))
-    if tensor is not None and tensor.is_floating_point() and not torch.isfinite(tensor).all():
-        raise NonFiniteOutput("model output holds NaN or inf")
+        check_finite(model(**inputs))
     return {
         "params_built": sum(p.numel() for p in model.parameters()),
         "build_s": round(built - started, 3),
@@ -178,11 +184,14 @@ def examine_module(path: str) -> dict:
 class CheckStore:
     """Check outcomes by key in one JSON file; concurrent runs merge their writes under a lock."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path | None):
+        """`path=None`: outcomes are kept in memory only, for this process's lifetime."""
         self.path = path
         self.outcomes: dict[str, dict] = self._read()
 
     def _read(self) -> dict:
+        if self.path is None:
+            return {}
         try:
             return json.loads(self.path.read_text())
         except FileNotFoundError:
@@ -195,6 +204,9 @@ class CheckStore:
 
     def put(self, new: dict[str, dict]) -> None:
         if not new:
+            return
+        if self.path is None:
+            self.outcomes.update(new)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _locked(self.path.with_suffix(".lock")):
@@ -215,6 +227,32 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+class InProcessCalls:
+    """`isolated.IsolatedCalls`'s interface, calling in this process: the same checks and the same
+    rung walk (`resolve_ladders`) without a child per call, for tests and a quick look at one type.
+    Items and results round-trip through JSON as they do between processes, and torch's thread
+    count and random state are restored after each call. A crash or a hang here takes the caller
+    with it, which is why the pipeline isolates."""
+
+    def results(self, function: Callable[[object], dict], items) -> Iterator[tuple[object, dict]]:
+        for item in list(items):
+            yield item, self._call(function, item)
+
+    def map(self, function: Callable[[object], dict], items) -> list[dict]:
+        return [result for _, result in self.results(function, items)]
+
+    @staticmethod
+    def _call(function: Callable[[object], dict], item) -> dict:
+        import torch
+
+        threads, random_state = torch.get_num_threads(), torch.random.get_rng_state()
+        try:
+            return json.loads(json.dumps(function(json.loads(json.dumps(item)))))
+        finally:
+            torch.set_num_threads(threads)
+            torch.random.set_rng_state(random_state)
+
+
 # ---- choosing the shrink rung ----
 
 
@@ -223,7 +261,7 @@ class Ladder:
     """One model type's candidate tiny overrides, fullest shrink first, and what is known of them.
 
     Candidates before `last_resort` are rungs, each milder (larger) than the one before; from
-    `last_resort` on come variants that are not milder (see `shrink.ladder_candidates`)."""
+    `last_resort` on come variants that are not milder (see `shrink.ladder.ladder_candidates`)."""
 
     info: SkillsetInfo  # carries the first candidate's overrides
     candidates: list[dict]

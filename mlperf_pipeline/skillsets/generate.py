@@ -9,12 +9,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mlperf_pipeline.catalog.catalog import entry_for
-from mlperf_pipeline.hardware.detect import DeviceInfo
-from mlperf_pipeline.skillsets.checks import CheckStore, Ladder, resolve_ladders
+from mlperf_pipeline.hardware.detect import HARDWARE, DeviceInfo
+from mlperf_pipeline.skillsets.checks import CheckStore, InProcessCalls, Ladder, resolve_ladders
 from mlperf_pipeline.skillsets.render import override_problem, write_skillset
 from mlperf_pipeline.skillsets.runtime import SkillsetInfo
 from mlperf_pipeline.skillsets.shrink import MAX_TINY_PARAMS, ladder_candidates
-from mlperf_pipeline.skillsets.spec import HARDWARE, SkillsetSpec, build_spec, verdict_for
+from mlperf_pipeline.skillsets.spec import SkillsetSpec, verdict_for
+from mlperf_pipeline.skillsets.versions import patch_filename
 
 
 @dataclass
@@ -79,8 +80,16 @@ def generate(
     return record
 
 
-def spec_for(model_key: str) -> SkillsetSpec:
-    return build_spec(entry_for(model_key))
+def spec_for(model_key: str, calls=None, store: CheckStore | None = None) -> SkillsetSpec:
+    """The spec the pipeline generates for one model type: its shrink rung is chosen by the same
+    ladder walk (`checked_specs`). The checks run in this process unless `calls` isolates them
+    (`isolated.IsolatedCalls`, as the `skillsets` asset does); their outcomes are kept in `store`
+    (default: in memory, so every rung is checked afresh)."""
+    entry = entry_for(model_key)
+    if not entry.has_model_class:
+        raise ValueError(f"model type {entry.model_type!r} has no model class: nothing to benchmark")
+    specs = checked_specs([entry], store or CheckStore(None), calls or InProcessCalls())
+    return specs[entry.model_type][0]
 
 
 def load_record(out_dir: Path, hardware: str, partition_key: str) -> SkillsetRecord:
@@ -99,9 +108,7 @@ def config_patch(overrides_dir: Path | None, entry) -> dict:
     is given whole, as the generated overrides do)."""
     import yaml
 
-    path = (
-        overrides_dir / f"{Path(SkillsetSpec.filename_for(entry.partition_key)).stem}.yaml" if overrides_dir else None
-    )
+    path = overrides_dir / patch_filename(entry.partition_key) if overrides_dir else None
     if path is None or not path.is_file():
         return {}
     try:

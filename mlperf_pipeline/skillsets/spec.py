@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import pprint
 from dataclasses import dataclass, field
 
 from mlperf_pipeline.catalog.catalog import CatalogEntry
-from mlperf_pipeline.skillsets.runtime import SkillsetInfo, count_parameters_on_meta
-from mlperf_pipeline.skillsets.shrink import tiny_overrides
+from mlperf_pipeline.hardware.detect import HARDWARE
+from mlperf_pipeline.hardware.dtypes import DTYPES_BY_HARDWARE, can_time
+from mlperf_pipeline.skillsets.runtime import SkillsetInfo
 
-log = logging.getLogger(__name__)
-
-HARDWARE = ("cpu", "cuda", "rocm", "mps", "xpu")
-DTYPES_BY_HARDWARE = {
-    "cpu": ("float32", "bfloat16"),
-    "cuda": ("float32", "float16", "bfloat16"),
-    "rocm": ("float32", "float16", "bfloat16"),
-    "mps": ("float32", "float16"),
-    "xpu": ("float32", "float16", "bfloat16"),
-}
 # Weights plus activations and allocator slack: a model needs about this many bytes per parameter
 # in float32 before it is worth launching.
 BYTES_PER_PARAM_WITH_HEADROOM = 4 * 1.5
@@ -51,24 +41,6 @@ class SkillsetSpec:
         return SkillsetInfo(
             self.entry.model_type, self.entry.model_class, self.entry.family, self.entry.modality, self.tiny_overrides
         )
-
-
-def build_spec(entry: CatalogEntry) -> SkillsetSpec:
-    """Shrink the default config and count parameters at both sizes on the meta device."""
-    import transformers
-    from transformers import AutoConfig
-
-    if not entry.has_model_class:
-        raise ValueError(f"model type {entry.model_type!r} has no model class: nothing to benchmark")
-    overrides = tiny_overrides(AutoConfig.for_model(entry.model_type).to_dict())
-    spec = SkillsetSpec(entry, overrides, {}, transformers.__version__)
-    for size in ("tiny", "full"):
-        try:
-            spec.params[size] = count_parameters_on_meta(spec.info(), size)
-        except Exception as error:  # the verdict carries the reason; the spec is still rendered
-            spec.params[size] = None
-            spec.build_errors[size] = f"{type(error).__name__}: {error}"[:500]
-    return spec
 
 
 @dataclass(frozen=True)
@@ -104,6 +76,9 @@ def verdict_for(spec: SkillsetSpec, hardware: str, present: bool, memory_bytes: 
             {"tiny": "hardware_absent", "full": "hardware_absent"},
             f"no {hardware} device on this host",
         )
+    if not can_time(hardware):
+        unsupported = {"tiny": "unsupported_hardware", "full": "unsupported_hardware"}
+        return Verdict(hardware, True, (), unsupported, f"the bench has no timer for {hardware} yet")
     sizes: dict[str, str | None] = {}
     reasons = []
     for size in ("tiny", "full"):

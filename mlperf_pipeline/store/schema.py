@@ -10,33 +10,18 @@ from datetime import datetime, timezone
 
 import duckdb
 
+from mlperf_pipeline import reasons
+from mlperf_pipeline.bench import request
 from mlperf_pipeline.store.transaction import transaction
 
 ColumnList = list[tuple[str, str]]
 
-RESULT_STATUSES = ("ok", "invalid", "failed", "skipped")
-SIZES = ("tiny", "full")
-
-# Kept in Python rather than as a CHECK constraint: DuckDB cannot alter a CHECK in place, so a
-# new code here would otherwise need a table rebuild.
-REASON_CODES = frozenset(
-    {
-        "missing_dependency",
-        "unsupported_inputs",
-        "invalid_config",
-        "too_large",
-        "library_error",
-        "crash",
-        "timeout",
-        "out_of_memory",
-        "non_finite_output",
-        "too_noisy",
-        "too_few_samples",
-        "hardware_absent",
-        "unsupported_dtype",
-        "unsupported_hardware",
-    }
-)
+# What the store checks rows against; each set has one definition, where it is produced. Reason
+# codes are kept in Python rather than as a CHECK constraint: DuckDB cannot alter a CHECK in place,
+# so a new code would otherwise need a table rebuild.
+RESULT_STATUSES = reasons.STATUSES
+REASON_CODES = reasons.REASON_CODES
+SIZES = request.SIZES
 
 SERIES_KEY = ("hardware", "model_type", "size", "batch_size", "seq_len", "dtype", "scenario", "workers")
 

@@ -42,11 +42,13 @@ def _request(path: str, **overrides) -> BenchRequest:
     return BenchRequest(skillset_path=path, model_type="faulty", hardware="cpu", **settings)
 
 
+@pytest.mark.slow
 def test_a_real_skillset_is_measured_in_a_fresh_process(bert_record, tmp_path):
     outcome = run_isolated(_request(bert_record.path, batch_sizes=[1, 2]), lock_dir=tmp_path)
     _assert_measured(outcome)
 
 
+@pytest.mark.slow
 def test_a_forked_child_measures_like_a_fresh_interpreter_without_the_import_cost(bert_record, tmp_path, fork_server):
     outcome = run_isolated(
         _request(bert_record.path, batch_sizes=[1, 2]),
@@ -87,6 +89,7 @@ def fork_server():
         ("memory", "out_of_memory", {"memory_cap_bytes": 3 * 2**30}),
     ],
 )
+@pytest.mark.slow
 def test_faults_become_classified_outcomes_and_free_the_device_lock(
     tmp_path, mode, reason_code, limits, launcher, request
 ):
@@ -105,6 +108,7 @@ def test_faults_become_classified_outcomes_and_free_the_device_lock(
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if the lock were still held
 
 
+@pytest.mark.slow
 def test_non_finite_output_is_a_failed_result_not_a_number(tmp_path):
     outcome = run_isolated(_request(_faulty(tmp_path, "nan")), lock_dir=tmp_path)
     result = next(record for record in outcome.records if record["kind"] == "result")
@@ -120,6 +124,7 @@ def test_bad_grids_are_refused_naming_the_field():
         _request("x", dtypes=["int3"])
 
 
+@pytest.mark.slow
 def test_concurrent_workers_run_together_and_report_speedup(bert_record, tmp_path):
     from mlperf_pipeline.bench.partition import PartitionContext, benchmark_partition
 
@@ -134,12 +139,12 @@ def test_concurrent_workers_run_together_and_report_speedup(bert_record, tmp_pat
     )
     result = benchmark_partition(context, request, lock_dir=tmp_path, timeout_s=120, memory_cap_bytes=None)
     latency, concurrent = result.rows
-    assert (latency["scenario"], concurrent["scenario"], concurrent["workers"]) == ("latency", "concurrent", 2)
-    assert concurrent["status"] == "ok" and concurrent["threads"] == 1
-    assert concurrent["throughput_per_s"] > 0 and concurrent["speedup"] == pytest.approx(
-        concurrent["throughput_per_s"] / latency["throughput_per_s"]
+    assert (latency.scenario, concurrent.scenario, concurrent.workers) == ("latency", "concurrent", 2)
+    assert concurrent.status == "ok" and concurrent.threads == 1
+    assert concurrent.throughput_per_s > 0 and concurrent.speedup == pytest.approx(
+        concurrent.throughput_per_s / latency.throughput_per_s
     )
-    assert latency["omp_wait_policy"] in ("ACTIVE", "PASSIVE") and latency["load_before_pct"] is not None
+    assert latency.omp_wait_policy in ("ACTIVE", "PASSIVE") and latency.load_before_pct is not None
     assert {sample["scenario"] for sample in result.samples} == {"latency", "concurrent"}
 
 
@@ -153,6 +158,7 @@ run_isolated(request, lock_dir=Path(sys.argv[2]), timeout_s=600)
 """
 
 
+@pytest.mark.slow
 def test_killing_the_run_kills_its_benchmark_process_and_frees_the_device_lock(tmp_path):
     import os
     import signal
@@ -177,6 +183,7 @@ def test_killing_the_run_kills_its_benchmark_process_and_frees_the_device_lock(t
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
+@pytest.mark.slow
 def test_a_dead_fork_server_falls_back_to_a_new_interpreter(bert_record, tmp_path):
     from mlperf_pipeline.bench.forkserver import ForkServerPool
     from mlperf_pipeline.bench.runner import child_environment

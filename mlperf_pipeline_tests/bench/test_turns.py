@@ -109,6 +109,7 @@ def test_no_turns_variable_means_no_gate():
     assert TurnGate.from_environment({}) is None
 
 
+@pytest.mark.slow
 def test_a_benchmark_child_takes_turns_with_a_peer(bert_record, tmp_path, monkeypatch):
     ours_fifo, peer_fifo = _fifos(tmp_path)
     peer_gate, log = TurnGate(peer_fifo, ours_fifo, 0.02), []

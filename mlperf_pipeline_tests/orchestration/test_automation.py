@@ -7,8 +7,8 @@ import dagster as dg
 import pytest
 
 from mlperf_pipeline.bench.request import BENCH_VERSION
+from mlperf_pipeline.hardware import fingerprint as fingerprint_module
 from mlperf_pipeline.orchestration.assets import benchmarks as benchmarks_module
-from mlperf_pipeline.orchestration.assets import hardware as hardware_module
 from mlperf_pipeline.orchestration.assets.benchmarks import benchmark_results
 from mlperf_pipeline.orchestration.assets.skillsets import skillsets
 from mlperf_pipeline.orchestration.definitions import build_definitions, defs
@@ -107,6 +107,7 @@ def test_environment_sensor_observes_changes_only(instance):
     assert not second.asset_events and second.skip_reason is not None
 
 
+@pytest.mark.slow
 def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatch):
     resources = resources_under(tmp_path)
     automation_defs = build_definitions(resources)
@@ -148,9 +149,9 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
     assert set(_requested(after_edit)) <= {"benchmark_report"}
 
     # A changed cpu environment (say a new torch): only cpu's partitions.
-    real = hardware_module.fingerprint
+    real = fingerprint_module.fingerprint
     changed = lambda environment: "0123456789abcdef" if environment.get("hardware") == "cpu" else real(environment)  # noqa: E731
-    monkeypatch.setattr(hardware_module, "fingerprint", changed)
+    monkeypatch.setattr(fingerprint_module, "fingerprint", changed)
     monkeypatch.setattr(benchmarks_module, "fingerprint", changed)
     env = _tick(environment_sensor, instance, cursor=env.cursor)
     assert [event.partition for event in env.asset_events] == ["cpu"]
@@ -163,7 +164,7 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
 
     # A device that appears: its partitions re-run.
     monkeypatch.setattr(
-        hardware_module,
+        fingerprint_module,
         "fingerprint",
         lambda environment: "fedcba9876543210" if environment.get("hardware") == "cuda" else changed(environment),
     )
@@ -172,6 +173,7 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
     assert {str(key) for key in _requested(appeared)["skillsets"]} == {"cuda|bert", "cuda|distilbert"}
 
 
+@pytest.mark.slow
 def test_second_run_over_an_unchanged_range_measures_nothing_unless_forced(instance, tmp_path):
     resources = resources_under(tmp_path)
     job = build_definitions(resources).resolve_job_def("benchmark_job")

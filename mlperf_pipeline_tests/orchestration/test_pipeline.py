@@ -44,6 +44,7 @@ def test_catalogue_sensor_registers_in_tier_order_then_skips_an_unchanged_catalo
     )
 
 
+@pytest.mark.slow
 def test_a_benchmark_partition_materialises_into_duckdb_with_its_own_data_version(instance, tmp_path):
     instance.add_dynamic_partitions("model_type", ["bert", "distilbert"])
     resources = resources_under(tmp_path)
@@ -70,6 +71,7 @@ def test_a_benchmark_partition_materialises_into_duckdb_with_its_own_data_versio
     assert latest.partition_key == "cpu|bert"
 
 
+@pytest.mark.slow
 def test_range_run_gives_each_partition_its_own_data_version(instance, tmp_path):
     instance.add_dynamic_partitions("model_type", ["bert", "distilbert"])
     result = dg.materialize(
@@ -88,6 +90,7 @@ def test_range_run_gives_each_partition_its_own_data_version(instance, tmp_path)
     assert versions["cpu|bert"] != versions["cpu|distilbert"]
 
 
+@pytest.mark.slow
 def test_ci_smoke_job_runs_catalogue_to_report_in_one_run(instance, tmp_path):
     smoke_defs = build_definitions(resources_under(tmp_path))
     instance.add_dynamic_partitions("model_type", SMOKE_MODELS)  # what `make` registers first
@@ -113,6 +116,7 @@ def test_key_sets_split_into_contiguous_ranges():
         contiguous_ranges(["z"], registered)
 
 
+@pytest.mark.slow
 def test_bad_run_config_is_refused_before_anything_is_stored(instance, tmp_path):
     instance.add_dynamic_partitions("model_type", ["bert"])
     resources = resources_under(tmp_path)
@@ -149,6 +153,7 @@ def test_a_run_whose_process_died_is_marked_failed_by_the_next_start(instance):
     assert instance.get_run_by_id("live-run").status == dg.DagsterRunStatus.STARTED
 
 
+@pytest.mark.slow
 def test_partitions_a_killed_run_already_stored_are_not_measured_again(instance, tmp_path):
     """The run wrote bert's rows to DuckDB but died before Dagster heard of them."""
     instance.add_dynamic_partitions("model_type", ["bert"])

@@ -39,6 +39,7 @@ def instance():
         yield test_instance
 
 
+@pytest.mark.slow
 def test_each_partition_gets_its_own_smoke_result_and_the_coverage_table_is_stored(instance, tmp_path):
     instance.add_dynamic_partitions("model_type", ["bert", "distilbert"])
     resources = resources_under(tmp_path)
@@ -65,6 +66,7 @@ def test_each_partition_gets_its_own_smoke_result_and_the_coverage_table_is_stor
     assert metadata["smoke_ok"].value == 1 and "| distilbert |" in metadata["coverage"].value
 
 
+@pytest.mark.slow
 def test_stored_outcomes_are_reused_and_a_changed_candidate_is_checked_again(tmp_path):
     store = CheckStore(tmp_path / "checks.json")
     calls = IsolatedCalls(jobs=1, timeout_s=120)
@@ -79,6 +81,7 @@ def test_stored_outcomes_are_reused_and_a_changed_candidate_is_checked_again(tmp
     assert "0 checked" in messages[-1]
 
 
+@pytest.mark.slow
 def test_isolated_calls_classify_crashes_and_hangs_and_keep_going():
     started = time.monotonic()
     results = IsolatedCalls(jobs=2, timeout_s=5, preload=()).map(
@@ -117,6 +120,7 @@ def test_coverage_table_lists_failures_first_with_reasons_and_sizes():
     assert table.index("odd\\|name") < table.index("| bert |")
 
 
+@pytest.mark.slow
 def test_a_yaml_config_patch_changes_the_tiny_model_and_a_broken_one_names_its_file(tmp_path):
     overrides = tmp_path / "overrides"
     overrides.mkdir()
@@ -143,7 +147,7 @@ def entry_params_without_patch(tmp_path, calls) -> int:
 
 
 def test_override_versions_change_only_for_the_type_whose_module_or_patch_changed(tmp_path):
-    from mlperf_pipeline.orchestration.assets.skillsets import NO_OVERRIDE, override_versions
+    from mlperf_pipeline.skillsets.versions import NO_OVERRIDE, override_versions
 
     keys = ["bert", "gpt2", "xlm-roberta"]
     assert override_versions(tmp_path, keys) == dict.fromkeys(keys, NO_OVERRIDE)

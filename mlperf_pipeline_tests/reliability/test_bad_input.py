@@ -31,6 +31,7 @@ def _materialize(instance, tmp_path, config=None, partition_key="cpu|bert"):
     )
 
 
+@pytest.mark.slow
 def test_a_results_file_that_is_not_a_database_fails_clearly_and_is_left_alone(instance, tmp_path):
     not_a_database = tmp_path / "results.duckdb"
     not_a_database.write_text("these are someone's notes, not a database\n")
@@ -49,6 +50,7 @@ def test_a_results_file_that_is_not_a_database_fails_clearly_and_is_left_alone(i
         ({"workers": [-2]}, "workers"),
     ],
 )
+@pytest.mark.slow
 def test_malformed_run_config_names_the_field(instance, tmp_path, config, field):
     with pytest.raises(Exception, match=field):
         _materialize(instance, tmp_path, config)

@@ -4,9 +4,8 @@ from functools import partial
 
 import pytest
 
-from mlperf_pipeline.catalog.catalog import entry_for
 from mlperf_pipeline.skillsets.runtime import build_model, reason_code
-from mlperf_pipeline.skillsets.spec import build_spec
+from mlperf_pipeline.skillsets.generate import spec_for
 
 from mlperf_pipeline_tests.skillsets import tiny
 
@@ -14,12 +13,14 @@ from mlperf_pipeline_tests.skillsets import tiny
 run_tiny = partial(tiny.run_tiny, seq_len=128, max_params=60_000_000)
 
 
+@pytest.mark.slow
 def test_depthwise_upsample_groups_follow_the_shrunk_width_and_latents_follow_the_docstring():
     spec, model, inputs = run_tiny("mimi_decoder")
     assert spec.tiny_overrides["upsample_groups"] == spec.tiny_overrides["hidden_size"]
     assert inputs["latents"].shape[:2] == (1, model.config.hidden_size)
 
 
+@pytest.mark.slow
 def test_codec_waveform_has_a_channel_axis_and_whole_hops():
     _, model, inputs = run_tiny("pocket_tts_audio_tokenizer_encoder")
     assert inputs["input_values"].dim() == 3 and inputs["input_values"].shape[1] == model.config.audio_channels
@@ -56,13 +57,14 @@ def test_stacked_frame_features_are_as_wide_as_the_input_projection():
     assert inputs["input_features"].shape[-1] == model.input_linear.in_features == 4 * model.config.num_mel_bins
 
 
+@pytest.mark.slow
 def test_convolutional_codec_half_takes_channels_first_hidden_states():
     _, model, inputs = run_tiny("vibevoice_acoustic_tokenizer_encoder")
     assert inputs["hidden_states"].shape[:2] == (1, model.config.channels)
 
 
 def test_missing_config_field_read_by_model_code_is_a_library_error():
-    spec = build_spec(entry_for("moonshine_streaming"))
+    spec = spec_for("moonshine_streaming")
     with pytest.raises(AttributeError) as raised:
         build_model(spec.info(), "tiny")  # the decoder reads `num_key_value_heads`, which its config never defines
     assert reason_code(raised.value) == "library_error"

@@ -27,6 +27,7 @@ def test_patch_grid_vlm_gets_flat_patches_grid_and_multimodal_rope_sections():
     assert sum(text.rope_parameters["mrope_section"]) == text.hidden_size // text.num_attention_heads // 2
 
 
+@pytest.mark.slow
 def test_speech_features_are_square_so_either_layout_fits():
     for model_type in ("speech_to_text", "canary"):
         _, _, inputs = run_tiny(model_type)
@@ -34,6 +35,7 @@ def test_speech_features_are_square_so_either_layout_fits():
         assert features.shape[1] == features.shape[2]
 
 
+@pytest.mark.slow
 def test_video_model_gets_frames_shrunk_and_five_dimensional_pixels():
     spec, model, inputs = run_tiny("videomae")
     assert spec.tiny_overrides["num_frames"] == 4
@@ -56,6 +58,7 @@ def test_hybrid_state_space_model_keeps_an_attention_layer():
     run_tiny("jamba")
 
 
+@pytest.mark.slow
 def test_detection_and_depth_models_name_backbone_stages_that_exist():
     spec, model, _ = run_tiny("depth_anything")
     backbone = model.config.backbone_config

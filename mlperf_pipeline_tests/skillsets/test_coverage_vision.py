@@ -6,12 +6,14 @@ import pytest
 from mlperf_pipeline_tests.skillsets.tiny import run_tiny
 
 
+@pytest.mark.slow
 def test_detr_uses_the_declared_library_backbone_instead_of_timm():
     spec, model, _ = run_tiny("detr")
     assert spec.tiny_overrides["backbone_config"]["model_type"] == "resnet"
     assert not any("Timm" in type(module).__name__ for module in model.modules())
 
 
+@pytest.mark.slow
 def test_neck_in_channels_follow_the_backbone_channels():
     spec, model, _ = run_tiny("pp_ocrv6_small_det")
     assert spec.tiny_overrides["layer_list_out_channels"] == list(model.backbone.channels)
@@ -40,6 +42,7 @@ def test_vision_towers_get_their_patch_layout(model_type, shape):
     assert tuple(inputs["pixel_values"].shape) == shape
 
 
+@pytest.mark.slow
 def test_region_features_and_boxes_beside_text():
     _, _, inputs = run_tiny("lxmert")
     assert inputs["visual_feats"].shape[:2] == inputs["visual_pos"].shape[:2]

@@ -1,5 +1,7 @@
 """Vision-language types that the shrink rules and input builders make run at tiny size (no mocks)."""
 
+import pytest
+
 from mlperf_pipeline.skillsets.shrink import shrink_config_dict
 
 from mlperf_pipeline_tests.skillsets.tiny import run_tiny
@@ -21,6 +23,7 @@ def test_retrieval_wrapper_places_tokens_for_its_inner_vision_language_model():
     assert int((inputs["input_ids"] == inner.image_token_id).sum()) > 0
 
 
+@pytest.mark.slow
 def test_tiled_images_come_with_aspect_ratio_ids_and_masks():
     spec, model, inputs = run_tiny("mllama")
     tiles = model.config.vision_config.max_num_tiles

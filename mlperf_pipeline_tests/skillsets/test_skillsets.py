@@ -25,6 +25,7 @@ def test_generated_module_builds_the_model_offline_and_runs_a_finite_forward(ber
     assert "dagster" not in Path(bert_record.path).read_text()
 
 
+@pytest.mark.slow
 def test_skillset_runs_standalone_and_prints_a_result(bert_record):
     completed = subprocess.run(
         [sys.executable, bert_record.path, "--hardware", "cpu", "--size", "tiny", "--iterations", "3"],

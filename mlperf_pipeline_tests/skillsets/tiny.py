@@ -1,15 +1,14 @@
-"""One real tiny model, as the coverage sweep makes it: spec (validated shrink), build, inputs, one forward."""
+"""One real tiny model, as the coverage sweep makes it: spec (shrink rung chosen by the pipeline's ladder walk, checks in this process), build, inputs, one forward."""
 
 import torch
 
-from mlperf_pipeline.catalog.catalog import entry_for
 from mlperf_pipeline.skillsets.runtime import build_model, first_tensor, make_inputs
-from mlperf_pipeline.skillsets.spec import build_spec
+from mlperf_pipeline.skillsets.generate import spec_for
 
 
 def run_tiny(model_type: str, seq_len: int = 32, max_params: int = 10_000_000):
     """Returns (spec, model, inputs) after checking the output is finite and the model stays tiny."""
-    spec = build_spec(entry_for(model_type))
+    spec = spec_for(model_type)
     assert not spec.build_errors.get("tiny"), spec.build_errors
     model = build_model(spec.info(), "tiny", "cpu", "float32")
     inputs = make_inputs(model, spec.info(), 1, seq_len, "cpu", "float32")

@@ -47,6 +47,7 @@ def test_a_read_only_connection_cannot_write(db_path):
     assert len(read_current_results(db_path)) == 1
 
 
+@pytest.mark.slow
 def test_processes_writing_different_partitions_at_once_all_land(db_path):
     model_types = ["bert", "gpt2", "t5"]
     start = SPAWN.Barrier(len(model_types))
@@ -110,6 +111,7 @@ def outside_holder(db_path):
         process.join(timeout=30)
 
 
+@pytest.mark.slow
 def test_a_write_waits_for_an_outside_process_to_let_go(db_path, outside_holder):
     outside_holder(2.0)
     started = time.monotonic()

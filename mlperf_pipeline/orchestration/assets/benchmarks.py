@@ -1,24 +1,23 @@
 """Benchmark results: each partition measured in its own process, written to DuckDB."""
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass
-from typing import Optional
 from pathlib import Path
+from typing import Optional
 
 import dagster as dg
 
 from mlperf_pipeline.bench.forkserver import ForkServerPool
 from mlperf_pipeline.bench.partition import PartitionContext, benchmark_partition
+from mlperf_pipeline.bench.request import BENCH_VERSION, BenchGrid
 from mlperf_pipeline.bench.runner import child_environment, device_lock
-from mlperf_pipeline.bench.request import BENCH_VERSION, BenchGrid, BenchRequest
+from mlperf_pipeline.bench.versions import STORED_BY_ANOTHER_RUN, BenchmarkVersion
 from mlperf_pipeline.hardware.detect import DeviceInfo, detect, usable_cores
-from mlperf_pipeline.orchestration.run_health import claim_run
 from mlperf_pipeline.hardware.fingerprint import environment, fingerprint
 from mlperf_pipeline.orchestration.automation import outdated_or_missing
 from mlperf_pipeline.orchestration.partitions import BY_HARDWARE, benchmark_partitions, split_key
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
+from mlperf_pipeline.orchestration.run_health import claim_run
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, benchmark_profile
 from mlperf_pipeline.skillsets.generate import SkillsetRecord, load_record
 from mlperf_pipeline.store.results import read_stored_inputs, write_partition_results
@@ -50,22 +49,6 @@ class BenchmarkConfig(dg.Config):
         return BenchGrid(**{**profile, **given})
 
 
-def _partition_context(record: SkillsetRecord, device: DeviceInfo, env_fingerprint: str, size: str) -> PartitionContext:
-    runnable = record.runnable(size)
-    return PartitionContext(
-        hardware=record.hardware,
-        model_type=record.model_type,
-        family=record.family,
-        device_name=(device.device_names or [None])[0],
-        env_fingerprint=env_fingerprint,
-        skillset_hash=record.source_hash,
-        skillset_path=Path(record.path),
-        runnable=runnable,
-        skip_reason_code=None if runnable else record.verdict["sizes"].get(size),
-        skip_reason=None if runnable else record.verdict.get("reason"),
-    )
-
-
 @dataclass
 class _Range:
     """What every partition of a range run shares, read once per step."""
@@ -78,43 +61,12 @@ class _Range:
     launcher: ForkServerPool | None
 
 
-def _request(grid: BenchGrid, context: PartitionContext) -> BenchRequest:
-    return BenchRequest(
-        skillset_path=str(context.skillset_path),
-        model_type=context.model_type,
-        hardware=context.hardware,
-        **grid.to_dict(),
-    )
-
-
-def _summary_metadata(rows: list[dict]) -> dict:
-    first = rows[0]
-    return {
-        "status": first["status"],
-        "reason_code": first.get("reason_code") or "",
-        "latency_ms_p50": first.get("latency_ms_p50"),
-        "ci95_ms": f"{first.get('ci95_low_ms')}–{first.get('ci95_high_ms')}",
-        "n_samples": first.get("n_samples"),
-        "rows": len(rows),
-    }
-
-
-def inputs_version(skillset_version: str, env_fingerprint: str, grid: BenchGrid) -> str:
-    """What a measurement depends on: skillset data version, environment fingerprint, bench version, grid."""
-    grid_hash = hashlib.sha256(json.dumps(grid.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:8]
-    return f"s={skillset_version}:e={env_fingerprint}:b={BENCH_VERSION}:g={grid_hash}"
-
-
 def _previous_versions(instance: dg.DagsterInstance, keys: list[str]) -> dict[str, str]:
     """Latest data version of each partition, in one indexed query."""
     tags = instance.event_log_storage.get_latest_tags_by_partition(
         BENCHMARK_RESULTS, dg.DagsterEventType.ASSET_MATERIALIZATION, [DATA_VERSION_TAG], asset_partitions=keys
     )
     return {key: value[DATA_VERSION_TAG] for key, value in tags.items() if DATA_VERSION_TAG in value}
-
-
-def _unchanged(previous: str | None, inputs: str) -> bool:
-    return previous is not None and previous.startswith(inputs + ":r=")
 
 
 @dg.multi_asset(
@@ -185,8 +137,8 @@ def _one_partition(
     """Measure one partition (or confirm it is unchanged) and describe it as a materialisation."""
     record = shared.records[str(partition_key)]
     hardware, grid, previous = record.hardware, shared.grid, shared.previous
-    inputs = inputs_version(record.data_version, shared.fingerprints[hardware], grid)
-    if previous is not None and _unchanged(previous.get(str(partition_key)), inputs):
+    inputs = BenchmarkVersion.of_inputs(record.data_version, shared.fingerprints[hardware], grid)
+    if previous is not None and inputs.recorded_in(previous.get(str(partition_key))):
         return dg.AssetMaterialization(
             BENCHMARK_RESULTS,
             partition=partition_key,
@@ -196,7 +148,9 @@ def _one_partition(
                 "reason": "skillset, environment, bench version and grid unchanged since the last measurement",
             },
         )
-    partition = _partition_context(record, shared.devices[hardware], shared.fingerprints[hardware], grid.size)
+    partition = PartitionContext.of_record(
+        record, shared.devices[hardware], shared.fingerprints[hardware], grid.size, inputs.encode()
+    )
     # Check and measure under the device lock: DuckDB knows partitions that a concurrent run over an
     # overlapping range measured while we waited, or that a killed run stored but never reported.
     with device_lock(settings.lock_dir, hardware):
@@ -205,27 +159,25 @@ def _one_partition(
             if previous is None
             else read_stored_inputs(store.path, hardware, [partition.model_type]).get(partition.model_type)
         )
-        if stored == inputs:
+        if stored == inputs.encode():
             return dg.AssetMaterialization(
                 BENCHMARK_RESULTS,
                 partition=partition_key,
-                tags={DATA_VERSION_TAG: f"{inputs}:r=db"},
+                tags={DATA_VERSION_TAG: inputs.measured_by(STORED_BY_ANOTHER_RUN).encode()},
                 metadata={"measured": False, "reason": "measured by another run while this one waited for the device"},
             )
         result = benchmark_partition(
             partition,
-            _request(grid, partition),
+            partition.request(grid),
             lock_dir=None,
             timeout_s=settings.timeout_s,
             memory_cap_bytes=settings.memory_cap_bytes,
             omp_wait_policy=settings.omp_wait_policy,
             fork_servers=shared.launcher,
         )
-        for row in result.rows:
-            row["inputs_version"] = inputs
         write_partition_results(
             store.path,
-            result.rows,
+            result.row_dicts(),
             result.samples,
             dagster_run_id=context.run.run_id,
             hardware=hardware,
@@ -237,6 +189,6 @@ def _one_partition(
     return dg.AssetMaterialization(
         BENCHMARK_RESULTS,
         partition=partition_key,
-        tags={DATA_VERSION_TAG: f"{inputs}:r={result.rows[0]['run_id'][:8]}"},
-        metadata={**_summary_metadata(result.rows), "wall_s": round(result.wall_s, 2), "measured": True},
+        tags={DATA_VERSION_TAG: inputs.measured_by(result.rows[0].run_id).encode()},
+        metadata={**result.summary(), "wall_s": round(result.wall_s, 2), "measured": True},
     )

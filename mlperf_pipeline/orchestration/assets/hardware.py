@@ -2,9 +2,8 @@
 
 import dagster as dg
 
-from mlperf_pipeline.hardware.detect import detect, inventory
-from mlperf_pipeline.hardware.fingerprint import environment as environment_of
-from mlperf_pipeline.hardware.fingerprint import fingerprint
+from mlperf_pipeline.hardware.detect import inventory
+from mlperf_pipeline.hardware.fingerprint import environment_versions
 from mlperf_pipeline.orchestration.partitions import hardware_partitions
 
 
@@ -19,13 +18,6 @@ def environment(context) -> dg.DataVersionsByPartition:
     for hardware, version in versions.items():
         context.log.info(f"{hardware}: {version}")
     return dg.DataVersionsByPartition({hardware: dg.DataVersion(version) for hardware, version in versions.items()})
-
-
-def environment_versions() -> dict[str, str]:
-    """The current fingerprint of every hardware partition (`absent` where not present)."""
-    return {
-        hardware: fingerprint(environment_of(detect(hardware))) for hardware in hardware_partitions.get_partition_keys()
-    }
 
 
 @dg.asset(group_name="hardware", kinds={"python"}, description="Detected devices and their specs on this host.")

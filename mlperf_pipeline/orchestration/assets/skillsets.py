@@ -1,6 +1,5 @@
 """Skillsets: a generated module per model type and its verdict per hardware partition."""
 
-import hashlib
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,30 +18,14 @@ from mlperf_pipeline.orchestration.partitions import (
     split_key,
 )
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
+from mlperf_pipeline.report.coverage import coverage_by_family, coverage_table
 from mlperf_pipeline.skillsets.checks import CheckStore, smoke_modules
 from mlperf_pipeline.skillsets.generate import checked_specs, generate
-from mlperf_pipeline.skillsets.spec import SkillsetSpec
 from mlperf_pipeline.skillsets.isolated import DEFAULT_PRELOAD, IsolatedCalls, model_modules
+from mlperf_pipeline.skillsets.versions import generator_code_version, override_versions
 from mlperf_pipeline.store.results import write_skillset_checks
-from mlperf_pipeline.report.coverage import coverage_by_family, coverage_table
 
 SKILLSETS = dg.AssetKey("skillsets")
-
-
-def _generator_code_version() -> str:
-    """Hash of the skillset generator's sources (code and templates): a change re-generates every skillset."""
-    import mlperf_pipeline.skillsets as package
-
-    root = Path(package.__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted(
-        p for p in root.rglob("*") if p.suffix in (".py", ".j2", ".jinja") and "__pycache__" not in p.parts
-    ):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-SKILLSETS_CODE_VERSION = _generator_code_version()
 
 
 SMOKE_CHECK = dg.AssetCheckKey(SKILLSETS, "smoke")
@@ -59,7 +42,7 @@ SMOKE_CHECK = dg.AssetCheckKey(SKILLSETS, "smoke")
                 dg.AssetDep("skillset_overrides", partition_mapping=BY_MODEL_TYPE),
             ],
             automation_condition=outdated_or_missing(ignore_missing=("model_catalog",)),
-            code_version=SKILLSETS_CODE_VERSION,
+            code_version=generator_code_version(),
             group_name="skillsets",
             kinds={"python"},
             description="The generated skillset module for the model type (build offline from its config at "
@@ -204,28 +187,6 @@ def coverage_metadata(rows: list[dict]) -> dict:
 
 
 SKILLSET_OVERRIDES = dg.AssetKey("skillset_overrides")
-NO_OVERRIDE = "none"
-
-
-def override_filenames(model_key: str) -> tuple[str, str]:
-    """The file names a user override of this model type may have: the module, and a YAML config patch."""
-    module = SkillsetSpec.filename_for(model_key)
-    return module, f"{Path(module).stem}.yaml"
-
-
-def override_versions(overrides_dir: Path, model_keys: list[str]) -> dict[str, str]:
-    """Hash of each type's override files, `none` where there is none. One directory listing, so cheap."""
-    present = (
-        {path.name: path for path in overrides_dir.glob("hf_*") if path.suffix in (".py", ".yaml")}
-        if overrides_dir.is_dir()
-        else {}
-    )
-    versions = {}
-    for key in model_keys:
-        paths = [present[name] for name in override_filenames(key) if name in present]
-        digest = hashlib.sha256(b"".join(path.name.encode() + b"\0" + path.read_bytes() for path in paths))
-        versions[key] = digest.hexdigest()[:16] if paths else NO_OVERRIDE
-    return versions
 
 
 @dg.observable_source_asset(

@@ -1,0 +1,117 @@
+"""Snapshot of the contract names the Dagster definitions expose today (DESIGN.md section 3).
+
+Every set below is written out literally: adding, renaming or dropping an asset, check, job, sensor,
+schedule or partitions definition fails here until the snapshot (and the README, and DESIGN.md) say
+so. Names DESIGN.md marks *planned* (`hardware_ceilings`, `roofline_calibration`,
+`performance_predictor`, `anomalies`, `regressions`, `regression_confirmation_sensor`) do not exist yet
+and are not in it. Loads the definitions only: nothing is materialised.
+"""
+
+import dagster as dg
+import pytest
+
+from mlperf_pipeline.definitions import defs
+
+HARDWARE_KEYS = ["cpu", "cuda", "rocm", "mps", "xpu"]
+
+ASSET_KEYS = {
+    "environment",
+    "skillset_overrides",
+    "hardware_inventory",
+    "model_catalog",
+    "skillsets",
+    "benchmark_results",
+    "benchmark_report",
+}
+OBSERVABLE_ASSETS = {"environment", "skillset_overrides"}
+ASSET_CHECKS = {("skillsets", "smoke")}
+JOBS = {"ci_smoke_job", "benchmark_job", "analysis_job"}
+SENSORS = {"model_catalog_sensor", "environment_sensor", "skillset_overrides_sensor", "mlperf_automation_sensor"}
+SCHEDULES = {"nightly_schedule"}
+
+# What each asset (and check) is partitioned by: None, "hardware" (static), "model_type" (dynamic),
+# or the hardware x model_type grid.
+GRID = ("hardware", "model_type")
+PARTITIONED_BY = {
+    "environment": "hardware",
+    "skillset_overrides": "model_type",
+    "hardware_inventory": None,
+    "model_catalog": None,
+    "skillsets": GRID,
+    "benchmark_results": GRID,
+    "benchmark_report": None,
+}
+
+
+def _describe(partitions_def):
+    """A partitions definition as plain data: None, "hardware", "model_type" or a tuple of dimensions."""
+    if partitions_def is None:
+        return None
+    if isinstance(partitions_def, dg.StaticPartitionsDefinition):
+        assert partitions_def.get_partition_keys() == HARDWARE_KEYS
+        return "hardware"
+    if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
+        assert partitions_def.name == "model_type"
+        return "model_type"
+    if isinstance(partitions_def, dg.MultiPartitionsDefinition):
+        dimensions = {dim.name: _describe(dim.partitions_def) for dim in partitions_def.partitions_defs}
+        assert all(name == kind for name, kind in dimensions.items()), dimensions
+        return tuple(sorted(dimensions))
+    raise AssertionError(f"unexpected partitions definition {partitions_def!r}")
+
+
+@pytest.fixture(scope="module")
+def asset_graph():
+    return defs.resolve_asset_graph()
+
+
+def test_asset_keys(asset_graph):
+    assert {key.to_user_string() for key in asset_graph.get_all_asset_keys()} == ASSET_KEYS
+    assert {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()} == ASSET_KEYS
+
+
+def test_observable_assets(asset_graph):
+    observable = {
+        key.to_user_string() for key in asset_graph.get_all_asset_keys() if asset_graph.get(key).is_observable
+    }
+    assert observable == OBSERVABLE_ASSETS
+
+
+def test_asset_checks_with_their_asset(asset_graph):
+    checks = {(key.asset_key.to_user_string(), key.name) for key in asset_graph.asset_check_keys}
+    assert checks == ASSET_CHECKS
+    # `smoke` runs per partition: its spec carries the grid's partitions definition
+    (smoke,) = asset_graph.asset_check_keys
+    assert _describe(asset_graph.get(smoke).partitions_def) == GRID
+
+
+def test_jobs():
+    names = {job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")}
+    assert names == JOBS
+    for name in JOBS:
+        assert defs.resolve_job_def(name).name == name
+
+
+def test_sensors_are_declared_running():
+    repository = defs.get_repository_def()
+    assert {sensor.name for sensor in repository.sensor_defs} == SENSORS
+    for name in SENSORS:
+        assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING, name
+
+
+def test_schedules_are_declared_running():
+    repository = defs.get_repository_def()
+    assert {schedule.name for schedule in repository.schedule_defs} == SCHEDULES
+    for name in SCHEDULES:
+        assert defs.resolve_schedule_def(name).default_status == dg.DefaultScheduleStatus.RUNNING, name
+
+
+def test_partitions_definitions(asset_graph):
+    partitioned_by = {
+        key.to_user_string(): _describe(asset_graph.get(key).partitions_def) for key in asset_graph.get_all_asset_keys()
+    }
+    assert partitioned_by == PARTITIONED_BY
+    specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+    assert {name: _describe(spec.partitions_def) for name, spec in specs.items()} == PARTITIONED_BY
+    # skillsets and benchmark_results share one grid, so that one run carries both over a range
+    assert specs["skillsets"].partitions_def == specs["benchmark_results"].partitions_def
