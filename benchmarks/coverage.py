@@ -24,13 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlperf_pipeline.reasons import ReasonCode, Status
+
 # The children must not fight over the two cores: one thread each, no spin-waiting.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-OK = "ok"
 
 
 def sweep(
@@ -54,7 +54,7 @@ def sweep(
         results.append(
             {
                 "model_type": entry.model_type,
-                "status": OK if smoke["status"] == OK else "failed",
+                "status": (Status.OK if smoke["status"] == Status.OK else Status.FAILED).value,
                 "family": entry.family,
                 "params": smoke.get("params_tiny"),
                 "params_full": spec.params.get("full"),
@@ -82,10 +82,10 @@ def summarize(results: list[dict], families: dict[str, str]) -> dict:
     by_family = coverage_by_family(
         [{**result, "family": families.get(result["model_type"], "other")} for result in results]
     )
-    missing = sum(result["reason_code"] == "missing_dependency" for result in results)
+    missing = sum(result["reason_code"] == ReasonCode.MISSING_DEPENDENCY for result in results)
     return {
         "total": len(results),
-        "ok": sum(result["status"] == OK for result in results),
+        "ok": sum(result["status"] == Status.OK for result in results),
         "missing_dependency": missing,
         "by_family": by_family,
     }
@@ -93,16 +93,18 @@ def summarize(results: list[dict], families: dict[str, str]) -> dict:
 
 def print_report(results: list[dict], families: dict[str, str], wall_s: float, show_failures: bool = True) -> None:
     summary = summarize(results, families)
-    codes = sorted({code for counts in summary["by_family"].values() for code in counts} - {"total", OK})
+    codes = sorted({code for counts in summary["by_family"].values() for code in counts} - {"total", Status.OK})
     print(f"\n{'family':<16}{'ok':>5}{'total':>7}  " + "  ".join(codes))
     for family, counts in summary["by_family"].items():
         print(
-            f"{family:<16}{counts.get(OK, 0):>5}{counts['total']:>7}  "
+            f"{family:<16}{counts.get(Status.OK, 0):>5}{counts['total']:>7}  "
             + "  ".join(f"{counts.get(code, 0):>{len(code)}}" for code in codes)
         )
     total, ok = summary["total"], summary["ok"]
     print(f"{'all':<16}{ok:>5}{total:>7}  ({100 * ok / max(total, 1):.1f}% ok)")
-    failures = sorted((r for r in results if r["status"] != OK), key=lambda r: (r["reason_code"], r["model_type"]))
+    failures = sorted(
+        (r for r in results if r["status"] != Status.OK), key=lambda r: (r["reason_code"], r["model_type"])
+    )
     if failures and show_failures:
         print(f"\nfailures ({len(failures)}):")
         for result in failures:

@@ -42,6 +42,8 @@ class ReasonCode(_TextEnum):
     # why a measurement is not `ok` (the stop rule)
     TOO_NOISY = "too_noisy"
     TOO_FEW_SAMPLES = "too_few_samples"
+    # the processes of one configuration disagree more than the target allows
+    UNSTABLE_BETWEEN_RUNS = "unstable_between_runs"
     # why nothing was attempted
     HARDWARE_ABSENT = "hardware_absent"
     UNSUPPORTED_DTYPE = "unsupported_dtype"

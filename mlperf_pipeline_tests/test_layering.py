@@ -3,7 +3,7 @@
 - only `orchestration` (and `definitions.py`) import dagster or its libraries;
 - no import cycle among the modules and subpackages of any package (skillsets included);
 - data flows one way (layers: orchestration on top, then report, analysis, store, bench, skillsets,
-  catalog | hardware, and the shared paths | reasons | settings).
+  catalog | hardware | isolation, and the shared paths | reasons | settings | sizes).
 
 Imports inside functions count (grimp reads them all): a lazy import is still an import.
 """

@@ -36,18 +36,22 @@ def _emit(out, record: dict) -> None:
 
 def classify_error(error: BaseException) -> str:
     """The skillset runtime's classification, except that running out of memory here means the
-    process hit its memory cap (`out_of_memory`), not that the model is too large to try."""
-    from mlperf_pipeline.skillsets.runtime import reason_code
+    process hit its memory cap (`out_of_memory`), not that the model is too large to try. A plain
+    `str` (the code's value): it is written to the results file and reaches Dagster metadata."""
+    from mlperf_pipeline.reasons import ReasonCode
+    from mlperf_pipeline.skillsets.runtime import is_out_of_memory, reason_code
 
-    if isinstance(error, MemoryError) or "out of memory" in str(error).lower():
-        return "out_of_memory"
-    return reason_code(error)
+    if is_out_of_memory(error):
+        return ReasonCode.OUT_OF_MEMORY.value
+    return reason_code(error).value
 
 
 def _failure(error: BaseException, phase: str) -> dict:
+    from mlperf_pipeline.reasons import Status
+
     message = f"{phase}: {type(error).__name__}: {error}"
     return {
-        "status": "failed",
+        "status": Status.FAILED.value,
         "reason_code": classify_error(error),
         "reason": message[:2000],
         "traceback": traceback.format_exc()[-4000:],
@@ -108,16 +112,18 @@ def _foreign_load_pct(system_busy_pct: float, own_cpu_pct: float, cores: int) ->
 def _latency_phase(timed_call, request: BenchRequest, hardware_trackers: list) -> tuple[dict, list[float]]:
     import psutil
 
-    from mlperf_pipeline.bench.stop_rule import StopRule, measure
+    from mlperf_pipeline.bench.probe import host_probe_ms
+    from mlperf_pipeline.bench.stop_rule import measure, stop_rule_for
     from mlperf_pipeline.bench.trackers import CpuUtilTracker, start_all, stop_all
 
     trackers = [CpuUtilTracker(), *hardware_trackers]
+    probe_before = host_probe_ms()
     psutil.cpu_percent(None)
     start_all(trackers)
-    measurement = measure(
-        timed_call, StopRule(target_ci_pct=request.target_ci_pct, max_seconds=request.max_seconds_per_config)
-    )
+    measurement = measure(timed_call, stop_rule_for(request))
     fields = stop_all(trackers)
+    # The slower of the two readings: an episode that began or ended during sampling still shows.
+    fields["host_probe_ms"] = max(probe_before, host_probe_ms())
     system_busy = psutil.cpu_percent(None)
     fields.pop("energy_j", None)  # energy comes from its own pass, over a known number of calls
     fields["foreign_load_pct"] = _foreign_load_pct(

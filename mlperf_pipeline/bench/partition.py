@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlperf_pipeline.bench.forkserver import ForkServerPool
+from mlperf_pipeline.bench.levels import combine
+from mlperf_pipeline.bench.passes import Slices, round_robin
+from mlperf_pipeline.bench.probe import slowdown_pct
 from mlperf_pipeline.bench.request import BENCH_VERSION, BenchGrid, BenchRequest
 from mlperf_pipeline.bench.result_row import MEASURED_FIELDS, ResultRow
 from mlperf_pipeline.bench.runner import ChildOutcome, run_concurrent, run_isolated
@@ -142,35 +145,55 @@ def _base_fields(
 FOREIGN_LOAD_THRESHOLD_PCT = 10.0
 
 
-def _rows_from_outcome(
-    context: PartitionContext, request: BenchRequest, run_id: str, outcome: ChildOutcome
+def _rows_from_slices(
+    context: PartitionContext, request: BenchRequest, run_id: str, slices: Slices
 ) -> tuple[list[ResultRow], list[dict]]:
-    measured = {(r["batch_size"], r["seq_len"], r["dtype"]): r for r in outcome.records if r.get("kind") == "result"}
+    """One row per configuration, combined over the partition's processes (`bench/levels.py`)."""
+    by_config = [_records_by_config(outcome) for outcome in slices.outcomes]
+    first = slices.outcomes[0]
     rows, samples, seen = [], [], set()
     for batch, seq, dtype in request.configs():
         row = _base_fields(context, request, run_id, batch, seq, dtype)
-        record = measured.get((batch, seq, dtype))
-        if record is None:
-            row.update(
-                status=Status.FAILED,
-                reason_code=outcome.reason_code or ReasonCode.CRASH,
-                reason=outcome.reason or "no result from the benchmark process",
-                threads=outcome.extra.get("threads"),
-            )
-        else:
-            row.update({name: record.get(name) for name in MEASURED_FIELDS})
-            row["seq_len"] = record.get("effective_seq_len", seq)
+        records = [measured.get((batch, seq, dtype)) for measured in by_config]
+        fields, process_samples = combine(
+            [record if record is not None else _missing(outcome) for record, outcome in zip(records, slices.outcomes)],
+            batch,
+            request.target_ci_pct,
+        )
+        row.update({name: fields.get(name) for name in (*MEASURED_FIELDS, *_PROCESS_FIELDS)})
+        row["threads"] = row["threads"] or first.extra.get("threads")
+        row["seq_len"] = fields.get("effective_seq_len") or seq
         series = (row["batch_size"], row["seq_len"], row["dtype"])
         if series in seen:
             continue  # two requested lengths capped to the same one (or none, for pixels): one series
         seen.add(series)
+        loads = [outcome.extra.get("load_before_pct") for outcome in slices.outcomes]
         row.update(
-            omp_wait_policy=outcome.extra.get("omp_wait_policy"), load_before_pct=outcome.extra.get("load_before_pct")
+            omp_wait_policy=first.extra.get("omp_wait_policy"),
+            load_before_pct=max((load for load in loads if load is not None), default=None),
+            host_slowdown_pct=slowdown_pct(row.get("host_probe_ms"), slices.reference_probe_ms),
+            remeasured=slices.remeasured,
         )
         row["foreign_load"] = _under_foreign_load(row)
         rows.append(ResultRow(**row))
-        samples += _sample_rows(rows[-1], (record or {}).get("samples") or [])
+        samples += _sample_rows(rows[-1], process_samples)
     return rows, samples
+
+
+_PROCESS_FIELDS = ("n_processes", "process_medians_ms", "between_process_cv_pct")
+
+
+def _records_by_config(outcome: ChildOutcome) -> dict:
+    return {(r["batch_size"], r["seq_len"], r["dtype"]): r for r in outcome.records if r.get("kind") == "result"}
+
+
+def _missing(outcome: ChildOutcome) -> dict:
+    """What stands for a configuration a process gave no record of: why the process ended."""
+    return {
+        "status": Status.FAILED,
+        "reason_code": outcome.reason_code or ReasonCode.CRASH,
+        "reason": outcome.reason or "no result from the benchmark process",
+    }
 
 
 def _under_foreign_load(row: dict) -> bool | None:
@@ -193,7 +216,10 @@ def _sample_rows(row: ResultRow, latencies: list[float]) -> list[dict]:
             "workers",
         )
     }
-    return [{**key, "iteration": index, "latency_ms": value} for index, value in enumerate(latencies)]
+    return [
+        {**key, "iteration": index, "latency_ms": value, "process": process}
+        for index, (process, value) in enumerate(latencies)
+    ]
 
 
 def concurrent_row(
@@ -245,7 +271,8 @@ def concurrent_row(
         speedup=throughput / sequential_throughput if throughput and sequential_throughput else None,
     )
     result = ResultRow(**row)
-    return result, _sample_rows(result, latencies)
+    by_worker = [(worker, value) for worker, report in enumerate(reports) for value in report["samples"]]
+    return result, _sample_rows(result, by_worker)
 
 
 def skipped_rows(context: PartitionContext, request: BenchRequest) -> list[ResultRow]:
@@ -271,21 +298,37 @@ def benchmark_partition(
     omp_wait_policy: str = "auto",
     fork_servers: ForkServerPool | None = None,
 ) -> PartitionResult:
-    """Measure the partition in an isolated process, or record why it is skipped."""
+    """Measure one partition in `request.processes` isolated processes, or record why it is skipped.
+
+    A range run spreads the processes of its partitions over round-robin passes instead
+    (`bench/passes.py`; the `benchmark_results` asset); this is the same for one partition."""
     if not context.runnable:
         return PartitionResult(skipped_rows(context, request), [])
-    outcome = run_isolated(
-        request,
-        lock_dir=lock_dir,
-        timeout_s=timeout_s,
-        memory_cap_bytes=memory_cap_bytes,
-        omp_wait_policy=omp_wait_policy,
-        fork_servers=fork_servers,
-    )
-    if not outcome.completed:
-        log.warning("%s on %s: %s", context.model_type, context.hardware, outcome.reason)
+    limits = {"timeout_s": timeout_s, "memory_cap_bytes": memory_cap_bytes, "omp_wait_policy": omp_wait_policy}
+
+    def run_slice(_key: str, index: int) -> ChildOutcome:
+        return run_isolated(request, lock_dir=lock_dir, fork_servers=fork_servers, slot=index, **limits)
+
+    _, slices = next(round_robin([context.model_type], request.processes, run_slice))
+    return partition_result(context, request, slices, lock_dir=lock_dir, **limits)
+
+
+def partition_result(
+    context: PartitionContext,
+    request: BenchRequest,
+    slices: Slices,
+    *,
+    lock_dir: Path | None,
+    timeout_s: float,
+    memory_cap_bytes: int | None,
+    omp_wait_policy: str = "auto",
+) -> PartitionResult:
+    """The partition's rows from its processes, plus the concurrent scenario where asked for."""
+    for outcome in slices.outcomes:
+        if not outcome.completed:
+            log.warning("%s on %s: %s", context.model_type, context.hardware, outcome.reason)
     run_id = uuid.uuid4().hex
-    rows, samples = _rows_from_outcome(context, request, run_id, outcome)
+    rows, samples = _rows_from_slices(context, request, run_id, slices)
     # Concurrency is worth measuring only once a single stream works.
     for workers in request.workers if rows and rows[0].status in (Status.OK, Status.INVALID) else []:
         outcomes = run_concurrent(
@@ -300,4 +343,4 @@ def benchmark_partition(
         row, worker_samples = concurrent_row(context, request, run_id, workers, outcomes, rows[0].throughput_per_s)
         rows.append(row)
         samples += worker_samples
-    return PartitionResult(rows, samples, outcome.wall_s)
+    return PartitionResult(rows, samples, slices.wall_s)

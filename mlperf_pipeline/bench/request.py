@@ -6,11 +6,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mlperf_pipeline.sizes import SIZES
+
 # Bumped when the method changes what a number means, so that results are re-measured:
 # 2 = time cap covers warm-up, warm-up ends when latency stops falling, malloc thresholds pinned,
 # finite-output check outside the timed call.
-BENCH_VERSION = "2"
-SIZES = ("tiny", "full")
+# 3 = k independent processes per configuration, the interval over their medians; host-speed probe.
+BENCH_VERSION = "3"
 MAX_SEQ_LEN = 32768
 MAX_BATCH_SIZE = 4096
 MAX_WORKERS = 64
@@ -18,7 +20,9 @@ MAX_WORKERS = 64
 # Documented defaults (README, "Measurement defaults").
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MAX_SECONDS_PER_CONFIG = 5.0
-DEFAULT_TARGET_CI_PCT = 2.0
+DEFAULT_TARGET_CI_PCT = 5.0
+DEFAULT_PROCESSES = 3
+MAX_PROCESSES = 16
 
 
 @dataclass
@@ -34,6 +38,8 @@ class BenchGrid:
     max_seconds_per_config: float = DEFAULT_MAX_SECONDS_PER_CONFIG
     # Concurrent-throughput scenario: worker-process counts to run besides single-stream (none by default).
     workers: list[int] = field(default_factory=list)
+    # Independent processes per configuration: the interval is over their medians (`bench/levels.py`).
+    processes: int = DEFAULT_PROCESSES
 
     def __post_init__(self) -> None:
         validate_grid(
@@ -47,6 +53,12 @@ class BenchGrid:
         )
         if self.workers:
             _positive_ints("workers", self.workers, MAX_WORKERS)
+        if (
+            isinstance(self.processes, bool)
+            or not isinstance(self.processes, int)
+            or not 1 <= self.processes <= MAX_PROCESSES
+        ):
+            raise ValueError(f"processes must be an integer from 1 to {MAX_PROCESSES}, got {self.processes!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -65,6 +65,12 @@ class ResultRow:
     speedup: float | None = None
     foreign_load: bool | None = None
     inputs_version: str | None = None
+    n_processes: int | None = None
+    process_medians_ms: list[float] | None = None
+    between_process_cv_pct: float | None = None
+    host_probe_ms: float | None = _measured()
+    host_slowdown_pct: float | None = None
+    remeasured: int | None = None
 
     def __post_init__(self) -> None:
         # Plain strings, not `reasons` enum members: rows end up in Dagster metadata, which

@@ -3,39 +3,40 @@
 - A fresh process per (hardware, model), so no state leaks between models: by default forked
   from a fork server that has only imported torch, transformers and the model modules
   (`bench/forkserver.py`, `launcher: fork_server` in `BenchSettings`), else a new interpreter
-  (`launcher: interpreter`, no server given, or a server that died).
+  (`launcher: interpreter`, no server given, or a server that died). Both are launchers of
+  `mlperf_pipeline.isolation`, which also sets the child's bounds.
 - Own process group and a parent-death signal: stopping the Dagster run stops the benchmark.
 - A wall-clock timeout and an address-space cap; a crash, hang or out-of-memory becomes a
   `failed` record with a `reason_code`, never an exception in the pipeline.
-- The parent blocks in `wait()` (no polling loop), so it never competes for the measured cores.
-- One benchmark per device at a time: an OS file lock per device, freed by the kernel if we die.
+- The parent blocks in the kernel while it waits (no polling loop), so it never competes for the
+  measured cores.
+- One benchmark per device at a time: `isolation.device.device_lock`, freed by the kernel if we die.
 """
 
 from __future__ import annotations
 
-import ctypes
-import fcntl
 import json
 import logging
 import os
-import resource
 import select
 import signal
-import subprocess
-import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlperf_pipeline.bench.forkserver import ForkServerError, ForkServerPool
+from mlperf_pipeline.bench.forkserver import ForkServerPool
 from mlperf_pipeline.bench.request import DEFAULT_TIMEOUT_S, BenchRequest
+from mlperf_pipeline.isolation.device import device_lock
+from mlperf_pipeline.isolation.forkserver import ForkServerError
+from mlperf_pipeline.isolation.launcher import ForkServerLauncher, InterpreterLauncher
 from mlperf_pipeline.reasons import ReasonCode
+
+__all__ = ["ChildOutcome", "child_environment", "device_lock", "run_concurrent", "run_isolated"]
 
 log = logging.getLogger(__name__)
 
-_PR_SET_PDEATHSIG = 1
+CHILD_ENTRY = "mlperf_pipeline.bench.child"
 _EXIT_SIGNAL_REASONS = {
     signal.SIGSEGV: (ReasonCode.CRASH, "segmentation fault"),
     signal.SIGBUS: (ReasonCode.CRASH, "bus error"),
@@ -69,39 +70,6 @@ class ChildOutcome:
         return self.reason_code is None
 
 
-@contextmanager
-def device_lock(lock_dir: Path | None, hardware: str):
-    """Exclusive per-device lock; blocks in the kernel (no spinning) until the device is free.
-
-    `lock_dir=None` means the caller already holds it (flock would block on a second descriptor).
-    """
-    if lock_dir is None:
-        yield None
-        return
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    path = lock_dir / f"{hardware}.lock"
-    with open(path, "a+") as handle:
-        started = time.monotonic()
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        waited = time.monotonic() - started
-        if waited > 1:
-            log.info("waited %.1f s for the %s device lock", waited, hardware)
-        try:
-            yield path
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _child_preexec(memory_cap_bytes: int | None):
-    def preexec() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if memory_cap_bytes:
-            resource.setrlimit(resource.RLIMIT_AS, (memory_cap_bytes, memory_cap_bytes))
-
-    return preexec
-
-
 # glibc's malloc adapts its thresholds to a process's history and hands freed blocks back to the
 # kernel, so every call page-faults its buffers in again, by a different amount in each process:
 # eight gpt2 processes showed 165 to 21,026 minor faults per call (96.7 to 118.6 ms medians). Pinned
@@ -120,6 +88,11 @@ def _with_pinned_malloc(tunables: str) -> str:
 def child_environment(threads: int, omp_wait_policy: str) -> dict[str, str]:
     env = dict(os.environ)
     env["GLIBC_TUNABLES"] = _with_pinned_malloc(env.get("GLIBC_TUNABLES", ""))
+    # Transparent huge pages for torch's large CPU buffers (weights, activations). Without them
+    # (this host's THP mode is `madvise`), fresh processes of one model landed on two levels: six
+    # full-size bert processes at 151-154 or 185-192 ms (CV 11.6%); with them, 148-155 ms (CV 1.4%).
+    # A value you set yourself wins.
+    env.setdefault("THP_MEM_ALLOC_ENABLE", "1")
     env.update(
         {
             "OMP_NUM_THREADS": str(threads),
@@ -157,21 +130,6 @@ def _classify_exit(exit_code: int, log_tail: str) -> tuple[ReasonCode, str]:
         return ReasonCode.OUT_OF_MEMORY, f"benchmark process ran out of memory (exit code {exit_code})"
     last_line = log_tail.strip().splitlines()[-1] if log_tail.strip() else "no output"
     return ReasonCode.CRASH, f"benchmark process exited with code {exit_code}: {last_line[:300]}"
-
-
-def _launch(
-    args: list[str], log_file, env: dict[str, str], memory_cap_bytes: int | None, pass_fds: tuple[int, ...] = ()
-) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "mlperf_pipeline.bench.child", *args],
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-        preexec_fn=_child_preexec(memory_cap_bytes),
-        pass_fds=pass_fds,
-    )
 
 
 def _outcome(
@@ -212,11 +170,14 @@ def run_isolated(
     memory_cap_bytes: int | None = None,
     omp_wait_policy: str = "auto",
     fork_servers: ForkServerPool | None = None,
+    slot: int = 0,
 ) -> ChildOutcome:
     """Run `request` in a fresh process under the device lock; never raises for child failures.
 
     With `fork_servers`, the process is forked from a server (imports already paid) instead of a
-    new interpreter; everything else (limits, classification, lock) is the same.
+    new interpreter; everything else (limits, classification, lock) is the same. `slot` picks one
+    of several independent servers: the k processes of one configuration, forked from slots
+    0..k-1, do not share one parent's memory layout.
     """
     from mlperf_pipeline.bench.trackers import system_busy_pct
     from mlperf_pipeline.hardware.detect import usable_cores
@@ -236,19 +197,19 @@ def run_isolated(
         policy = choose_wait_policy(omp_wait_policy, load_before)
         extra = {"threads": threads, "omp_wait_policy": policy, "load_before_pct": load_before}
         args, env = [str(request_path), str(results_path)], child_environment(threads, policy)
-        fork_server = fork_servers.get(policy) if fork_servers is not None else None
+        fork_server = fork_servers.get(policy, slot) if fork_servers is not None else None
         try:
             if fork_server is None:
                 raise ForkServerError("no fork server")
-            exit_code, timed_out = fork_server.wait(
-                fork_server.launch(args, log_path, env, memory_cap_bytes), timeout_s
-            )
+            launcher = ForkServerLauncher(fork_server, CHILD_ENTRY)
+            exit_code, timed_out = launcher.wait(launcher.start(args, log_path, env, memory_cap_bytes), timeout_s)
         except (ForkServerError, OSError) as error:
             if fork_server is not None:  # the server died or lost its child: stop using it
                 log.warning("fork server failed (%s); this and later benchmarks start a new interpreter", error)
-                fork_servers.discard(policy)
-            with open(log_path, "w") as child_log:
-                exit_code, timed_out = _wait(_launch(args, child_log, env, memory_cap_bytes), timeout_s)
+                fork_servers.discard(policy, slot)
+                results_path.unlink(missing_ok=True)  # what a child killed with its server wrote is not this run's
+            launcher = InterpreterLauncher(CHILD_ENTRY)
+            exit_code, timed_out = launcher.wait(launcher.start(args, log_path, env, memory_cap_bytes), timeout_s)
         log_tail = log_path.read_text(errors="replace")[-4000:] if log_path.exists() else ""
         return _outcome(
             _read_records(results_path), exit_code, timed_out, timeout_s, time.monotonic() - started, log_tail, extra
@@ -268,6 +229,7 @@ def run_concurrent(
     """N worker processes on the first grid configuration, released together, each for `duration_s`.
 
     The cores are split between workers (at least one thread each); the memory cap is shared.
+    Workers are new interpreters: they inherit the start barrier's pipes, which a fork server cannot pass on.
     """
     from mlperf_pipeline.bench.trackers import system_busy_pct
     from mlperf_pipeline.hardware.detect import usable_cores
@@ -283,11 +245,11 @@ def run_concurrent(
         request_path = work_dir / "request.json"
         worker_request.save(request_path)
         env = child_environment(threads, omp_wait_policy)
-        processes, logs = [], []
+        launcher = InterpreterLauncher(CHILD_ENTRY, pass_fds=(ready_write, go_read))
+        children = []
         started = time.monotonic()
         try:
             for index in range(workers):
-                logs.append(open(work_dir / f"worker{index}.log", "w"))
                 args = [
                     str(request_path),
                     str(work_dir / f"worker{index}.jsonl"),
@@ -296,18 +258,14 @@ def run_concurrent(
                     str(go_read),
                     str(duration_s),
                 ]
-                processes.append(_launch(args, logs[-1], env, cap, pass_fds=(ready_write, go_read)))
-            _release_when_ready(ready_read, go_write, workers, processes, timeout_s)
-            waits = [_wait(process, max(1.0, timeout_s - (time.monotonic() - started))) for process in processes]
+                children.append(launcher.start(args, work_dir / f"worker{index}.log", env, cap))
+            _release_when_ready(ready_read, go_write, workers, [child.process for child in children], timeout_s)
+            waits = [launcher.wait(child, max(1.0, timeout_s - (time.monotonic() - started))) for child in children]
         finally:
             for fd in (ready_read, ready_write, go_read, go_write):
                 os.close(fd)
-            for handle in logs:
-                handle.close()
-            for process in processes:
-                if process.poll() is None:
-                    _kill_group(process)
-                    process.wait()
+            for child in children:
+                launcher.kill(child)
         wall_s = time.monotonic() - started
         return [
             _outcome(
@@ -334,41 +292,3 @@ def _release_when_ready(ready_read: int, go_write: int, workers: int, processes:
         elif any(process.poll() is not None for process in processes):
             break  # a worker died before it was ready: release the others so they finish
     os.write(go_write, b"g" * workers)
-
-
-def _block_until_exit(process: subprocess.Popen, timeout_s: float) -> bool:
-    """Sleep in the kernel until the child exits or the timeout passes; True if it exited."""
-    try:
-        pidfd = os.pidfd_open(process.pid)
-    except (AttributeError, OSError):  # not Linux >= 5.3: Popen.wait polls, gently
-        try:
-            process.wait(timeout=timeout_s)
-            return True
-        except subprocess.TimeoutExpired:
-            return False
-    try:
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        return bool(poller.poll(timeout_s * 1000))
-    finally:
-        os.close(pidfd)
-
-
-def _wait(process: subprocess.Popen, timeout_s: float) -> tuple[int, bool]:
-    try:
-        if _block_until_exit(process, timeout_s):
-            return process.wait(), False
-        _kill_group(process)
-        return process.wait(), True
-    except BaseException:
-        # The step itself is being stopped (run terminated): take the benchmark down with it.
-        _kill_group(process)
-        process.wait()
-        raise
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

@@ -17,7 +17,9 @@ and sampling together, so a configuration's cost is known before it starts.
    `target_ci_pct` (±2%) of the median. The interval is checked once there are `min_samples`
    (10) samples, then after every ~5% more samples, so the check costs next to nothing per call.
    Sampling also stops when warm-up and sampling together reach `max_seconds`, or after
-   `max_samples` (2000) samples, and always takes at least one sample.
+   `max_samples` (2000) samples, and always takes at least one sample. A slow model goes on past
+   `max_seconds` until it has `min_calls` samples (5 in each process of a multi-process
+   measurement, 1 otherwise), but never past `max_seconds × slow_cap_factor` (3).
 3. Verdict.
    - `ok`: the median's interval met the target.
    - `invalid`, `too_noisy`: a cap came first and the interval is wider than the target; the
@@ -45,7 +47,7 @@ CONFIDENCE = 0.95
 # geometrically keeps its total cost near-linear while overshooting the target by at most ~5%.
 CHECK_GROWTH = 0.05
 
-_INT_FIELDS = ("min_warmup", "warmup_window", "min_samples", "max_samples")
+_INT_FIELDS = ("min_warmup", "warmup_window", "min_samples", "max_samples", "min_calls")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,10 @@ class StopRule:
     warmup_tolerance_pct: float = 5.0
     min_samples: int = 10
     max_samples: int = 2000
+    # Slow models: sampling goes past `max_seconds` until `min_calls` samples are in, but never past
+    # `max_seconds × slow_cap_factor` (the documented bound of one configuration in one process).
+    min_calls: int = 1
+    slow_cap_factor: float = 3.0
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -71,6 +77,10 @@ class StopRule:
                 raise ValueError(f"StopRule.{item.name} must be positive and finite, got {value!r}")
         if self.max_samples < self.min_samples:
             raise ValueError(f"StopRule.max_samples ({self.max_samples}) must be >= min_samples ({self.min_samples})")
+        if self.max_samples < self.min_calls:
+            raise ValueError(f"StopRule.max_samples ({self.max_samples}) must be >= min_calls ({self.min_calls})")
+        if self.slow_cap_factor < 1:
+            raise ValueError(f"StopRule.slow_cap_factor must be at least 1, got {self.slow_cap_factor!r}")
 
 
 # The verdicts the stop rule can give (a subset of `reasons`).
@@ -123,6 +133,7 @@ def _sample(
     timed_call: Callable[[], float], rule: StopRule, clock: Callable[[], float], budget_s: float
 ) -> tuple[list[float], float]:
     """Sample until the target is met or a cap is hit; returns (samples, elapsed seconds)."""
+    slow_cap_s = budget_s + rule.max_seconds * (rule.slow_cap_factor - 1.0)
     samples: list[float] = []
     next_check = rule.min_samples
     start = clock()
@@ -135,7 +146,7 @@ def _sample(
                 return samples, clock() - start
             next_check = n + max(1, int(n * CHECK_GROWTH))
         elapsed = clock() - start
-        if n >= rule.max_samples or elapsed >= budget_s:
+        if n >= rule.max_samples or elapsed >= budget_s and (n >= rule.min_calls or elapsed >= slow_cap_s):
             return samples, elapsed
 
 
@@ -191,4 +202,25 @@ def measure(
         reason_code=reason_code,
         reason=reason,
         warmup_s=warmup_s,
+    )
+
+
+# A process of a multi-process measurement contributes its median: a few calls estimate it well
+# enough when the call is slow, so slow models still get a verdict (see `StopRule.min_calls`).
+MIN_CALLS_PER_PROCESS = 5
+
+
+# In a multi-process measurement a process stops early once its own median is this precise; the
+# run's `target_ci_pct` applies to the interval over the processes (`bench/levels.py`).
+WITHIN_PROCESS_TARGET_PCT = 2.0
+
+
+def stop_rule_for(request) -> StopRule:
+    """The rule a benchmark process applies to each configuration of `request` (a `BenchRequest`)."""
+    if request.processes == 1:  # the single-process method: its own interval is the verdict
+        return StopRule(target_ci_pct=request.target_ci_pct, max_seconds=request.max_seconds_per_config)
+    return StopRule(
+        target_ci_pct=WITHIN_PROCESS_TARGET_PCT,
+        max_seconds=request.max_seconds_per_config,
+        min_calls=MIN_CALLS_PER_PROCESS,
     )

@@ -10,6 +10,9 @@ from mlperf_pipeline.hardware.dtypes import TIMED_HARDWARE, can_time
 class CpuTimer:
     device = "cpu"
 
+    def __init__(self, device_index: int = 0):
+        """`device_index` is ignored (one cpu device); taken so every timer is made alike."""
+
     def time_call(self, call):
         started = time.perf_counter_ns()
         result = call()
@@ -71,11 +74,14 @@ class CudaTimer:
         self.torch.cuda.synchronize(self.device)
 
 
-# One per hardware that `hardware.dtypes` marks as timed (a test checks they agree); ROCm's torch speaks CUDA.
+# The timer of each hardware that `hardware.dtypes` marks as timed, which says which hardware is
+# timed: the two must name the same hardware, checked on import. ROCm's torch speaks CUDA.
 TIMERS = {"cpu": CpuTimer, "cuda": CudaTimer, "rocm": CudaTimer}
+if tuple(TIMERS) != TIMED_HARDWARE:
+    raise RuntimeError(f"bench timers {tuple(TIMERS)} disagree with the timed hardware {TIMED_HARDWARE}")
 
 
 def timer_for(hardware: str, device_index: int = 0):
     if not can_time(hardware):
         raise ValueError(f"no timer for hardware {hardware!r} yet: supported are {', '.join(TIMED_HARDWARE)}")
-    return CpuTimer() if hardware == "cpu" else TIMERS[hardware](device_index)
+    return TIMERS[hardware](device_index)

@@ -26,10 +26,8 @@ SUPPORT: dict[str, HardwareSupport] = {
 }
 TIMED_HARDWARE: tuple[str, ...] = tuple(hardware for hardware in HARDWARE if SUPPORT[hardware].timed)
 
-# What a skillset verdict offers on each hardware: the dtypes it supports, where we can measure them.
-DTYPES_BY_HARDWARE: dict[str, tuple[str, ...]] = {
-    hardware: support.dtypes if support.timed else () for hardware, support in SUPPORT.items()
-}
+# The dtypes a skillset verdict offers on each hardware (a verdict offers none where `can_time` is false).
+DTYPES_BY_HARDWARE: dict[str, tuple[str, ...]] = {hardware: support.dtypes for hardware, support in SUPPORT.items()}
 
 
 def can_time(hardware: str) -> bool:

@@ -27,6 +27,7 @@ from mlperf_pipeline.orchestration.assets.catalog import register_model_types
 from mlperf_pipeline.orchestration.run_health import mark_dead_runs_failed
 from mlperf_pipeline.orchestration.partitions import contiguous_ranges, model_type_partitions, range_tags
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, settings
+from mlperf_pipeline.sizes import SIZES
 
 DEFINITIONS_MODULE = "mlperf_pipeline.definitions"
 
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         command.add_argument("--tier", default=None, help="critical, high, medium or all")
         command.add_argument("--models", default="", help="comma-separated model types")
         command.add_argument("--profile", default=None, help="benchmark profile from defaults.yaml")
-        command.add_argument("--size", default=None, choices=["tiny", "full"])
+        command.add_argument("--size", default=None, choices=SIZES)
         command.add_argument(
             "--force",
             action="store_true",

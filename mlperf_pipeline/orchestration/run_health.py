@@ -5,7 +5,6 @@ marks runs whose process is gone as failed, so nothing waits on them. The device
 such care: the kernel frees them with the process.
 """
 
-import os
 import socket
 
 import dagster as dg

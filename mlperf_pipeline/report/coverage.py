@@ -6,6 +6,7 @@ from collections import Counter, defaultdict
 
 import pandas as pd
 
+from mlperf_pipeline.reasons import Status
 from mlperf_pipeline.report.markdown import escape_cell
 
 REASON_LIMIT = 160
@@ -17,12 +18,14 @@ def coverage_by_family(rows: list[dict]) -> dict[str, dict[str, int]]:
     for row in rows:
         family = row.get("family") or "other"
         counts[family]["total"] += 1
-        counts[family]["ok" if row["status"] == "ok" else row.get("reason_code") or "failed"] += 1
+        # Plain-string keys: the counts become JSON metadata.
+        key = Status.OK.value if row["status"] == Status.OK else row.get("reason_code") or Status.FAILED.value
+        counts[family][key] += 1
     return {family: dict(counts[family]) for family in sorted(counts)}
 
 
 def failures_first(rows: list[dict]) -> list[dict]:
-    return sorted(rows, key=lambda row: (row["status"] == "ok", row.get("family") or "", row["model_type"]))
+    return sorted(rows, key=lambda row: (row["status"] == Status.OK, row.get("family") or "", row["model_type"]))
 
 
 def format_params(value) -> str:
@@ -35,7 +38,7 @@ def format_params(value) -> str:
 def coverage_table(rows: list[dict], failures_only: bool = False) -> str:
     """Markdown: a summary by family, then one line per type (failures first; only them if asked)."""
     by_family = coverage_by_family(rows)
-    ok = sum(row["status"] == "ok" for row in rows)
+    ok = sum(row["status"] == Status.OK for row in rows)
     lines = [
         f"**{ok} of {len(rows)} types run at tiny size on cpu ({100 * ok / max(len(rows), 1):.1f}%)**",
         "",
@@ -43,14 +46,15 @@ def coverage_table(rows: list[dict], failures_only: bool = False) -> str:
         "|---|---|---|",
     ]
     lines += [
-        f"| {escape_cell(family)} | {counts.get('ok', 0)} | {counts['total']} |" for family, counts in by_family.items()
+        f"| {escape_cell(family)} | {counts.get(Status.OK, 0)} | {counts['total']} |"
+        for family, counts in by_family.items()
     ]
     lines += [
         "",
         "| model type | family | status | reason_code | params tiny | params full | reason |",
         "|---|---|---|---|---|---|---|",
     ]
-    listed = [row for row in rows if row["status"] != "ok"] if failures_only else rows
+    listed = [row for row in rows if row["status"] != Status.OK] if failures_only else rows
     for row in failures_first(listed):
         reason = escape_cell((row.get("reason") or "")[:REASON_LIMIT])
         lines.append(

@@ -24,7 +24,9 @@ LABEL_COLUMNS = ("hardware", "model_type", "family", "size", "dtype", "scenario"
 
 UNKNOWN = "unknown"
 STATUS_ORDER = STATUSES
-NOT_MEASURED_STATUSES = tuple(status for status in STATUSES if status != Status.OK)
+
+# The text column `with_run_to_run_noise` adds, e.g. "±3.1% (7 runs)".
+RUN_TO_RUN_SIGMA = "run_to_run_sigma"
 
 # Stable ordering for tables: a model's rows stay together, smallest configuration first.
 SORT_COLUMNS = ("model_type", "hardware", "size", "scenario", "batch_size", "seq_len", "dtype")
@@ -60,6 +62,31 @@ def normalise(df: pd.DataFrame | None) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def _normalised_column(column: str, values: pd.Series) -> pd.Series:
+    if column in NUMERIC_COLUMNS:
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+    return values.map(_label).astype(object)
+
+
+def with_run_to_run_noise(frame: pd.DataFrame, noise: pd.DataFrame | None) -> pd.DataFrame:
+    """A normalised frame plus `RUN_TO_RUN_SIGMA`: each row's series noise as text ('' when not given).
+
+    noise: one row per series, as the `series_noise` view (or `analysis.noise.noise_per_series`)
+    has it; a series missing from it has no measured run. Its keys are normalised like the
+    frame's, so that a null key still finds its series.
+    """
+    frame = frame.copy()
+    if noise is None:
+        frame[RUN_TO_RUN_SIGMA] = ""
+        return frame
+    keys = list(schema.SERIES_KEY)
+    labels = pd.DataFrame({column: _normalised_column(column, noise[column]) for column in keys})
+    labels[RUN_TO_RUN_SIGMA] = [fmt_noise(pct, runs) for pct, runs in zip(noise["noise_pct"], noise["n_runs"])]
+    merged = frame.merge(labels, on=keys, how="left", validate="many_to_one")
+    merged[RUN_TO_RUN_SIGMA] = merged[RUN_TO_RUN_SIGMA].fillna(fmt_noise(None, 0))
+    return merged
+
+
 def model_types(df: pd.DataFrame | None) -> list[str]:
     """Sorted distinct model types present in df, nulls left out."""
     if df is None or "model_type" not in df.columns:
@@ -73,12 +100,12 @@ def sort_results(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["status"] == "ok"]
+    return frame[frame["status"] == Status.OK]
 
 
 def not_measured_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows whose measurement did not produce a trustworthy number, whatever the status."""
-    return frame[frame["status"] != "ok"]
+    return frame[frame["status"] != Status.OK]
 
 
 def ordered_counts(values: pd.Series, preferred: tuple[str, ...] = ()) -> list[tuple[str, int]]:
@@ -131,6 +158,15 @@ def fmt_ci(low: Any, high: Any) -> str:
     if is_missing(low) or is_missing(high):
         return ""
     return f"{fmt_number(low)}–{fmt_number(high)}"
+
+
+def fmt_noise(noise_pct: Any, n_runs: Any) -> str:
+    """A series' run-to-run sigma with its history, e.g. '±3.1% (7 runs)' or 'n/a (2 runs)'."""
+    runs = 0 if is_missing(n_runs) else int(n_runs)
+    history = f"({runs} run{'' if runs == 1 else 's'})"
+    if is_missing(noise_pct):
+        return f"n/a {history}"
+    return f"±{float(noise_pct):.1f}% {history}"
 
 
 def fmt_text(value: Any, limit: int | None = None) -> str:

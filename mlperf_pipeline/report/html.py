@@ -18,7 +18,10 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from mlperf_pipeline.reasons import Status
+from mlperf_pipeline.report.coverage import coverage_by_family, coverage_table, failures_first, format_params
 from mlperf_pipeline.report.frame import (
+    RUN_TO_RUN_SIGMA,
     STATUS_ORDER,
     distinct_text,
     fmt_ci,
@@ -31,8 +34,8 @@ from mlperf_pipeline.report.frame import (
     not_measured_rows,
     sort_results,
     status_counts,
+    with_run_to_run_noise,
 )
-from mlperf_pipeline.report.coverage import coverage_by_family, coverage_table, failures_first, format_params
 from mlperf_pipeline.report.markdown import markdown_summary
 from mlperf_pipeline.report.plots import latency_plot, status_plot, throughput_plot
 
@@ -109,6 +112,7 @@ def _result_row(row: pd.Series) -> dict[str, str]:
         "p90": fmt_number(row["latency_ms_p90"]),
         "p99": fmt_number(row["latency_ms_p99"]),
         "ci": fmt_ci(row["ci95_low_ms"], row["ci95_high_ms"]),
+        "noise": row[RUN_TO_RUN_SIGMA],
         "n": fmt_int(row["n_samples"]),
         "warmup": fmt_int(row["warmup_n"]),
         "throughput": fmt_number(row["throughput_per_s"]),
@@ -163,13 +167,13 @@ def _context(
 
 
 def _coverage_context(rows: list[dict]) -> dict[str, object]:
-    ok = sum(row["status"] == "ok" for row in rows)
+    ok = sum(row["status"] == Status.OK for row in rows)
     return {
         "n": len(rows),
         "ok": ok,
         "pct": f"{100 * ok / max(len(rows), 1):.1f}",
         "by_family": [
-            (family, counts.get("ok", 0), counts["total"]) for family, counts in coverage_by_family(rows).items()
+            (family, counts.get(Status.OK, 0), counts["total"]) for family, counts in coverage_by_family(rows).items()
         ],
         "rows": [
             {
@@ -208,15 +212,18 @@ def render_report(
     generated_at: datetime | str | None = None,
     extra_sections: dict[str, str] | None = None,
     coverage: list[dict] | None = None,
+    noise: pd.DataFrame | None = None,
 ) -> ReportFiles:
     """Write `report.html` and `summary.md` for the current result rows into out_dir.
 
     extra_sections maps a heading to plain text (e.g. recommendations); it is shown escaped
     and preformatted, never interpreted as HTML. coverage: the skillset smoke-check rows (the
-    `current_skillset_checks` view), shown as the coverage table with parameter counts.
+    `current_skillset_checks` view), shown as the coverage table with parameter counts. noise:
+    one row per series (the `series_noise` view), shown beside each result as its run-to-run
+    sigma, so that a reader can tell a real difference from the series' usual scatter.
     """
-    frame = normalise(df)
-    markdown = markdown_summary(df)
+    frame = with_run_to_run_noise(normalise(df), noise)
+    markdown = markdown_summary(df, noise=noise)
     if coverage:
         markdown += "\n\n## Skillset coverage (tiny size, cpu)\n\n" + coverage_table(coverage, failures_only=True)
     html = (

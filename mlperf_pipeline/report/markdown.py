@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 import pandas as pd
 
 from mlperf_pipeline.report.frame import (
+    RUN_TO_RUN_SIGMA,
     fmt_ci,
     fmt_int,
     fmt_number,
@@ -18,6 +19,7 @@ from mlperf_pipeline.report.frame import (
     ok_rows,
     sort_results,
     status_counts,
+    with_run_to_run_noise,
 )
 
 HEADING = "## mlperf_pipeline benchmark summary"
@@ -34,6 +36,7 @@ OK_HEADERS = (
     "dtype",
     "p50 ms",
     "CI 95% ms",
+    "run-to-run σ",
     "throughput/s",
     "peak MB",
 )
@@ -83,6 +86,7 @@ def _ok_row(row: pd.Series) -> list[str]:
         row["dtype"],
         fmt_number(row["latency_ms_p50"]),
         fmt_ci(row["ci95_low_ms"], row["ci95_high_ms"]),
+        row[RUN_TO_RUN_SIGMA],
         fmt_number(row["throughput_per_s"]),
         fmt_number(row["peak_memory_mb"]),
     ]
@@ -122,14 +126,15 @@ def _records(frame: pd.DataFrame) -> Iterable[pd.Series]:
     return (row for _, row in frame.iterrows())
 
 
-def markdown_summary(df: pd.DataFrame | None, max_rows: int = 30) -> str:
+def markdown_summary(df: pd.DataFrame | None, max_rows: int = 30, noise: pd.DataFrame | None = None) -> str:
     """Heading, counts by status and hardware, a table of ok results and one of the rest.
 
-    Each table shows at most max_rows rows, sorted by model.
+    Each table shows at most max_rows rows, sorted by model. noise: the `series_noise` rows, shown
+    as each measured series' run-to-run sigma (blank when not given).
     """
     if df is None or len(df) == 0:
         return f"{HEADING}\n\n{NO_RESULTS}\n"
-    frame = normalise(df)
+    frame = with_run_to_run_noise(normalise(df), noise)
     sections = [
         HEADING,
         _counts_section(frame),

@@ -12,25 +12,24 @@ it is stored under a hash of exactly that: regenerating unchanged skillsets re-r
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlperf_pipeline.isolation.locks import file_lock
+from mlperf_pipeline.reasons import ReasonCode, Status
 from mlperf_pipeline.skillsets.runtime import SkillsetInfo
-from mlperf_pipeline.skillsets.versions import sources_digest
+from mlperf_pipeline.skillsets.versions import shared_facts_digest, sources_digest
 
 SMOKE_BATCH_SIZE = 1
 SMOKE_SEQ_LEN = 128
 # No other shrink of the same model can fix these; the ladder stops at them.
-NOTHING_SMALLER_HELPS = ("missing_dependency", "unsupported_inputs")
-OK = "ok"
+NOTHING_SMALLER_HELPS = (ReasonCode.MISSING_DEPENDENCY, ReasonCode.UNSUPPORTED_INPUTS)
 
 
 @functools.cache
@@ -39,16 +38,16 @@ def _runtime_version(package: Path | None = None) -> str:
 
     The torch and transformers versions, every `.py` file of the runtime package (sorted by path
     relative to `package`; path and bytes both hashed, so adding, moving or editing any module
-    counts) and this module. `package` is this skillsets package (tests hash a copy); computed
+    counts), this module and the shared facts (`versions.SHARED_FACTS`: the reason codes the
+    outcomes carry). `package` is this skillsets package (tests hash a copy); computed
     once per process and argument."""
     import torch
     import transformers
 
     package = Path(__file__).parent if package is None else package
     sources = [*(package / "runtime").rglob("*.py"), package / "checks.py"]
-    return sources_digest(package, sources, seed=f"torch={torch.__version__};transformers={transformers.__version__}")[
-        :16
-    ]
+    libraries = f"torch={torch.__version__};transformers={transformers.__version__};"
+    return sources_digest(package, sources, seed=libraries + shared_facts_digest())[:16]
 
 
 def check_key(
@@ -95,7 +94,12 @@ def _failed(phase: str, error: BaseException) -> dict:
     from mlperf_pipeline.skillsets.runtime import reason_code
 
     message = " ".join(f"{type(error).__name__}: {error}".split())
-    return {"status": "failed", "reason_code": reason_code(error), "reason": f"{phase}: {message[:400]}"}
+    # Plain strings: outcomes go to JSON files and Dagster metadata, which refuses enums.
+    return {
+        "status": Status.FAILED.value,
+        "reason_code": reason_code(error).value,
+        "reason": f"{phase}: {message[:400]}",
+    }
 
 
 def _count(info: SkillsetInfo, size: str) -> tuple[int | None, BaseException | None]:
@@ -130,7 +134,7 @@ def check_info(
     from mlperf_pipeline.skillsets.runtime import build_model, make_inputs
 
     started = time.perf_counter()
-    result: dict = {"status": OK, "reason_code": None, "reason": None}
+    result: dict = {"status": Status.OK.value, "reason_code": None, "reason": None}
     result["params_tiny"], tiny_error = _count(info, "tiny")
     if count_full:
         result["params_full"], full_error = _count(info, "full")
@@ -139,7 +143,9 @@ def check_info(
         result.update(_failed("build", tiny_error))
     elif max_tiny_params and result["params_tiny"] > max_tiny_params:
         result.update(
-            status="failed", reason_code="too_large", reason=f"tiny: {result['params_tiny'] / 1e6:.0f}M parameters"
+            status=Status.FAILED.value,
+            reason_code=ReasonCode.TOO_LARGE.value,
+            reason=f"tiny: {result['params_tiny'] / 1e6:.0f}M parameters",
         )
     else:
         try:
@@ -165,7 +171,7 @@ def examine_module(path: str) -> dict:
     started = time.perf_counter()
     try:
         module = load_skillset_module(Path(path))
-        result = {"status": OK, "reason_code": None, "reason": None}
+        result = {"status": Status.OK.value, "reason_code": None, "reason": None}
         result.update(
             _forward_once(
                 lambda: module.build("tiny", "cpu", "float32"),
@@ -209,22 +215,12 @@ class CheckStore:
             self.outcomes.update(new)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(self.path.with_suffix(".lock")):
+        with file_lock(self.path.with_suffix(".lock")):
             merged = {**self._read(), **new}
             temporary = self.path.with_suffix(f".tmp{os.getpid()}")
             temporary.write_text(json.dumps(merged, sort_keys=True))
             os.replace(temporary, self.path)
         self.outcomes.update(new)
-
-
-@contextmanager
-def _locked(path: Path):
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class InProcessCalls:
@@ -288,12 +284,16 @@ class Ladder:
             outcome = self.outcomes[index]
             if outcome is None:
                 return index
-            if outcome["status"] == OK:
+            if outcome["status"] == Status.OK:
                 self.chosen, self.done = index, True
                 return None
             if outcome["reason_code"] in NOTHING_SMALLER_HELPS:
                 break
-            if outcome["reason_code"] == "too_large" and self.last_resort is not None and index < self.last_resort:
+            if (
+                outcome["reason_code"] == ReasonCode.TOO_LARGE
+                and self.last_resort is not None
+                and index < self.last_resort
+            ):
                 index = self.last_resort
                 continue
             index += 1
@@ -343,7 +343,8 @@ def resolve_ladders(ladders: list[Ladder], store: CheckStore, calls, max_tiny_pa
             if index == 0:
                 outcome.setdefault("params_full", None)  # a child that died counted nothing
             ladder.outcomes[index] = outcome
-            if outcome.get("reason_code") != "timeout":  # a hang may be the machine's fault: try again next time
+            # A hang may be the machine's fault: try again next time.
+            if outcome.get("reason_code") != ReasonCode.TIMEOUT:
                 new[check_key(ladder.info_at(index), runtime_version=runtime_version)] = outcome
         counts["checked"] += len(items)
         store.put(new)
@@ -391,5 +392,5 @@ def smoke_modules(paths: dict[str, str], store: CheckStore, calls) -> dict[str, 
     unknown = [model_type for model_type, outcome in outcomes.items() if outcome is None]
     for model_type, outcome in zip(unknown, calls.map(examine_module, [paths[m] for m in unknown])):
         outcomes[model_type] = outcome
-    store.put({keys[m]: outcomes[m] for m in unknown if outcomes[m].get("reason_code") != "timeout"})
+    store.put({keys[m]: outcomes[m] for m in unknown if outcomes[m].get("reason_code") != ReasonCode.TIMEOUT})
     return outcomes

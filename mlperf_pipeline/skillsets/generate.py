@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mlperf_pipeline.catalog.catalog import entry_for
 from mlperf_pipeline.hardware.detect import HARDWARE, DeviceInfo
+from mlperf_pipeline.reasons import ReasonCode, Status
 from mlperf_pipeline.skillsets.checks import CheckStore, InProcessCalls, Ladder, resolve_ladders
 from mlperf_pipeline.skillsets.render import override_problem, write_skillset
 from mlperf_pipeline.skillsets.runtime import SkillsetInfo
@@ -59,7 +60,11 @@ def generate(
     problem = override_problem(rendered.path) if rendered.overridden else None
     if problem and verdict["present"]:
         # A broken override fails this type's benchmarks with the reason; other types are unaffected.
-        verdict = {**verdict, "sizes": {size: "invalid_config" for size in verdict["sizes"]}, "reason": problem}
+        verdict = {
+            **verdict,
+            "sizes": {size: ReasonCode.INVALID_CONFIG.value for size in verdict["sizes"]},
+            "reason": problem,
+        }
     record = SkillsetRecord(
         model_type=spec.model_type,
         partition_key=spec.entry.partition_key,
@@ -132,8 +137,8 @@ def _ladder_for(entry, overrides_dir: Path | None) -> Ladder:
     except ValueError as error:  # this type's skillset is unusable, with the reason; the others go on
         ladder = Ladder(info, [{}])
         ladder.outcomes[0] = {
-            "status": "failed",
-            "reason_code": "invalid_config",
+            "status": Status.FAILED.value,
+            "reason_code": ReasonCode.INVALID_CONFIG.value,
             "reason": str(error),
             "params_tiny": None,
             "params_full": None,
@@ -149,7 +154,9 @@ def _ladder_for(entry, overrides_dir: Path | None) -> Ladder:
 def checked_specs(
     entries: list, store: CheckStore, calls, log=None, overrides_dir: Path | None = None
 ) -> dict[str, tuple[SkillsetSpec, dict]]:
-    """A spec and its smoke outcome per model type, shrink rungs chosen by isolated checks.
+    """A spec and its smoke outcome per model type, shrink rungs chosen by the checks `calls` runs:
+    in isolated processes (`isolated.IsolatedCalls`, the `skillsets` asset) or in this one
+    (`checks.InProcessCalls`, `spec_for`'s default).
 
     Rungs whose outcome is stored are not checked again, so regenerating is cheap. A user's YAML
     config patch (`config_patch`) applies to every rung."""
@@ -169,9 +176,9 @@ def checked_specs(
         spec = SkillsetSpec(
             entry, ladder.overrides, {"tiny": smoke.get("params_tiny"), "full": params_full}, transformers.__version__
         )
-        if smoke.get("params_tiny") is None and smoke["status"] != "ok":  # it cannot even be built
+        if smoke.get("params_tiny") is None and smoke["status"] != Status.OK:  # it cannot even be built
             spec.build_errors["tiny"] = smoke["reason"]
-            spec.build_error_codes["tiny"] = smoke.get("reason_code") or "invalid_config"
+            spec.build_error_codes["tiny"] = smoke.get("reason_code") or ReasonCode.INVALID_CONFIG.value
         if full_error:
             spec.build_errors["full"] = full_error
         specs[entry.model_type] = (spec, smoke)

@@ -1,4 +1,4 @@
-"""What a skillset knows about one model type: how to shrink it, its size, where it can run."""
+"""What a skillset knows about one model type: its tiny overrides, its size, where it can run."""
 
 from __future__ import annotations
 

@@ -11,9 +11,15 @@ from mlperf_pipeline.skillsets.spec import SkillsetSpec
 
 NO_OVERRIDE = "none"
 _GENERATOR_SUFFIXES = (".py", ".j2", ".jinja")
-# This module decides when skillsets are re-generated but shapes none of them, so it is not hashed:
-# moving code-version logic here left the version of the generator itself unchanged.
-_NOT_GENERATOR = frozenset({"versions.py"})
+# Facts the generator reads from outside this package (statuses and reason codes, the hardware
+# list, the dtypes per hardware): a change there changes verdicts, so it changes the version too.
+SHARED_FACTS = ("reasons.py", "sizes.py", "hardware/detect.py", "hardware/dtypes.py")
+
+
+def shared_facts_digest() -> str:
+    """Hash of `SHARED_FACTS`, the modules below `skillsets` that generated modules depend on."""
+    root = Path(__file__).parents[1]
+    return sources_digest(root, [root / name for name in SHARED_FACTS])
 
 
 def sources_digest(root: Path, paths: Iterable[Path], seed: str = "") -> str:
@@ -29,19 +35,17 @@ def sources_digest(root: Path, paths: Iterable[Path], seed: str = "") -> str:
 
 @functools.cache
 def generator_code_version(package: Path | None = None) -> str:
-    """Hash of the skillset generator's sources (code and templates): a change re-generates every skillset.
+    """Hash of the skillset generator's sources (this package's code and templates, and the
+    `SHARED_FACTS`): a change re-generates every skillset (modules that come out byte-identical keep
+    their data versions, so nothing is re-measured because of it).
 
-    `package` is this skillsets package (tests hash a copy). Computed on first use and kept for the
-    process, not when a module is imported."""
+    `package` is this skillsets package (tests hash a copy). Computed once per process, on first
+    use: the `skillsets` asset asks for it when its definition is imported."""
     root = Path(__file__).parent if package is None else package
     sources = [
-        path
-        for path in root.rglob("*")
-        if path.suffix in _GENERATOR_SUFFIXES
-        and "__pycache__" not in path.parts
-        and path.relative_to(root).as_posix() not in _NOT_GENERATOR
+        path for path in root.rglob("*") if path.suffix in _GENERATOR_SUFFIXES and "__pycache__" not in path.parts
     ]
-    return sources_digest(root, sources)[:12]
+    return sources_digest(root, sources, seed=shared_facts_digest())[:12]
 
 
 def patch_filename(model_key: str) -> str:

@@ -6,6 +6,7 @@ from mlperf_pipeline.store.results import (
     read_current_results,
     read_results_history,
     read_samples,
+    read_series_noise,
     write_partition_results,
     write_table_rows,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "read_current_results",
     "read_results_history",
     "read_samples",
+    "read_series_noise",
     "write_partition_results",
     "write_table_rows",
 ]

@@ -8,17 +8,17 @@ does not take our lock.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import random
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import duckdb
 
-from mlperf_pipeline.store.schema import migrate
+from mlperf_pipeline.isolation.locks import file_lock
+from mlperf_pipeline.store.schema import MIGRATIONS, applied_versions, migrate
 
 _FIRST_DELAY_S = 0.01
 _MAX_DELAY_S = 0.5
@@ -52,9 +52,26 @@ def connect(
         try:
             if not read_only:
                 migrate(conn)
+            elif _behind(conn):
+                # Written by an older version: readers expect today's views, so bring the file up
+                # to date once (migrations only add), then read it as asked.
+                conn.close()
+                conn = _open_with_retry(path, False, deadline, timeout_s)
+                migrate(conn)
+                conn.close()
+                conn = _open_with_retry(path, True, deadline, timeout_s)
             yield conn
         finally:
             conn.close()
+
+
+def _behind(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the database lacks a migration this version of the code knows."""
+    try:
+        applied = applied_versions(conn)
+    except duckdb.CatalogException:  # no migrations table: not a results database; leave it as it is
+        return False
+    return any(version not in applied for version, _, _ in MIGRATIONS)
 
 
 def _make_parent(path: Path) -> None:
@@ -83,31 +100,26 @@ def _sleep_before_retry(delay_s: float, deadline: float) -> bool:
 
 @contextmanager
 def _exclusive_lock(lock_path: Path, deadline: float, timeout_s: float) -> Iterator[None]:
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as error:
-        raise StoreError(f"cannot open the lock file {lock_path}: {error}") from error
-    try:
-        _acquire(fd, lock_path, deadline, timeout_s)
-        _record_holder(fd)
+    """Our processes' queue: the lock is released when we are done, and by the kernel if we die."""
+    with ExitStack() as held:
+        _record_holder(_acquire(held, lock_path, deadline, timeout_s))
         yield
-    finally:
-        # Closing the descriptor releases the lock; the kernel does the same if we die.
-        os.close(fd)
 
 
-def _acquire(fd: int, lock_path: Path, deadline: float, timeout_s: float) -> None:
+def _acquire(held: ExitStack, lock_path: Path, deadline: float, timeout_s: float) -> int:
+    """Try the lock without blocking until the deadline (with backoff); the locked descriptor."""
     delays = _backoff_delays()
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
+            return held.enter_context(file_lock(lock_path, blocking=False))
         except BlockingIOError:
             if not _sleep_before_retry(next(delays), deadline):
                 raise StoreError(
                     f"the results database lock {lock_path} is still held by another pipeline "
-                    f"process ({_holder(fd)}) after {timeout_s:g} s"
+                    f"process ({_holder(lock_path)}) after {timeout_s:g} s"
                 ) from None
+        except OSError as error:
+            raise StoreError(f"cannot open the lock file {lock_path}: {error}") from error
 
 
 def _record_holder(fd: int) -> None:
@@ -116,8 +128,11 @@ def _record_holder(fd: int) -> None:
     os.pwrite(fd, str(os.getpid()).encode(), 0)
 
 
-def _holder(fd: int) -> str:
-    pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
+def _holder(lock_path: Path) -> str:
+    try:
+        pid = lock_path.read_text(errors="replace").strip()[:32]
+    except OSError:
+        pid = ""
     return f"PID {pid}" if pid else "PID unknown"
 
 

@@ -32,7 +32,14 @@ from mlperf_pipeline.store.transaction import transaction
 APPEND_TABLES = frozenset({"hardware_ceilings", "calibration_params", "predictions", "anomalies", "regressions"})
 PARQUET_EXPORTS = ("benchmark_results", "benchmark_samples", "current_results")
 
-_PANDAS_DTYPES = {"INTEGER": "Int64", "BIGINT": "Int64", "DOUBLE": "float64", "BOOLEAN": "boolean", "VARCHAR": object}
+_PANDAS_DTYPES = {
+    "INTEGER": "Int64",
+    "BIGINT": "Int64",
+    "DOUBLE": "float64",
+    "BOOLEAN": "boolean",
+    "VARCHAR": object,
+    "DOUBLE[]": object,
+}
 _ALLOWED_VALUES = {"status": RESULT_STATUSES, "size": SIZES, "reason_code": REASON_CODES}
 _SERIES_ORDER = ", ".join(SERIES_KEY)
 
@@ -119,6 +126,15 @@ def read_results_history(db_path: DbPath, hardware: str | None = None, model_typ
     return _query(db_path, sql, params)
 
 
+def read_series_noise(db_path: DbPath, hardware: str | None = None, model_type: str | None = None) -> pd.DataFrame:
+    """Each series' level and run-to-run noise over its whole history (the `series_noise` view).
+
+    The scale a change of the series is judged against; `noise_pct` is null below 3 runs.
+    """
+    where, params = _filters(hardware=hardware, model_type=model_type)
+    return _query(db_path, f"SELECT * FROM series_noise {where} ORDER BY {_SERIES_ORDER}", params)
+
+
 def read_samples(db_path: DbPath, run_id: str) -> pd.DataFrame:
     """The raw per-iteration latencies of one benchmark run."""
     where, params = _filters(run_id=run_id)
@@ -188,6 +204,8 @@ def _accepts(sql_type: str, value: Any) -> bool:
         return isinstance(value, numbers.Real)
     if sql_type == "TIMESTAMP":
         return isinstance(value, (datetime, str))
+    if sql_type == "DOUBLE[]":
+        return isinstance(value, (list, tuple)) and all(_accepts("DOUBLE", item) for item in value)
     return isinstance(value, str)
 
 

@@ -10,8 +10,7 @@ from datetime import datetime, timezone
 
 import duckdb
 
-from mlperf_pipeline import reasons
-from mlperf_pipeline.bench import request
+from mlperf_pipeline import reasons, sizes
 from mlperf_pipeline.store.transaction import transaction
 
 ColumnList = list[tuple[str, str]]
@@ -21,9 +20,12 @@ ColumnList = list[tuple[str, str]]
 # so a new code would otherwise need a table rebuild.
 RESULT_STATUSES = reasons.STATUSES
 REASON_CODES = reasons.REASON_CODES
-SIZES = request.SIZES
+SIZES = sizes.SIZES
 
 SERIES_KEY = ("hardware", "model_type", "size", "batch_size", "seq_len", "dtype", "scenario", "workers")
+# Rows that were measured and so count as one run of their series: an `invalid` row has a latency
+# too, it only missed the stop rule's target; `failed` and `skipped` rows have none.
+MEASURED_STATUSES = (reasons.Status.OK, reasons.Status.INVALID)
 
 
 def _typed(sql_type: str, *names: str) -> ColumnList:
@@ -73,6 +75,14 @@ RESULT_COLUMNS: ColumnList = [
     # What the measurement depended on (skillset, environment, bench version, grid): a run that was
     # killed after writing a partition is not measured again for the same inputs.
     ("inputs_version", "VARCHAR"),
+    # Measured in several processes (migration 4): the interval is over their medians.
+    ("n_processes", "INTEGER"),
+    ("process_medians_ms", "DOUBLE[]"),
+    ("between_process_cv_pct", "DOUBLE"),
+    # The host-speed probe: a fixed kernel timed beside the model, slowest reading of the row's processes.
+    ("host_probe_ms", "DOUBLE"),
+    ("host_slowdown_pct", "DOUBLE"),
+    ("remeasured", "INTEGER"),
 ]
 
 SAMPLE_COLUMNS: ColumnList = [
@@ -81,6 +91,7 @@ SAMPLE_COLUMNS: ColumnList = [
     *_typed("VARCHAR", "dtype", "scenario"),
     *_typed("INTEGER", "workers", "iteration"),
     ("latency_ms", "DOUBLE"),
+    ("process", "INTEGER"),  # which of the configuration's processes took the sample (migration 4)
 ]
 
 HARDWARE_CEILING_COLUMNS: ColumnList = [
@@ -138,6 +149,17 @@ SKILLSET_CHECK_COLUMNS: ColumnList = [
     ("overridden", "BOOLEAN"),
     ("seconds", "DOUBLE"),
     ("dagster_run_id", "VARCHAR"),
+]
+
+# The `series_noise` view (migration 5): one row per series, its level and run-to-run noise.
+SERIES_NOISE_COLUMNS: ColumnList = [
+    *_typed("VARCHAR", "hardware", "model_type", "size"),
+    *_typed("INTEGER", "batch_size", "seq_len"),
+    *_typed("VARCHAR", "dtype", "scenario"),
+    ("workers", "INTEGER"),
+    ("n_runs", "BIGINT"),
+    *_typed("DOUBLE", "level_ms", "noise_pct"),
+    *_typed("TIMESTAMP", "first_measured_at", "last_measured_at"),
 ]
 
 TABLE_COLUMNS: dict[str, ColumnList] = {
@@ -302,10 +324,45 @@ _MIGRATION_3 = [
     """,
 ]
 
+_MIGRATION_4 = [
+    "ALTER TABLE benchmark_results ADD COLUMN n_processes INTEGER",
+    "ALTER TABLE benchmark_results ADD COLUMN process_medians_ms DOUBLE[]",
+    "ALTER TABLE benchmark_results ADD COLUMN between_process_cv_pct DOUBLE",
+    "ALTER TABLE benchmark_results ADD COLUMN host_probe_ms DOUBLE",
+    "ALTER TABLE benchmark_results ADD COLUMN host_slowdown_pct DOUBLE",
+    "ALTER TABLE benchmark_results ADD COLUMN remeasured INTEGER",
+    "ALTER TABLE benchmark_samples ADD COLUMN process INTEGER",
+    _CURRENT_RESULTS_VIEW,
+]
+
+# The noise scale the regression detectors judge a change against: how far one series' per-run
+# medians scatter from run to run (host episodes, process layout), which the spread inside one run
+# does not show. 1.4826 x MAD estimates a normal sigma; the median and MAD are not pulled by one bad
+# run the way a mean and standard deviation are. Fewer than 3 runs give no estimate (NULL).
+# Written out (not generated from SERIES_KEY) so that it never changes once applied.
+# `analysis.noise.run_to_run_noise` is the same computation in Python; a test keeps them in step.
+_SERIES_NOISE_VIEW = """
+    CREATE OR REPLACE VIEW series_noise AS
+    SELECT
+        hardware, model_type, size, batch_size, seq_len, dtype, scenario, workers,
+        count(*) AS n_runs,
+        median(latency_ms_p50) AS level_ms,
+        CASE WHEN count(*) >= 3 THEN 1.4826 * mad(latency_ms_p50) / median(latency_ms_p50) * 100 END AS noise_pct,
+        min(measured_at) AS first_measured_at,
+        max(measured_at) AS last_measured_at
+    FROM benchmark_results
+    WHERE status IN ('ok', 'invalid') AND latency_ms_p50 IS NOT NULL
+    GROUP BY hardware, model_type, size, batch_size, seq_len, dtype, scenario, workers
+    """
+
+_MIGRATION_5 = [_SERIES_NOISE_VIEW]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "results, samples, analysis tables and the current_results view", _MIGRATION_1),
     (2, "measurement conditions (OpenMP wait policy, foreign load), concurrent speedup, inputs version", _MIGRATION_2),
     (3, "skillset smoke checks (the coverage table) and their current view", _MIGRATION_3),
+    (4, "multi-process measurement: process count, per-process medians and spread, host probe", _MIGRATION_4),
+    (5, "series_noise view: each series' level and robust run-to-run noise over its history", _MIGRATION_5),
 ]
 
 

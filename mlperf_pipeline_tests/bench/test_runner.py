@@ -190,7 +190,7 @@ def test_a_dead_fork_server_falls_back_to_a_new_interpreter(bert_record, tmp_pat
 
     with ForkServerPool(lambda policy: child_environment(2, policy), ["BertModel"]) as pool:
         pool.get("PASSIVE").process.kill()  # e.g. the kernel's OOM killer took the server
-        pool.servers["PASSIVE"].process.wait()
+        pool.servers[("PASSIVE", 0)].process.wait()
         outcome = run_isolated(
             _request(bert_record.path, batch_sizes=[1, 2]),
             lock_dir=tmp_path,
@@ -198,4 +198,4 @@ def test_a_dead_fork_server_falls_back_to_a_new_interpreter(bert_record, tmp_pat
             omp_wait_policy="PASSIVE",
         )
         _assert_measured(outcome)
-        assert "PASSIVE" in pool.failed
+        assert ("PASSIVE", 0) in pool.failed

@@ -82,6 +82,36 @@ def test_stored_outcomes_are_reused_and_a_changed_candidate_is_checked_again(tmp
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("overrides", "max_tiny_params", "reason_code"),
+    [
+        ({"hidden_size": 30, "num_attention_heads": 4}, None, "library_error"),  # heads do not divide the width
+        ({}, 1, "too_large"),
+    ],
+)
+def test_a_failed_check_made_in_process_serialises_as_dagster_metadata(overrides, max_tiny_params, reason_code):
+    """A direct `check_info` result (no JSON round trip between processes) holds plain strings:
+    Dagster refuses enums in an asset check's or a materialisation's metadata."""
+    from dagster._serdes import deserialize_value, serialize_value
+
+    from mlperf_pipeline.orchestration.assets.skillsets import SKILLSETS, _smoke_evaluation, coverage_metadata
+    from mlperf_pipeline.skillsets.checks import check_info
+    from mlperf_pipeline.skillsets.runtime import SkillsetInfo
+
+    entry = entry_for("bert")
+    info = SkillsetInfo(entry.model_type, entry.model_class, entry.family, entry.modality, overrides)
+    outcome = check_info(info, max_tiny_params)
+    assert (outcome["status"], outcome["reason_code"]) == ("failed", reason_code)
+    assert type(outcome["status"]) is str and type(outcome["reason_code"]) is str
+
+    evaluation = deserialize_value(serialize_value(_smoke_evaluation("cpu|bert", outcome)), dg.AssetCheckEvaluation)
+    assert not evaluation.passed and evaluation.metadata["reason_code"].value == reason_code
+    row = {"model_type": "bert", "family": entry.family, "params_tiny": None, "params_full": None, **outcome}
+    materialisation = dg.AssetMaterialization(SKILLSETS, metadata=coverage_metadata([row]))
+    by_family = deserialize_value(serialize_value(materialisation), dg.AssetMaterialization).metadata["by_family"]
+    assert by_family.value == {entry.family: {"total": 1, reason_code: 1}}
+
+
 def test_isolated_calls_classify_crashes_and_hangs_and_keep_going():
     started = time.monotonic()
     results = IsolatedCalls(jobs=2, timeout_s=5, preload=()).map(
@@ -144,20 +174,6 @@ def test_a_yaml_config_patch_changes_the_tiny_model_and_a_broken_one_names_its_f
 
 def entry_params_without_patch(tmp_path, calls) -> int:
     return checked_specs([entry_for("bert")], CheckStore(tmp_path / "plain.json"), calls)["bert"][1]["params_tiny"]
-
-
-def test_override_versions_change_only_for_the_type_whose_module_or_patch_changed(tmp_path):
-    from mlperf_pipeline.skillsets.versions import NO_OVERRIDE, override_versions
-
-    keys = ["bert", "gpt2", "xlm-roberta"]
-    assert override_versions(tmp_path, keys) == dict.fromkeys(keys, NO_OVERRIDE)
-    (tmp_path / "hf_bert.yaml").write_text("config: {num_hidden_layers: 1}\n")
-    (tmp_path / "hf_xlm_roberta.py").write_text("def build(): ...\n")
-    first = override_versions(tmp_path, keys)
-    assert first["gpt2"] == NO_OVERRIDE and NO_OVERRIDE not in (first["bert"], first["xlm-roberta"])
-    (tmp_path / "hf_bert.yaml").write_text("config: {num_hidden_layers: 3}\n")
-    second = override_versions(tmp_path, keys)
-    assert second["bert"] != first["bert"] and second["xlm-roberta"] == first["xlm-roberta"]
 
 
 def test_generated_literals_evaluate_back_even_for_non_finite_floats():

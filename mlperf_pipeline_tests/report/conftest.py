@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from mlperf_pipeline.analysis.noise import noise_per_series
 from mlperf_pipeline.report.frame import RESULT_COLUMNS
 
 SCRIPT_MODEL = "<script>alert('x')</script>"
@@ -101,6 +102,33 @@ def build_results() -> pd.DataFrame:
         ),
     ]
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+
+
+# Earlier runs of two of the series above: bert at batch 1 has history enough for a noise estimate
+# (median 6.1, MAD 0.1: 1.4826 x 0.1 / 6.1 = 2.4%), gpt2 on cpu only two runs.
+BERT_RUNS_MS = (6.0, 6.1, 6.2, 5.9, 6.4, 6.1, 6.0)
+GPT2_CPU_RUNS_MS = (14.9, 14.2)
+
+
+def build_noise() -> pd.DataFrame:
+    """The series noise of a small history, computed as the report asset gets it from the store."""
+    history = [
+        *(
+            _row("bert", "encoder", latency_ms_p50=ms, measured_at=pd.Timestamp(2025, 1, 1 + i))
+            for i, ms in enumerate(BERT_RUNS_MS)
+        ),
+        *(
+            _row("gpt2", "decoder", latency_ms_p50=ms, measured_at=pd.Timestamp(2025, 1, 1 + i))
+            for i, ms in enumerate(GPT2_CPU_RUNS_MS)
+        ),
+        _row("gpt2", "decoder", status="failed", reason_code="crash"),
+    ]
+    return noise_per_series(pd.DataFrame(history, columns=list(RESULT_COLUMNS)))
+
+
+@pytest.fixture
+def noise() -> pd.DataFrame:
+    return build_noise()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from markupsafe import escape
 
 from mlperf_pipeline.report import ReportFiles, render_report
-from mlperf_pipeline_tests.report.conftest import OOM_REASON, SCRIPT_MODEL, build_results
+from mlperf_pipeline_tests.report.conftest import OOM_REASON, SCRIPT_MODEL, build_noise, build_results
 
 GENERATED_AT = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -20,7 +20,7 @@ def render(results, tmp_path, **kwargs) -> tuple[ReportFiles, str]:
 @pytest.fixture(scope="module")
 def page(tmp_path_factory) -> str:
     """The sample report, rendered once: drawing its plots is the slow part of these tests."""
-    return render(build_results(), tmp_path_factory.mktemp("report"))[1]
+    return render(build_results(), tmp_path_factory.mktemp("report"), noise=build_noise())[1]
 
 
 def test_report_files_are_written(results, tmp_path):
@@ -79,3 +79,20 @@ def test_rerender_replaces_report(results, tmp_path):
     render(results, tmp_path)
     files, page = render(results.head(1), tmp_path)
     assert files.n_rows == 1 and "whisper" not in page
+
+
+def _results_row(page: str, *cells: str) -> str:
+    """The results-table row (HTML) whose cells start with `cells`."""
+    results = page.split("<h2>Results</h2>")[1].split("<h2>Not ok")[0]
+    rows = [
+        row for row in results.split("<tr>") if re.findall(r"<td[^>]*>([^<]*)</td>", row)[: len(cells)] == list(cells)
+    ]
+    assert len(rows) == 1, cells
+    return rows[0]
+
+
+def test_results_show_each_series_run_to_run_noise(page):
+    assert "run-to-run σ</th>" in page
+    assert ">±2.4% (7 runs)<" in _results_row(page, "bert", "encoder", "cpu", "tiny", "1", "128", "float32", "latency")
+    assert ">n/a (2 runs)<" in _results_row(page, "gpt2", "decoder", "cpu")
+    assert ">n/a (0 runs)<" in _results_row(page, "t5")

@@ -59,3 +59,16 @@ def test_all_null_columns_are_tolerated():
     frame = pd.DataFrame({"model_type": [None, "gpt2"], "status": [None, "failed"]})
     text = markdown_summary(frame)
     assert "failed: 1" in text and "unknown: 1" in text
+
+
+def test_measured_rows_show_their_series_run_to_run_noise(results, noise):
+    measured = markdown_summary(results, noise=noise).split("### Measured")[1].split("### Not ok")[0]
+    assert "| CI 95% ms | run-to-run σ |" in measured
+    assert "| bert | encoder | cpu | latency | 1 | 128 | float32 | 6.10 | 5.90–6.40 | ±2.4% (7 runs) |" in measured
+    assert "| gpt2 | decoder | cpu | latency | 1 | 128 | float32 | 14.2 |  | n/a (2 runs) |" in measured
+    assert "| t5 | encoder-decoder | cpu | latency | 1 | 128 | bfloat16 | 22.0 | 21.1–23.0 | n/a (0 runs) |" in measured
+
+
+def test_without_noise_data_the_column_stays_blank(results):
+    measured = markdown_summary(results).split("### Measured")[1]
+    assert "| 6.10 | 5.90–6.40 |  |" in measured and "runs)" not in measured

@@ -132,3 +132,27 @@ def test_a_write_gives_up_after_its_timeout_when_held_outside(db_path, outside_h
     assert time.monotonic() - started < 1.2
     assert str(db_path) in str(raised.value)
     assert "PID" in str(raised.value)
+
+
+def test_a_reader_brings_a_database_of_an_older_version_up_to_date_first(tmp_path):
+    import duckdb
+
+    from mlperf_pipeline.store.results import read_series_noise
+    from mlperf_pipeline.store.schema import MIGRATIONS
+
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as conn:  # as an older version left it: migrations 1-3 only
+        conn.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMP)"
+        )
+        for version, description, statements in MIGRATIONS[:3]:
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, description])
+        conn.execute("INSERT INTO benchmark_results (hardware, model_type, status) VALUES ('cpu', 'bert', 'ok')")
+    assert read_series_noise(path).empty  # the view of a later migration exists for the reader
+    with duckdb.connect(str(path), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM benchmark_results").fetchone() == (1,)  # nothing lost
+        assert {version for (version,) in conn.execute("SELECT version FROM schema_migrations").fetchall()} == {
+            version for version, _, _ in MIGRATIONS
+        }

@@ -196,3 +196,18 @@ def _parquet_rows(path) -> int:
     # Read back with DuckDB: pandas would need pyarrow, which the project does not require.
     with closing(duckdb.connect()) as conn:
         return conn.execute("SELECT count(*) FROM read_parquet(?)", [str(path)]).fetchone()[0]
+
+
+def test_per_process_medians_and_sample_processes_round_trip(db_path):
+    row = result_row(n_processes=3, process_medians_ms=[10.0, 10.5, 9.75], between_process_cv_pct=3.7)
+    write(db_path, [row], sample_rows(n=2, process=1))
+    stored = read_current_results(db_path).iloc[0]
+    assert list(stored.process_medians_ms) == [10.0, 10.5, 9.75] and stored.n_processes == 3
+    assert set(read_samples(db_path, "bench-1")["process"]) == {1}
+
+
+def test_a_list_column_refuses_what_is_not_a_list_of_numbers(db_path):
+    with pytest.raises(ValueError, match="process_medians_ms"):
+        write(db_path, [result_row(process_medians_ms=["fast"])])
+    with pytest.raises(ValueError, match="process_medians_ms"):
+        write(db_path, [result_row(process_medians_ms=10.0)])

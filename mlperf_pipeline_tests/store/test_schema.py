@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from mlperf_pipeline.store.db import connect
-from mlperf_pipeline.store.schema import MIGRATIONS, RESULT_COLUMNS, TABLE_COLUMNS, migrate
+from mlperf_pipeline.store.schema import MIGRATIONS, RESULT_COLUMNS, SERIES_NOISE_COLUMNS, TABLE_COLUMNS, migrate
 
 
 def test_migrations_are_applied_once_and_rerunning_is_a_no_op(db_path):
@@ -26,7 +26,9 @@ def test_migrated_tables_match_the_declared_columns(db_path):
             described = conn.execute(f"DESCRIBE {table}").fetchall()
             assert [(name, sql_type) for name, sql_type, *_ in described] == columns, table
         view_columns = [row[0] for row in conn.execute("DESCRIBE current_results").fetchall()]
+        noise_columns = [(name, sql_type) for name, sql_type, *_ in conn.execute("DESCRIBE series_noise").fetchall()]
     assert view_columns == [name for name, _ in RESULT_COLUMNS]
+    assert noise_columns == SERIES_NOISE_COLUMNS
 
 
 def test_a_failed_migration_leaves_nothing_behind(db_path, monkeypatch):

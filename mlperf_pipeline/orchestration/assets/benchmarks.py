@@ -1,5 +1,6 @@
 """Benchmark results: each partition measured in its own process, written to DuckDB."""
 
+import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,9 +9,10 @@ from typing import Optional
 import dagster as dg
 
 from mlperf_pipeline.bench.forkserver import ForkServerPool
-from mlperf_pipeline.bench.partition import PartitionContext, benchmark_partition
+from mlperf_pipeline.bench.partition import PartitionContext, PartitionResult, partition_result, skipped_rows
+from mlperf_pipeline.bench.passes import round_robin
 from mlperf_pipeline.bench.request import BENCH_VERSION, BenchGrid
-from mlperf_pipeline.bench.runner import child_environment, device_lock
+from mlperf_pipeline.bench.runner import child_environment, device_lock, run_isolated
 from mlperf_pipeline.bench.versions import STORED_BY_ANOTHER_RUN, BenchmarkVersion
 from mlperf_pipeline.hardware.detect import DeviceInfo, detect, usable_cores
 from mlperf_pipeline.hardware.fingerprint import environment, fingerprint
@@ -42,6 +44,7 @@ class BenchmarkConfig(dg.Config):
     max_seconds_per_config: Optional[float] = None
     threads: Optional[int] = None
     workers: Optional[list[int]] = None
+    processes: Optional[int] = None
 
     def resolved(self, profile_name: Optional[str]) -> BenchGrid:
         profile = benchmark_profile(profile_name)
@@ -113,13 +116,9 @@ def benchmark_results(
         else None
     )
     shared = _Range(grid, previous, records, devices, fingerprints, launcher)
-    materializations = []
     started = time.monotonic()
     try:
-        for index, partition_key in enumerate(keys, start=1):
-            materializations.append(
-                _one_partition(context, bench_settings, results_store, shared, index, partition_key)
-            )
+        materializations = list(_measure_range(context, bench_settings, results_store, shared))
     finally:
         if launcher is not None:
             launcher.close()
@@ -131,14 +130,68 @@ def benchmark_results(
     yield from materializations
 
 
-def _one_partition(
-    context, settings: BenchSettings, store: ResultsStore, shared: _Range, index: int, partition_key
-) -> dg.AssetMaterialization:
-    """Measure one partition (or confirm it is unchanged) and describe it as a materialisation."""
-    record = shared.records[str(partition_key)]
-    hardware, grid, previous = record.hardware, shared.grid, shared.previous
-    inputs = BenchmarkVersion.of_inputs(record.data_version, shared.fingerprints[hardware], grid)
-    if previous is not None and inputs.recorded_in(previous.get(str(partition_key))):
+def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared: _Range):
+    """Materialisations of the range: unchanged partitions at once, the others measured in
+    `grid.processes` round-robin passes (`bench/passes.py`), each written when its last process is done."""
+    grid, partitions = shared.grid, {}
+    for partition_key in context.partition_keys:
+        record = shared.records[str(partition_key)]
+        inputs = BenchmarkVersion.of_inputs(record.data_version, shared.fingerprints[record.hardware], grid)
+        unchanged = _unchanged(context, settings, store, shared, partition_key, inputs)
+        if unchanged is not None:
+            yield unchanged
+            continue
+        partition = PartitionContext.of_record(
+            record, shared.devices[record.hardware], shared.fingerprints[record.hardware], grid.size, inputs.encode()
+        )
+        partitions[str(partition_key)] = (partition, partition.request(grid), inputs)
+    limits = {
+        "timeout_s": settings.timeout_s,
+        "memory_cap_bytes": settings.memory_cap_bytes,
+        "omp_wait_policy": settings.omp_wait_policy,
+    }
+
+    def run_slice(key: str, index: int):
+        partition, request, _ = partitions[key]
+        context.log.info(f"{key}: process {index + 1} of {request.processes}")
+        with device_lock(settings.lock_dir, partition.hardware):
+            return run_isolated(request, lock_dir=None, fork_servers=shared.launcher, slot=index, **limits)
+
+    runnable = [key for key, (partition, _, _) in partitions.items() if partition.runnable]
+    finished = round_robin(runnable, grid.processes, run_slice)
+    skipped = ((key, None) for key, (partition, _, _) in partitions.items() if not partition.runnable)
+    for index, (key, slices) in enumerate(itertools.chain(skipped, finished), start=1):
+        partition, request, inputs = partitions[key]
+        with device_lock(settings.lock_dir, partition.hardware):
+            result = (
+                PartitionResult(skipped_rows(partition, request), [])
+                if slices is None
+                else partition_result(partition, request, slices, lock_dir=None, **limits)
+            )
+            write_partition_results(
+                store.path,
+                result.row_dicts(),
+                result.samples,
+                dagster_run_id=context.run.run_id,
+                hardware=partition.hardware,
+                model_type=partition.model_type,
+            )
+        context.log.info(f"[{index}/{len(partitions)}] {key}: {result.status_counts()} in {result.wall_s:.1f} s")
+        yield dg.AssetMaterialization(
+            BENCHMARK_RESULTS,
+            partition=key,
+            tags={DATA_VERSION_TAG: inputs.measured_by(result.rows[0].run_id).encode()},
+            metadata={**result.summary(), "wall_s": round(result.wall_s, 2), "measured": True},
+        )
+
+
+def _unchanged(context, settings: BenchSettings, store: ResultsStore, shared: _Range, partition_key, inputs):
+    """The materialisation of a partition that needs no measuring, or None: its inputs are what its
+    latest materialisation recorded, or another run stored them (e.g. while this one waited)."""
+    previous = shared.previous
+    if previous is None:  # forced
+        return None
+    if inputs.recorded_in(previous.get(str(partition_key))):
         return dg.AssetMaterialization(
             BENCHMARK_RESULTS,
             partition=partition_key,
@@ -148,47 +201,16 @@ def _one_partition(
                 "reason": "skillset, environment, bench version and grid unchanged since the last measurement",
             },
         )
-    partition = PartitionContext.of_record(
-        record, shared.devices[hardware], shared.fingerprints[hardware], grid.size, inputs.encode()
-    )
-    # Check and measure under the device lock: DuckDB knows partitions that a concurrent run over an
-    # overlapping range measured while we waited, or that a killed run stored but never reported.
+    hardware, model_type = split_key(partition_key)
+    # Under the device lock: DuckDB knows partitions that a concurrent run over an overlapping
+    # range measured, or that a killed run stored but never reported.
     with device_lock(settings.lock_dir, hardware):
-        stored = (
-            None
-            if previous is None
-            else read_stored_inputs(store.path, hardware, [partition.model_type]).get(partition.model_type)
-        )
-        if stored == inputs.encode():
-            return dg.AssetMaterialization(
-                BENCHMARK_RESULTS,
-                partition=partition_key,
-                tags={DATA_VERSION_TAG: inputs.measured_by(STORED_BY_ANOTHER_RUN).encode()},
-                metadata={"measured": False, "reason": "measured by another run while this one waited for the device"},
-            )
-        result = benchmark_partition(
-            partition,
-            partition.request(grid),
-            lock_dir=None,
-            timeout_s=settings.timeout_s,
-            memory_cap_bytes=settings.memory_cap_bytes,
-            omp_wait_policy=settings.omp_wait_policy,
-            fork_servers=shared.launcher,
-        )
-        write_partition_results(
-            store.path,
-            result.row_dicts(),
-            result.samples,
-            dagster_run_id=context.run.run_id,
-            hardware=hardware,
-            model_type=partition.model_type,
-        )
-    context.log.info(
-        f"[{index}/{len(context.partition_keys)}] {partition_key}: {result.status_counts()} in {result.wall_s:.1f} s"
-    )
+        stored = read_stored_inputs(store.path, hardware, [model_type]).get(model_type)
+    if stored != inputs.encode():
+        return None
     return dg.AssetMaterialization(
         BENCHMARK_RESULTS,
         partition=partition_key,
-        tags={DATA_VERSION_TAG: inputs.measured_by(result.rows[0].run_id).encode()},
-        metadata={**result.summary(), "wall_s": round(result.wall_s, 2), "measured": True},
+        tags={DATA_VERSION_TAG: inputs.measured_by(STORED_BY_ANOTHER_RUN).encode()},
+        metadata={"measured": False, "reason": "already measured by another run"},
     )

@@ -7,7 +7,7 @@ import dagster as dg
 from mlperf_pipeline.orchestration.automation import refresh_after_results
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.report import render_report
-from mlperf_pipeline.store.results import read_current_results, read_skillset_coverage
+from mlperf_pipeline.store.results import read_current_results, read_series_noise, read_skillset_coverage
 
 
 @dg.asset(
@@ -16,8 +16,9 @@ from mlperf_pipeline.store.results import read_current_results, read_skillset_co
     group_name="reports",
     kinds={"html"},
     description="HTML report (results table, plots, what could not be measured and why) built from the "
-    "DuckDB `current_results` view, the skillset coverage table (`current_skillset_checks`, with parameter "
-    "counts at tiny and full size), plus a Markdown summary shown here.",
+    "DuckDB `current_results` view with each series' run-to-run σ (`series_noise`), the skillset "
+    "coverage table (`current_skillset_checks`, with parameter counts at tiny and full size), plus a "
+    "Markdown summary shown here.",
 )
 def benchmark_report(
     context: dg.AssetExecutionContext, bench_settings: BenchSettings, results_store: ResultsStore
@@ -25,7 +26,8 @@ def benchmark_report(
     results = read_current_results(results_store.path)
     checks = read_skillset_coverage(results_store.path)
     coverage = checks.astype(object).where(checks.notna(), None).to_dict("records")
-    report = render_report(results, Path(bench_settings.reports_dir), coverage=coverage)
+    noise = read_series_noise(results_store.path)
+    report = render_report(results, Path(bench_settings.reports_dir), coverage=coverage, noise=noise)
     context.log.info(f"report: {report.html_path} ({report.n_rows} rows, {len(report.models)} model types)")
     return dg.MaterializeResult(
         metadata={

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from mlperf_pipeline.bench.runner import device_lock
 from mlperf_pipeline.catalog.catalog import entry_for
 from mlperf_pipeline.hardware.detect import inventory, usable_cores
+from mlperf_pipeline.isolation.device import device_lock
 from mlperf_pipeline.orchestration.automation import outdated_or_missing
 from mlperf_pipeline.orchestration.partitions import (
     BY_HARDWARE,
@@ -18,6 +18,7 @@ from mlperf_pipeline.orchestration.partitions import (
     split_key,
 )
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
+from mlperf_pipeline.reasons import ReasonCode, Status
 from mlperf_pipeline.report.coverage import coverage_by_family, coverage_table
 from mlperf_pipeline.skillsets.checks import CheckStore, smoke_modules
 from mlperf_pipeline.skillsets.generate import checked_specs, generate
@@ -133,8 +134,9 @@ def _materialization(partition_key: str, record) -> dg.AssetMaterialization:
 
 
 def _smoke_evaluation(partition_key: str, outcome: dict) -> dg.AssetCheckEvaluation:
-    passed = outcome["status"] == "ok"
-    metadata = {"reason_code": outcome.get("reason_code") or "", "seconds": outcome.get("seconds")}
+    passed = outcome["status"] == Status.OK
+    # Plain strings: Dagster refuses enums in metadata.
+    metadata = {"reason_code": str(outcome.get("reason_code") or ""), "seconds": outcome.get("seconds")}
     if outcome.get("reason"):
         metadata["reason"] = outcome["reason"]
     if outcome.get("params_tiny") is not None:
@@ -142,7 +144,7 @@ def _smoke_evaluation(partition_key: str, outcome: dict) -> dg.AssetCheckEvaluat
     # A missing optional package is the environment's doing, not the skillset's.
     severity = (
         dg.AssetCheckSeverity.WARN
-        if outcome.get("reason_code") == "missing_dependency"
+        if outcome.get("reason_code") == ReasonCode.MISSING_DEPENDENCY
         else dg.AssetCheckSeverity.ERROR
     )
     return dg.AssetCheckEvaluation(
@@ -161,7 +163,7 @@ def _coverage_row(spec, record, outcome: dict) -> dict:
         "model_type": spec.model_type,
         "family": spec.entry.family,
         "model_class": spec.entry.model_class,
-        "status": "ok" if outcome["status"] == "ok" else "failed",
+        "status": (Status.OK if outcome["status"] == Status.OK else Status.FAILED).value,
         "reason_code": outcome.get("reason_code"),
         "reason": outcome.get("reason"),
         "params_tiny": outcome.get("params_tiny") or spec.params.get("tiny"),
@@ -175,12 +177,12 @@ def _coverage_row(spec, record, outcome: dict) -> dict:
 def coverage_metadata(rows: list[dict]) -> dict:
     """Counts by family and status, and the whole table (model type, family, status, reason)."""
     table = coverage_table(rows)
-    ok = sum(row["status"] == "ok" for row in rows)
+    ok = sum(row["status"] == Status.OK for row in rows)
     return {
         "types": len(rows),
         "smoke_ok": ok,
         "smoke_ok_pct": round(100 * ok / max(len(rows), 1), 1),
-        "missing_dependency": sum(row["reason_code"] == "missing_dependency" for row in rows),
+        "missing_dependency": sum(row["reason_code"] == ReasonCode.MISSING_DEPENDENCY for row in rows),
         "by_family": dg.MetadataValue.json(coverage_by_family(rows)),
         "coverage": dg.MetadataValue.md(table),
     }

@@ -27,6 +27,8 @@ from mlperf_pipeline.skillsets.runtime.reasons import (
     UnsupportedInputs,
     check_finite,
     first_tensor,
+    is_finite,
+    is_out_of_memory,
     reason_code,
 )
 from mlperf_pipeline.skillsets.runtime.standalone import run_standalone, standalone_main
@@ -43,6 +45,8 @@ __all__ = [
     "count_parameters_on_meta",
     "effective_seq_len",
     "first_tensor",
+    "is_finite",
+    "is_out_of_memory",
     "make_inputs",
     "model_class",
     "reason_code",

@@ -6,6 +6,7 @@ import inspect
 import re
 from dataclasses import dataclass
 
+from mlperf_pipeline.sizes import SIZES
 from mlperf_pipeline.skillsets.runtime.lookups import SUB_CONFIG_NAMES
 
 DTYPES = {
@@ -40,8 +41,8 @@ def torch_dtype(name: str):
 def build_config(info: SkillsetInfo, size: str):
     from transformers import AutoConfig
 
-    if size not in ("tiny", "full"):
-        raise ValueError(f"unknown size {size!r}: expected 'tiny' or 'full'")
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}: expected {' or '.join(map(repr, SIZES))}")
     overrides = info.tiny_overrides if size == "tiny" else {}
     config = AutoConfig.for_model(info.model_type, **overrides)
     _int_tuples_as_lists(config, info)

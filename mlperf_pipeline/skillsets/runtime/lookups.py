@@ -90,7 +90,7 @@ def _special_token_ids(config) -> set[int]:
     for place in [config] + [getattr(config, name, None) for name in SUB_CONFIG_NAMES]:
         for name, value in vars(place).items() if place is not None and hasattr(place, "__dict__") else ():
             if (
-                name.endswith(("_token_id", "_token_index", "token_ids"))
+                name.endswith(("_token_id", "_token_index", "_token_ids"))
                 and isinstance(value, int)
                 and not isinstance(value, bool)
             ):

@@ -1,5 +1,5 @@
 """Why a skillset cannot build or run: the runtime's own exceptions, the finite-output check and
-the classification of any exception into one closed-set reason code."""
+the classification of any exception into one closed-set reason code (out of memory included)."""
 
 from __future__ import annotations
 
@@ -38,11 +38,19 @@ def reason_code(error: BaseException) -> ReasonCode:
         return ReasonCode.NON_FINITE_OUTPUT
     if _is_missing_dependency(error):
         return ReasonCode.MISSING_DEPENDENCY
-    if isinstance(error, MemoryError) or "out of memory" in str(error).lower():
+    if is_out_of_memory(error):
         return ReasonCode.TOO_LARGE
     if _raised_by_config(error) and not _model_reads_missing_config_field(error):
         return ReasonCode.INVALID_CONFIG
     return ReasonCode.LIBRARY_ERROR
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """A `MemoryError`, or an error whose message says "out of memory" (torch's CUDA and MPS allocators).
+
+    The smoke check reads it as a model too large to try (`too_large`); the bench child, whose
+    process has a memory cap, as that cap being hit (`out_of_memory`)."""
+    return isinstance(error, MemoryError) or "out of memory" in str(error).lower()
 
 
 def _is_missing_dependency(error: BaseException) -> bool:
@@ -95,11 +103,16 @@ def first_tensor(output):
     return None
 
 
-def check_finite(output) -> None:
-    """Raise `NonFiniteOutput` when the output's first tensor is floating point and holds NaN or
-    inf. An output without tensors, or whose first tensor is integral (ids, labels), passes."""
+def is_finite(output) -> bool:
+    """False when the output's first tensor is floating point and holds NaN or inf. An output
+    without tensors, or whose first tensor is integral (ids, labels), counts as finite."""
     import torch
 
     tensor = first_tensor(output)
-    if tensor is not None and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+    return tensor is None or not tensor.is_floating_point() or bool(torch.isfinite(tensor).all())
+
+
+def check_finite(output) -> None:
+    """Raise `NonFiniteOutput` where `is_finite(output)` is false."""
+    if not is_finite(output):
         raise NonFiniteOutput("model output holds NaN or inf")

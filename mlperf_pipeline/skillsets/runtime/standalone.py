@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import time
 
+from mlperf_pipeline.sizes import SIZES
 from mlperf_pipeline.skillsets.runtime.build import DTYPES, SkillsetInfo, build_model
 from mlperf_pipeline.skillsets.runtime.inputs import make_inputs
-from mlperf_pipeline.skillsets.runtime.reasons import first_tensor
+from mlperf_pipeline.skillsets.runtime.reasons import is_finite
 
 
 def run_standalone(
@@ -27,7 +28,6 @@ def run_standalone(
             call_started = time.perf_counter()
             output = model(**inputs)
             latencies_ms.append((time.perf_counter() - call_started) * 1000)
-    tensor = first_tensor(output)
     return {
         "model_type": info.model_type,
         "hardware": hardware,
@@ -36,7 +36,7 @@ def run_standalone(
         "build_s": round(build_s, 3),
         "latency_ms_median": round(sorted(latencies_ms)[len(latencies_ms) // 2], 3),
         "iterations": iterations,
-        "finite": bool(tensor is None or torch.isfinite(tensor.float()).all()),
+        "finite": is_finite(output),
     }
 
 
@@ -45,9 +45,11 @@ def standalone_main(info: SkillsetInfo, argv: list[str] | None = None) -> int:
     exits non-zero where the output is not finite."""
     import argparse
 
+    from mlperf_pipeline.hardware.detect import HARDWARE  # psutil, only for the command line
+
     parser = argparse.ArgumentParser(description=f"Run the {info.model_type} skillset once and print a JSON result.")
-    parser.add_argument("--hardware", default="cpu", choices=["cpu", "cuda", "rocm", "mps", "xpu"])
-    parser.add_argument("--size", default="tiny", choices=["tiny", "full"])
+    parser.add_argument("--hardware", default="cpu", choices=HARDWARE)
+    parser.add_argument("--size", default="tiny", choices=SIZES)
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))

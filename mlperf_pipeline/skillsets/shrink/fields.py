@@ -183,8 +183,9 @@ INT_CAPS = (
 
 # How mild the shrink is: 0 shrinks everything; 1 keeps per-stage width lists (necks and heads
 # often repeat them); 2 keeps every width (layers, heads, experts and vocabulary still shrink);
-# 3 cuts only layers, stage depths and the vocabulary. `tiny_overrides` climbs this ladder when a
-# harsher shrink leaves a model that cannot build or run.
+# 3 cuts only layers, stage depths and the vocabulary. `ladder.ladder_candidates` gives a config's
+# rung per level; the smoke checks climb them (`skillsets.generate.checked_specs`) when a harsher
+# shrink leaves a model that cannot build or run.
 MILDNESS_LEVELS = (0, 1, 2, 3)
 
 # A context variable rather than a parameter threaded through every rule: the rules stay one-line

@@ -70,6 +70,6 @@ def shrink_value(name: str, value: Any) -> Any:
         return _shrink_int(name, value)
     if isinstance(value, list):
         return _shrink_list(name, value)
-    if isinstance(value, (dict, list)):
+    if isinstance(value, dict):
         return copy.deepcopy(value)  # consistency passes edit it; the default must stay intact
     return value
