@@ -108,6 +108,7 @@ def _ours(
         threads=args.threads,
         max_seconds_per_config=max_s,
         target_ci_pct=args.target_ci_pct,
+        processes=1,  # one process against one reference process: the single-process stop rule
     )
     started = time.monotonic()
     outcome = run_isolated(

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/reproducibility.py [--models bert,gpt2,t5,vit,whisper] [--runs 8] [--processes 3]
 
-Each run measures every model once, full size, batch 1, seq 128, the way a `benchmark_job` range
+Each run measures every model once, full size (`--size`), batch 1, seq 128, the way a `benchmark_job` range
 run does (`bench.passes.round_robin` over the models, then `bench.partition.partition_result`),
 with a fork server per process slot. Two methods take turns, run by run, so host drift falls on
 both alike:
@@ -33,13 +33,13 @@ from pathlib import Path
 from scipy.stats import t as student_t
 
 from mlperf_pipeline.bench.forkserver import ForkServerPool
-from mlperf_pipeline.bench.partition import PartitionContext, partition_result
-from mlperf_pipeline.bench.passes import round_robin
-from mlperf_pipeline.bench.request import BenchRequest
-from mlperf_pipeline.bench.runner import child_environment, run_isolated
+from mlperf_pipeline.bench.partition import PartitionContext, isolated_slices, partition_result, passes_over
+from mlperf_pipeline.bench.request import BenchGrid, BenchRequest
+from mlperf_pipeline.bench.runner import child_environment
 from mlperf_pipeline.catalog.catalog import entry_for
 from mlperf_pipeline.hardware.detect import inventory, usable_cores
 from mlperf_pipeline.settings import benchmark_profile
+from mlperf_pipeline.sizes import SIZES
 from mlperf_pipeline.skillsets.checks import CheckStore
 from mlperf_pipeline.skillsets.generate import checked_specs, generate
 from mlperf_pipeline.skillsets.isolated import DEFAULT_PRELOAD, IsolatedCalls, model_modules
@@ -48,29 +48,32 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 BASELINE_TARGET_PCT = 2.0
 
 
-def measure_run(contexts: dict, processes: int, target_pct: float, servers: ForkServerPool) -> dict[str, dict]:
+def measure_run(
+    contexts: dict, size: str, processes: int, max_processes: int, target_pct: float, servers: ForkServerPool
+) -> dict[str, dict]:
     """One run over every model, as a range run measures it; the first row of each."""
     requests = {
         key: BenchRequest(
             skillset_path=str(context.skillset_path),
             model_type=context.model_type,
             hardware="cpu",
-            size="full",
+            size=size,
             target_ci_pct=target_pct,
             processes=processes,
+            max_processes=max_processes,
         )
         for key, context in contexts.items()
     }
 
-    def run_slice(key: str, index: int):
-        return run_isolated(requests[key], lock_dir=None, timeout_s=300.0, fork_servers=servers, slot=index)
-
+    run_slice = isolated_slices(requests, lock_dir=None, fork_servers=servers, timeout_s=300.0, memory_cap_bytes=None)
     rows, started = {}, time.monotonic()
-    for key, slices in round_robin(list(contexts), processes, run_slice):
+    partitions = {key: (context, requests[key]) for key, context in contexts.items()}
+    for key, slices in passes_over(partitions, requests[next(iter(requests))], run_slice):
         row = partition_result(
             contexts[key], requests[key], slices, lock_dir=None, timeout_s=300.0, memory_cap_bytes=None
         ).rows[0]
-        rows[key] = {"row": row, "wall_s": slices.wall_s}
+        walls = [outcome.wall_s for outcome in slices.outcomes]
+        rows[key] = {"row": row, "wall_s": slices.wall_s, "process_walls": walls}
     elapsed = time.monotonic() - started
     for value in rows.values():
         value["run_wall_s"] = elapsed
@@ -112,6 +115,7 @@ def _run_figures(entry: dict) -> dict:
         "processes": row.process_medians_ms,
         "policy": row.omp_wait_policy,
         "build_s": row.build_s,
+        "process_walls": entry["process_walls"],
     }
 
 
@@ -160,7 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="bert,gpt2,t5,vit,whisper")
     parser.add_argument("--runs", type=int, default=8)
+    parser.add_argument("--size", choices=SIZES, default="full")
     parser.add_argument("--processes", type=int, default=benchmark_profile(None)["processes"])
+    parser.add_argument(
+        "--max-processes",
+        type=int,
+        default=None,
+        help="processes added while the interval is wider than the target, at most this many in all "
+        "(default: the default profile's); a recording for benchmarks/process_policies.py",
+    )
     parser.add_argument("--target", type=float, default=benchmark_profile(None)["target_ci_pct"])
     parser.add_argument("--json", help="also write every run's figures here")
     args = parser.parse_args(argv)
@@ -173,24 +185,30 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory() as work,
         ForkServerPool(lambda policy: child_environment(usable_cores(), policy), classes) as servers,
     ):
+        servers.start("ACTIVE", args.processes)  # before anything is timed (an idle host gets ACTIVE)
         specs = checked_specs(
             list(entries.values()), CheckStore(None), IsolatedCalls(preload=(*DEFAULT_PRELOAD, *model_modules(classes)))
         )
         contexts = {}
         for name, entry in entries.items():
             record = generate(specs[entry.model_type][0], devices["cpu"], Path(work), None, devices)
-            contexts[name] = PartitionContext.of_record(record, devices["cpu"], "repro", "full", "repro")
-        methods = {"ours": (args.processes, args.target), "baseline": (1, BASELINE_TARGET_PCT)}
+            contexts[name] = PartitionContext.of_record(record, devices["cpu"], "repro", args.size, "repro")
+        cap = BenchGrid(
+            processes=args.processes,
+            max_processes=args.max_processes or benchmark_profile(None).get("max_processes"),
+        ).process_cap
+        methods = {"ours": (args.processes, cap, args.target), "baseline": (1, 1, BASELINE_TARGET_PCT)}
         results = {method: {name: [] for name in models} for method in methods}
         print(
-            f"{args.runs} runs of {len(models)} models, ours ({args.processes} processes, target ±{args.target:g}%)"
+            f"{args.runs} runs of {len(models)} models, ours ({args.processes} to {cap} processes,"
+            f" target ±{args.target:g}%)"
             f" and baseline (1 process, ±{BASELINE_TARGET_PCT:g}%) taking turns",
             flush=True,
         )
         for run_index in range(args.runs):
             order = list(methods) if run_index % 2 == 0 else list(reversed(methods))
             for method in order:
-                rows = measure_run(contexts, *methods[method], servers)
+                rows = measure_run(contexts, args.size, *methods[method], servers)
                 for name in models:
                     results[method][name].append(_run_figures(rows[name]))
                 print(
@@ -198,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"({time.monotonic() - started:.0f} s in all)",
                     flush=True,
                 )
-    if args.json:  # the raw figures first: a report that fails must not lose a 20-minute run
-        Path(args.json).write_text(json.dumps(results, indent=1))
+                if args.json:  # the raw figures after every run: a crash or a kill must not lose a 20-minute run
+                    Path(args.json).write_text(json.dumps(results, indent=1))
     totals = {method: report(method, results[method]) for method in methods}
     print(f"\nsummary ({time.monotonic() - started:.0f} s, {args.runs} runs interleaved)")
     for method, method_totals in totals.items():

@@ -74,15 +74,25 @@ def noise_per_series(results: pd.DataFrame) -> pd.DataFrame:
     """One row per series (`SERIES_KEY`) of `benchmark_results` rows: the `series_noise` view's columns.
 
     Every series in `results` counts, whether or not its model type is still catalogued; failed
-    and skipped rows are not runs. Sorted by the series key.
+    and skipped rows are not runs. Only the runs of a series' latest bench version (that of its
+    most recently measured run) count: a method change starts a new baseline. Sorted by the series key.
     """
     runs = measured_runs(results)
     rows = [
-        _series_row(key, series)
+        _series_row(key, latest_version_runs(series))
         for key, series in runs.groupby(list(SERIES_KEY), dropna=False, sort=True)  # a null key is a series too
     ]
     frame = pd.DataFrame(rows, columns=list(NOISE_FRAME_COLUMNS))
     return frame.astype({"n_runs": "int64", "level_ms": "float64", "noise_pct": "float64"})
+
+
+def latest_version_runs(series: pd.DataFrame) -> pd.DataFrame:
+    """The runs of one series measured under its latest bench version (that of its newest run)."""
+    measured_at = pd.to_datetime(series["measured_at"])
+    latest = series["bench_version"].loc[measured_at.idxmax()] if measured_at.notna().any() else None
+    if latest is None or pd.isna(latest):
+        return series[series["bench_version"].isna()]
+    return series[series["bench_version"] == latest]
 
 
 def _series_row(key: tuple, series: pd.DataFrame) -> dict:
@@ -90,6 +100,7 @@ def _series_row(key: tuple, series: pd.DataFrame) -> dict:
     measured_at = pd.to_datetime(series["measured_at"])
     return {
         **dict(zip(SERIES_KEY, key)),
+        "bench_version": series["bench_version"].iloc[0],
         "n_runs": noise.n_runs,
         "level_ms": noise.level_ms,
         "noise_pct": noise.noise_pct,

@@ -24,6 +24,7 @@ import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from mlperf_pipeline.bench.request import BenchRequest  # noqa: E402
+from mlperf_pipeline.skillsets.runtime.reasons import check_finite  # noqa: E402  (torch-free at import)
 
 ENERGY_PASS_MIN_S = 1.0
 WORKER_WARMUP_CALLS = 5
@@ -68,12 +69,6 @@ def _configure_threads(request: BenchRequest) -> int:
     return threads
 
 
-def _check_finite(output) -> None:
-    from mlperf_pipeline.skillsets.runtime import check_finite
-
-    check_finite(output)
-
-
 class Workload:
     """One model and one input set: a checked, timed call."""
 
@@ -86,12 +81,12 @@ class Workload:
 
     def call(self):
         output = self.forward()
-        _check_finite(output)
+        check_finite(output)
         return output
 
     def timed(self) -> float:
         elapsed_ms, output = self.timer.time_call(self.forward)
-        _check_finite(output)  # every measured call is checked, after the clock stops
+        check_finite(output)  # every measured call is checked, after the clock stops
         return elapsed_ms
 
 
@@ -148,7 +143,7 @@ def _memory_pass(workload: Workload) -> dict:
     output = workload.forward()
     workload.timer.synchronize()
     fields = tracker.stop()
-    _check_finite(output)  # after the peak is read: the check's own buffers are not the model's
+    check_finite(output)  # after the peak is read: the check's own buffers are not the model's
     device_peak = workload.timer.peak_memory_mb()
     if device_peak:
         fields["peak_memory_mb"] = device_peak  # on a GPU the device memory is the scarce one
@@ -168,7 +163,7 @@ def _energy_pass(workload: Workload, energy_trackers: list) -> dict:
         calls += 1
     workload.timer.synchronize()
     energy = stop_all(energy_trackers).get("energy_j")
-    _check_finite(output)
+    check_finite(output)
     return {"energy_j": energy / calls} if energy is not None else {}
 
 

@@ -33,8 +33,10 @@ class ForkServerPool(forkserver.ForkServerPool):
         environment_for: Callable[[str], dict[str, str]],
         model_classes: Iterable[str] | None = None,
         log=None,
+        slots: int = forkserver.DEFAULT_SLOTS,
     ):
         """`environment_for(policy)`: the server's environment (`runner.child_environment`)."""
         model_classes = sorted(set(model_classes or []))
-        super().__init__(environment_for, [*BENCH_PRELOAD, *(f"transformers:{name}" for name in model_classes)], log)
+        preload = [*BENCH_PRELOAD, *(f"transformers:{name}" for name in model_classes)]
+        super().__init__(environment_for, preload, log, slots=slots)
         self.model_classes = model_classes

@@ -12,7 +12,9 @@ from mlperf_pipeline.sizes import SIZES
 # 2 = time cap covers warm-up, warm-up ends when latency stops falling, malloc thresholds pinned,
 # finite-output check outside the timed call.
 # 3 = k independent processes per configuration, the interval over their medians; host-speed probe.
-BENCH_VERSION = "3"
+# 4 = the time cap is shared by a configuration's processes (not given to each); processes may be
+#     added while the interval is wider than the target (`max_processes`, off by default).
+BENCH_VERSION = "4"
 MAX_SEQ_LEN = 32768
 MAX_BATCH_SIZE = 4096
 MAX_WORKERS = 64
@@ -40,6 +42,9 @@ class BenchGrid:
     workers: list[int] = field(default_factory=list)
     # Independent processes per configuration: the interval is over their medians (`bench/levels.py`).
     processes: int = DEFAULT_PROCESSES
+    # While the interval is wider than `target_ci_pct`, more processes are added, up to this many
+    # (None: none are added). Off by default: see `bench/partition.wants_more_processes`.
+    max_processes: int | None = None
 
     def __post_init__(self) -> None:
         validate_grid(
@@ -59,6 +64,25 @@ class BenchGrid:
             or not 1 <= self.processes <= MAX_PROCESSES
         ):
             raise ValueError(f"processes must be an integer from 1 to {MAX_PROCESSES}, got {self.processes!r}")
+        if self.max_processes is not None and (
+            isinstance(self.max_processes, bool)
+            or not isinstance(self.max_processes, int)
+            or not self.processes <= self.max_processes <= MAX_PROCESSES
+        ):
+            raise ValueError(
+                f"max_processes must be null or an integer from processes ({self.processes}) to {MAX_PROCESSES}, "
+                f"got {self.max_processes!r}"
+            )
+        if self.processes == 1 and self.max_processes not in (None, 1):
+            raise ValueError(
+                "max_processes must be null or 1 when processes is 1 (the single-process method judges "
+                f"a row by its own samples), got {self.max_processes!r}"
+            )
+
+    @property
+    def process_cap(self) -> int:
+        """The most processes a configuration gets: `max_processes`, else `processes`."""
+        return self.processes if self.max_processes is None else self.max_processes
 
     def to_dict(self) -> dict:
         return asdict(self)

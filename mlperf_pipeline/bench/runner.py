@@ -150,6 +150,7 @@ def _outcome(
 # a spinning 2-thread forward went 14x slower next to a busy process); below it, spinning is
 # 10-25% faster and what peers measure.
 PASSIVE_ABOVE_LOAD_PCT = 10.0
+LOAD_PROBE_S = 0.1
 WAIT_POLICIES = ("auto", "ACTIVE", "PASSIVE")
 
 
@@ -191,13 +192,18 @@ def run_isolated(
             work_dir / "child.log",
         )
         request.save(request_path)
-        # The load probe is part of this benchmark's own time (it decides the wait policy).
+        # The load probe is part of this benchmark's own time (it decides the wait policy), paid
+        # by each of a configuration's processes: 0.1 s (10 clock ticks on each core) tells 10%
+        # foreign load from none.
         started = time.monotonic()
-        load_before = system_busy_pct()
+        load_before = system_busy_pct(LOAD_PROBE_S)
         policy = choose_wait_policy(omp_wait_policy, load_before)
         extra = {"threads": threads, "omp_wait_policy": policy, "load_before_pct": load_before}
         args, env = [str(request_path), str(results_path)], child_environment(threads, policy)
+        # Starting a fork server is the run's cost, paid once for all of its benchmarks, not this one's.
+        probed_s = time.monotonic() - started
         fork_server = fork_servers.get(policy, slot) if fork_servers is not None else None
+        started = time.monotonic() - probed_s
         try:
             if fork_server is None:
                 raise ForkServerError("no fork server")

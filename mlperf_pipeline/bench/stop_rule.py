@@ -216,11 +216,20 @@ WITHIN_PROCESS_TARGET_PCT = 2.0
 
 
 def stop_rule_for(request) -> StopRule:
-    """The rule a benchmark process applies to each configuration of `request` (a `BenchRequest`)."""
+    """The rule a benchmark process applies to each configuration of `request` (a `BenchRequest`).
+
+    `max_seconds_per_config` bounds a configuration, not a process: its first `processes`
+    processes share it (so 5 s over 3 processes gives each 1.67 s of warm-up and sampling), and
+    each process added because the interval is still too wide takes one more share. A
+    configuration's processes together therefore spend at most `max_seconds_per_config ×
+    process_cap / processes` timing it, times `slow_cap_factor` for a model too slow for
+    `min_calls` calls in its share. What one process adds to its median's precision matters little
+    once the spread between processes dominates (`bench/levels.py`): a share spent on another
+    process in another host state is worth more."""
     if request.processes == 1:  # the single-process method: its own interval is the verdict
         return StopRule(target_ci_pct=request.target_ci_pct, max_seconds=request.max_seconds_per_config)
     return StopRule(
         target_ci_pct=WITHIN_PROCESS_TARGET_PCT,
-        max_seconds=request.max_seconds_per_config,
+        max_seconds=request.max_seconds_per_config / request.processes,
         min_calls=MIN_CALLS_PER_PROCESS,
     )

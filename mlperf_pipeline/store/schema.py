@@ -151,12 +151,14 @@ SKILLSET_CHECK_COLUMNS: ColumnList = [
     ("dagster_run_id", "VARCHAR"),
 ]
 
-# The `series_noise` view (migration 5): one row per series, its level and run-to-run noise.
+# The `series_noise` view (migrations 5, 6): one row per series, its level and run-to-run noise
+# under the series' latest `bench_version`.
 SERIES_NOISE_COLUMNS: ColumnList = [
     *_typed("VARCHAR", "hardware", "model_type", "size"),
     *_typed("INTEGER", "batch_size", "seq_len"),
     *_typed("VARCHAR", "dtype", "scenario"),
     ("workers", "INTEGER"),
+    ("bench_version", "VARCHAR"),
     ("n_runs", "BIGINT"),
     *_typed("DOUBLE", "level_ms", "noise_pct"),
     *_typed("TIMESTAMP", "first_measured_at", "last_measured_at"),
@@ -357,12 +359,43 @@ _SERIES_NOISE_VIEW = """
 
 _MIGRATION_5 = [_SERIES_NOISE_VIEW]
 
+# Migration 5's view pooled every bench version of a series, but a method change moves the level
+# and the noise (bench 3's multi-process medians scatter less than bench 2's single processes), and
+# a new bench version starts a new baseline (DESIGN section 4). So the noise is taken over the runs
+# of the series' latest bench version only: the version of its most recently measured run.
+_SERIES_NOISE_BY_VERSION_VIEW = """
+    CREATE OR REPLACE VIEW series_noise AS
+    WITH runs AS (
+        SELECT
+            hardware, model_type, size, batch_size, seq_len, dtype, scenario, workers,
+            bench_version, latency_ms_p50, measured_at,
+            arg_max(bench_version, measured_at) OVER (
+                PARTITION BY hardware, model_type, size, batch_size, seq_len, dtype, scenario, workers
+            ) AS latest_version
+        FROM benchmark_results
+        WHERE status IN ('ok', 'invalid') AND latency_ms_p50 IS NOT NULL
+    )
+    SELECT
+        hardware, model_type, size, batch_size, seq_len, dtype, scenario, workers, bench_version,
+        count(*) AS n_runs,
+        median(latency_ms_p50) AS level_ms,
+        CASE WHEN count(*) >= 3 THEN 1.4826 * mad(latency_ms_p50) / median(latency_ms_p50) * 100 END AS noise_pct,
+        min(measured_at) AS first_measured_at,
+        max(measured_at) AS last_measured_at
+    FROM runs
+    WHERE bench_version IS NOT DISTINCT FROM latest_version
+    GROUP BY hardware, model_type, size, batch_size, seq_len, dtype, scenario, workers, bench_version
+    """
+
+_MIGRATION_6 = [_SERIES_NOISE_BY_VERSION_VIEW]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "results, samples, analysis tables and the current_results view", _MIGRATION_1),
     (2, "measurement conditions (OpenMP wait policy, foreign load), concurrent speedup, inputs version", _MIGRATION_2),
     (3, "skillset smoke checks (the coverage table) and their current view", _MIGRATION_3),
     (4, "multi-process measurement: process count, per-process medians and spread, host probe", _MIGRATION_4),
     (5, "series_noise view: each series' level and robust run-to-run noise over its history", _MIGRATION_5),
+    (6, "series_noise over each series' latest bench version only", _MIGRATION_6),
 ]
 
 

@@ -61,3 +61,39 @@ def test_probe_of_takes_the_slowest_configuration_and_none_without_readings():
     outcome = ChildOutcome([{"kind": "result", "host_probe_ms": 1.0}, {"kind": "result", "host_probe_ms": 1.4}], 0)
     assert probe_of(outcome) == 1.4
     assert probe_of(ChildOutcome([{"kind": "started"}], 0)) is None
+
+
+def test_a_partition_that_wants_more_gets_one_more_process_a_pass_until_it_settles():
+    host = Host()
+    wanted = {"a": 5, "b": 3, "c": 4}  # processes after which each partition's interval is within target
+    finished = {}
+    for key, slices in round_robin(
+        ["a", "b", "c"], 3, host, max_processes=6, wants_more=lambda key, s: len(s.outcomes) < wanted[key]
+    ):
+        finished[key] = len(slices.outcomes)
+    assert finished == wanted
+    # passes 4 and 5 hold only the partitions still unsettled, in range order
+    assert host.calls[9:] == [("a", 3), ("c", 3), ("a", 4)]
+
+
+def test_added_processes_stop_at_max_processes_and_are_never_asked_for_before_the_minimum():
+    host = Host()
+    asked = []
+
+    def always(key, slices):
+        asked.append(len(slices.outcomes))
+        return True
+
+    ((_, slices),) = list(round_robin(["a"], 3, host, max_processes=5, wants_more=always))
+    assert len(slices.outcomes) == 5 and asked == [3, 4]
+    ((_, slices),) = list(round_robin(["a"], 3, Host(), wants_more=always))  # no cap given: the minimum
+    assert len(slices.outcomes) == 3
+
+
+def test_the_wall_time_counts_the_process_a_re_measure_replaced():
+    slow = 1.0 + (EPISODE_SLOWDOWN_PCT + 20) / 100
+    host = Host(probes={("a", 1): [slow, 1.01]})
+    ((_, slices),) = list(round_robin(["a"], 3, host))
+    for index, outcome in enumerate([*slices.outcomes, *slices.replaced]):
+        outcome.wall_s = 1.0 + index
+    assert len(slices.replaced) == 1 and slices.wall_s == 1.0 + 2.0 + 3.0 + 4.0

@@ -1,5 +1,6 @@
 """The isolated runner with real child processes: a real skillset, and skillsets that misbehave."""
 
+import dataclasses
 import fcntl
 from pathlib import Path
 
@@ -122,6 +123,44 @@ def test_bad_grids_are_refused_naming_the_field():
         _request("x", seq_lens=[10**9])
     with pytest.raises(ValueError, match="dtypes"):
         _request("x", dtypes=["int3"])
+    with pytest.raises(ValueError, match="max_processes"):
+        _request("x", processes=3, max_processes=2)
+    with pytest.raises(ValueError, match="max_processes must be null or 1 when processes is 1"):
+        _request("x", processes=1, max_processes=4)
+
+
+def test_a_configurations_time_cap_is_shared_by_its_processes():
+    from mlperf_pipeline.bench.stop_rule import stop_rule_for
+
+    assert stop_rule_for(_request("x", processes=4, max_seconds_per_config=2.0)).max_seconds == 0.5
+    assert stop_rule_for(_request("x", processes=1, max_seconds_per_config=2.0)).max_seconds == 2.0
+    assert _request("x").process_cap == 3 and _request("x", processes=8).process_cap == 8
+    assert _request("x", processes=1).process_cap == 1 and _request("x", max_processes=3).process_cap == 3
+
+
+@pytest.mark.slow
+def test_processes_are_added_while_the_interval_is_wider_than_the_target(bert_record, tmp_path, fork_server):
+    from mlperf_pipeline.bench.levels import between_processes
+    from mlperf_pipeline.bench.partition import PartitionContext, benchmark_partition
+
+    context = PartitionContext("cpu", "bert", "encoder", "cpu", "env", "hash", Path(bert_record.path), True)
+    limits = {"lock_dir": tmp_path, "timeout_s": 120, "memory_cap_bytes": None, "fork_servers": fork_server}
+    # No run of real processes agrees to within 0.01%: every added process is used, and the row says why.
+    strict = _request(bert_record.path, processes=2, max_processes=4, target_ci_pct=0.01, max_seconds_per_config=4.0)
+    (row,) = benchmark_partition(context, strict, **limits).rows
+    assert (row.n_processes, row.status, row.reason_code) == (4, "invalid", "unstable_between_runs")
+    assert "over 4 processes" in row.reason and len(row.process_medians_ms) == 4
+    # Once the processes have run for twice the time cap (0.4 s here), none is added.
+    (row,) = benchmark_partition(context, dataclasses.replace(strict, max_seconds_per_config=0.2), **limits).rows
+    assert (row.n_processes, row.reason_code) == (2, "unstable_between_runs")
+    # A loose target: processes stop being added as soon as the interval meets it.
+    loose = _request(bert_record.path, processes=3, max_processes=6, target_ci_pct=50.0, max_seconds_per_config=0.6)
+    result = benchmark_partition(context, loose, **limits)
+    row, medians = result.rows[0], result.rows[0].process_medians_ms
+    assert row.status == "ok" and 3 <= row.n_processes < 6 and len(medians) == row.n_processes
+    if row.n_processes > 3:  # the one before was still too wide
+        assert between_processes(list(medians[:-1])).half_width_pct > 50.0
+    assert {sample["process"] for sample in result.samples} == set(range(row.n_processes))
 
 
 @pytest.mark.slow

@@ -20,12 +20,14 @@ def test_inputs_are_written_exactly_as_before():
 
 
 def test_the_grid_hash_follows_every_field_of_the_grid():
-    # Bench 3 added `processes` to the grid (and moved the default target): every grid hash changed
-    # once, which re-measures everything, as the bench version change does anyway.
-    assert grid_hash(BenchGrid()) == "25d68671" and grid_hash(BenchGrid(**OTHER_GRID)) == "1f9753c1"
+    # Bench 3 added `processes` to the grid (and moved the default target), bench 4 `max_processes`:
+    # each time every grid hash changed once, which re-measures everything, as the bench version
+    # change does anyway.
+    assert grid_hash(BenchGrid()) == "5e79766a" and grid_hash(BenchGrid(**OTHER_GRID)) == "6df3dd0a"
     assert grid_hash(BenchGrid(processes=2)) != grid_hash(BenchGrid())
+    assert grid_hash(BenchGrid(max_processes=8)) != grid_hash(BenchGrid())
     made = BenchmarkVersion.of_inputs("0123456789abcdef", "fedcba9876543210", BenchGrid())
-    assert made == BenchmarkVersion("0123456789abcdef", "fedcba9876543210", BENCH_VERSION, "25d68671")
+    assert made == BenchmarkVersion("0123456789abcdef", "fedcba9876543210", BENCH_VERSION, "5e79766a")
 
 
 def test_a_materialisation_version_adds_the_run():

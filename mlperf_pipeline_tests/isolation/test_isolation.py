@@ -85,6 +85,21 @@ def test_each_slot_is_its_own_fork_server_started_on_first_use(tmp_path):
         assert parents == [first.process.pid, second.process.pid] and parents[0] != parents[1]
 
 
+def test_start_preloads_the_slots_at_once_and_later_processes_reuse_them():
+    with ForkServerPool(lambda variant: dict(os.environ), preload=[TARGETS], sys_path=sys.path, slots=2) as pool:
+        pool.start("ACTIVE", 5)  # five processes, two slots: two servers
+        assert set(pool.servers) == {("ACTIVE", 0), ("ACTIVE", 1)}
+        servers = [pool.get("ACTIVE", slot) for slot in range(5)]
+        assert all(server.alive and server.preload_s is not None for server in servers)
+        assert servers[2] is servers[0] and servers[3] is servers[1] and servers[0] is not servers[1]
+        time.sleep(0.5)  # started from the calling thread: nothing took them down when start() returned
+        assert all(server.alive for server in servers)
+        pool.discard("ACTIVE", 3)  # slot 3 is slot 1
+        assert pool.get("ACTIVE", 1) is None and pool.get("ACTIVE", 0) is servers[0]
+    with pytest.raises(ValueError, match="at least one slot"):
+        ForkServerPool(lambda variant: dict(os.environ), preload=[], slots=0)
+
+
 @pytest.mark.parametrize("kind", ["interpreter", "fork_server"])
 def test_a_child_past_its_timeout_is_killed_and_reported_timed_out(tmp_path, kind):
     with ForkServerPool(lambda variant: dict(os.environ), preload=[TARGETS], sys_path=sys.path) as pool:

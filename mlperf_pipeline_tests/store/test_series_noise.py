@@ -53,3 +53,17 @@ def test_reading_filters_by_hardware_and_model_type(db_path):
 def test_reading_before_anything_was_written_gives_the_columns(db_path):
     noise = read_series_noise(db_path)
     assert noise.empty and set(SERIES_KEY) <= set(noise.columns) and "noise_pct" in noise.columns
+
+
+def test_only_the_latest_bench_version_of_a_series_counts(db_path):
+    # Three old-method runs around 10 ms, then three new-method runs around 20 ms: pooled, the level
+    # and the MAD would mix two methods; a new bench version starts a new baseline.
+    for day, (version, latency) in enumerate(
+        [("3", 10.0), ("3", 10.2), ("3", 9.8), ("4", 20.0), ("4", 21.0), ("4", 19.0)]
+    ):
+        row = result_row(latency_ms_p50=latency, bench_version=version, measured_at=datetime(2025, 3, 1 + day))
+        write_partition_results(db_path, [row], [], dagster_run_id=f"run-{day}", hardware="cpu", model_type="bert")
+    (noise,) = read_series_noise(db_path).to_dict("records")
+    assert (noise["bench_version"], noise["n_runs"], noise["level_ms"]) == ("4", 3, 20.0)
+    assert noise["noise_pct"] == pytest.approx(1.4826 * 1.0 / 20.0 * 100)
+    assert noise["first_measured_at"] == datetime(2025, 3, 4)

@@ -9,10 +9,16 @@ from typing import Optional
 import dagster as dg
 
 from mlperf_pipeline.bench.forkserver import ForkServerPool
-from mlperf_pipeline.bench.partition import PartitionContext, PartitionResult, partition_result, skipped_rows
-from mlperf_pipeline.bench.passes import round_robin
+from mlperf_pipeline.bench.partition import (
+    PartitionContext,
+    PartitionResult,
+    isolated_slices,
+    partition_result,
+    passes_over,
+    skipped_rows,
+)
 from mlperf_pipeline.bench.request import BENCH_VERSION, BenchGrid
-from mlperf_pipeline.bench.runner import child_environment, device_lock, run_isolated
+from mlperf_pipeline.bench.runner import child_environment, device_lock
 from mlperf_pipeline.bench.versions import STORED_BY_ANOTHER_RUN, BenchmarkVersion
 from mlperf_pipeline.hardware.detect import DeviceInfo, detect, usable_cores
 from mlperf_pipeline.hardware.fingerprint import environment, fingerprint
@@ -45,6 +51,7 @@ class BenchmarkConfig(dg.Config):
     threads: Optional[int] = None
     workers: Optional[list[int]] = None
     processes: Optional[int] = None
+    max_processes: Optional[int] = None
 
     def resolved(self, profile_name: Optional[str]) -> BenchGrid:
         profile = benchmark_profile(profile_name)
@@ -150,15 +157,20 @@ def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared
         "memory_cap_bytes": settings.memory_cap_bytes,
         "omp_wait_policy": settings.omp_wait_policy,
     }
-
-    def run_slice(key: str, index: int):
-        partition, request, _ = partitions[key]
-        context.log.info(f"{key}: process {index + 1} of {request.processes}")
-        with device_lock(settings.lock_dir, partition.hardware):
-            return run_isolated(request, lock_dir=None, fork_servers=shared.launcher, slot=index, **limits)
-
-    runnable = [key for key, (partition, _, _) in partitions.items() if partition.runnable]
-    finished = round_robin(runnable, grid.processes, run_slice)
+    runnable = {key: (partition, request) for key, (partition, request, _) in partitions.items() if partition.runnable}
+    if runnable and shared.launcher is not None:
+        # The servers of the k slots preload at once, before anything is timed (an idle host gets
+        # ACTIVE under `auto`; a loaded one starts its PASSIVE servers when it first needs them).
+        policy = settings.omp_wait_policy
+        shared.launcher.start("ACTIVE" if policy == "auto" else policy, grid.processes)
+    run_slice = isolated_slices(
+        {key: request for key, (_, request) in runnable.items()},
+        lock_dir=settings.lock_dir,
+        fork_servers=shared.launcher,
+        announce=lambda key, index: context.log.info(f"{key}: process {index + 1} ({_process_plan(grid, index)})"),
+        **limits,
+    )
+    finished = passes_over(runnable, grid, run_slice)
     skipped = ((key, None) for key, (partition, _, _) in partitions.items() if not partition.runnable)
     for index, (key, slices) in enumerate(itertools.chain(skipped, finished), start=1):
         partition, request, inputs = partitions[key]
@@ -183,6 +195,12 @@ def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared
             tags={DATA_VERSION_TAG: inputs.measured_by(result.rows[0].run_id).encode()},
             metadata={**result.summary(), "wall_s": round(result.wall_s, 2), "measured": True},
         )
+
+
+def _process_plan(grid: BenchGrid, index: int) -> str:
+    if index < grid.processes:
+        return f"of {grid.processes}"
+    return f"added: interval wider than ±{grid.target_ci_pct:g}%, at most {grid.process_cap} processes"
 
 
 def _unchanged(context, settings: BenchSettings, store: ResultsStore, shared: _Range, partition_key, inputs):

@@ -7,6 +7,8 @@ business (`skillsets.checks`, `skillsets.generate.checked_specs`): nothing here 
 
 from __future__ import annotations
 
+import copy
+
 from mlperf_pipeline.skillsets.shrink.core import shrink_config_dict
 from mlperf_pipeline.skillsets.shrink.fields import KEEP_HEADS, MILDNESS, MILDNESS_LEVELS
 
@@ -17,8 +19,8 @@ MAX_TINY_PARAMS = 60_000_000
 def overrides_at(default_config: dict, mildness: int) -> dict:
     """The fields a shrink at `mildness` changes (nested sub-configs given whole)."""
     token = MILDNESS.set(mildness)
-    try:
-        shrunk = shrink_config_dict(default_config)
+    try:  # on a copy: the passes edit nested sub-config dicts in place, and the caller's must not change
+        shrunk = shrink_config_dict(copy.deepcopy(default_config))
     finally:
         MILDNESS.reset(token)
     return {name: value for name, value in shrunk.items() if value != default_config.get(name)}
