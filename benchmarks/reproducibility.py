@@ -1,6 +1,6 @@
 """Do our intervals hold from one run to the next? Ours (k processes) against today's single process.
 
-    .venv/bin/python benchmarks/reproducibility.py [--models bert,gpt2,t5,vit,whisper] [--runs 8] [--processes 3]
+    .venv/bin/python benchmarks/reproducibility.py [--models bert,gpt2,t5,vit,whisper] [--runs 6] [--processes 3]
 
 Each run measures every model once, full size (`--size`), batch 1, seq 128, the way a `benchmark_job` range
 run does (`bench.passes.round_robin` over the models, then `bench.partition.partition_result`),
@@ -163,7 +163,7 @@ def summary_line(name: str, totals: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="bert,gpt2,t5,vit,whisper")
-    parser.add_argument("--runs", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=6)
     parser.add_argument("--size", choices=SIZES, default="full")
     parser.add_argument("--processes", type=int, default=benchmark_profile(None)["processes"])
     parser.add_argument(
