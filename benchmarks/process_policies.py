@@ -49,9 +49,16 @@ def replay_run(medians: list[float], walls: list[float], least: int, most: int, 
 
 
 def coverage(runs: list[dict]) -> tuple[int, int]:
-    """(pairs covered, ordered pairs (i, j), i != j): run j's median inside run i's interval."""
-    pairs = [(first, second) for i, first in enumerate(runs) for j, second in enumerate(runs) if i != j]
-    return sum(first["low"] <= second["median"] <= first["high"] for first, second in pairs), len(pairs)
+    """(pairs covered, pairs) over ordered pairs of runs (i, j), i != j, with a median and an
+    interval: how often run j's median lies inside run i's interval (`reproducibility.py` too)."""
+    covered = pairs = 0
+    for i, first in enumerate(runs):
+        for j, second in enumerate(runs):
+            if i == j or None in (first["low"], first["high"], second["median"]):
+                continue
+            pairs += 1
+            covered += first["low"] <= second["median"] <= first["high"]
+    return covered, pairs
 
 
 def replay(recording: dict, least: int, most: int, target_pct: float) -> dict | None:

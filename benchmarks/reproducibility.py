@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from process_policies import coverage  # this folder is on the path of a script run from it
 from scipy.stats import t as student_t
 
 from mlperf_pipeline.bench.forkserver import ForkServerPool
@@ -78,18 +79,6 @@ def measure_run(
     for value in rows.values():
         value["run_wall_s"] = elapsed
     return rows
-
-
-def coverage(runs: list[dict]) -> tuple[int, int]:
-    """(pairs covered, pairs) over ordered pairs of runs with a median and an interval."""
-    covered = pairs = 0
-    for i, first in enumerate(runs):
-        for j, second in enumerate(runs):
-            if i == j or None in (first["low"], first["high"], second["median"]):
-                continue
-            pairs += 1
-            covered += first["low"] <= second["median"] <= first["high"]
-    return covered, pairs
 
 
 def _run_figures(entry: dict) -> dict:

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from mlperf_pipeline.isolation import forkserver
-from mlperf_pipeline.isolation.forkserver import ForkServer, ForkServerError
 
-__all__ = ["BENCH_PRELOAD", "ForkServer", "ForkServerError", "ForkServerPool"]
+__all__ = ["BENCH_PRELOAD", "ForkServerPool"]
 
 BENCH_PRELOAD = (
     "torch",
@@ -39,4 +38,3 @@ class ForkServerPool(forkserver.ForkServerPool):
         model_classes = sorted(set(model_classes or []))
         preload = [*BENCH_PRELOAD, *(f"transformers:{name}" for name in model_classes)]
         super().__init__(environment_for, preload, log, slots=slots)
-        self.model_classes = model_classes

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
 import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache

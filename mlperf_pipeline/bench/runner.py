@@ -32,7 +32,7 @@ from mlperf_pipeline.isolation.forkserver import ForkServerError
 from mlperf_pipeline.isolation.launcher import ForkServerLauncher, InterpreterLauncher
 from mlperf_pipeline.reasons import ReasonCode
 
-__all__ = ["ChildOutcome", "child_environment", "device_lock", "run_concurrent", "run_isolated"]
+__all__ = ["ChildOutcome", "child_environment", "run_concurrent", "run_isolated"]
 
 log = logging.getLogger(__name__)
 
@@ -201,9 +201,9 @@ def run_isolated(
         extra = {"threads": threads, "omp_wait_policy": policy, "load_before_pct": load_before}
         args, env = [str(request_path), str(results_path)], child_environment(threads, policy)
         # Starting a fork server is the run's cost, paid once for all of its benchmarks, not this one's.
-        probed_s = time.monotonic() - started
+        server_started = time.monotonic()
         fork_server = fork_servers.get(policy, slot) if fork_servers is not None else None
-        started = time.monotonic() - probed_s
+        started += time.monotonic() - server_started
         try:
             if fork_server is None:
                 raise ForkServerError("no fork server")

@@ -246,8 +246,7 @@ class ForkServer:
         self.preload_s = ready["preload_s"]
 
     def _send(self, message: dict) -> None:
-        self.process.stdin.write((json.dumps(message) + "\n").encode())
-        self.process.stdin.flush()
+        _send(self.process.stdin.fileno(), message)
 
     def _next(self, timeout_s: float | None) -> dict | None:
         """The next answer that is not an exit (exits are noted as they pass); None at the timeout or EOF."""
@@ -377,9 +376,7 @@ class ForkServerPool:
     def get(self, variant: str, slot: int = 0) -> ForkServer | None:
         slot %= self.slots
         key = (variant, slot)
-        if key not in self.servers and key not in self.failed:
-            self._launch(key)
-        self._wait_ready(key)
+        self._ensure([key])
         server = self.servers.get(key)
         if server is not None and not server.alive:
             self.log.warning(f"fork server ({_name(key)}) died; starting a new interpreter per benchmark from now on")
@@ -390,7 +387,10 @@ class ForkServerPool:
     def start(self, variant: str, processes: int) -> None:
         """Start the servers that `processes` processes of one configuration will use, all at once,
         before anything is timed: three preloading together took 5.2-6.2 s here, one alone ~3 s."""
-        keys = [(variant, slot) for slot in range(min(processes, self.slots))]
+        self._ensure([(variant, slot) for slot in range(min(processes, self.slots))])
+
+    def _ensure(self, keys: list[tuple[str, int]]) -> None:
+        """Launch the servers of `keys` not yet tried, then wait for all of them to be ready."""
         for key in keys:
             if key not in self.servers and key not in self.failed:
                 self._launch(key)

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from mlperf_pipeline.isolation.locks import file_lock
-from mlperf_pipeline.store.schema import MIGRATIONS, applied_versions, migrate
+from mlperf_pipeline.store.schema import migrate, pending_migrations
 
 _FIRST_DELAY_S = 0.01
 _MAX_DELAY_S = 0.5
@@ -68,10 +68,9 @@ def connect(
 def _behind(conn: duckdb.DuckDBPyConnection) -> bool:
     """Whether the database lacks a migration this version of the code knows."""
     try:
-        applied = applied_versions(conn)
+        return bool(pending_migrations(conn))
     except duckdb.CatalogException:  # no migrations table: not a results database; leave it as it is
         return False
-    return any(version not in applied for version, _, _ in MIGRATIONS)
 
 
 def _make_parent(path: Path) -> None:

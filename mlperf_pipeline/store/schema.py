@@ -404,13 +404,19 @@ def applied_versions(conn: duckdb.DuckDBPyConnection) -> set[int]:
     return {version for (version,) in rows}
 
 
+def pending_migrations(conn: duckdb.DuckDBPyConnection) -> list[tuple[int, str, list[str]]]:
+    """The migrations this database lacks (it must have the `schema_migrations` table)."""
+    applied = applied_versions(conn)
+    return [migration for migration in MIGRATIONS if migration[0] not in applied]
+
+
 def migrate(conn: duckdb.DuckDBPyConnection) -> list[int]:
     """Apply the migrations this database lacks, each in its own transaction; return their versions."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMP)"
     )
-    missing = [migration for migration in MIGRATIONS if migration[0] not in applied_versions(conn)]
+    missing = pending_migrations(conn)
     for version, description, statements in missing:
         with transaction(conn):
             for statement in statements:

@@ -18,10 +18,11 @@ from mlperf_pipeline.bench.partition import (
     skipped_rows,
 )
 from mlperf_pipeline.bench.request import BENCH_VERSION, BenchGrid
-from mlperf_pipeline.bench.runner import child_environment, device_lock
+from mlperf_pipeline.bench.runner import child_environment
 from mlperf_pipeline.bench.versions import STORED_BY_ANOTHER_RUN, BenchmarkVersion
 from mlperf_pipeline.hardware.detect import DeviceInfo, detect, usable_cores
 from mlperf_pipeline.hardware.fingerprint import environment, fingerprint
+from mlperf_pipeline.isolation.device import device_lock
 from mlperf_pipeline.orchestration.automation import outdated_or_missing
 from mlperf_pipeline.orchestration.partitions import BY_HARDWARE, benchmark_partitions, split_key
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
