@@ -4,12 +4,15 @@
 
 Each run measures every model once, full size (`--size`), batch 1, seq 128, the way a `benchmark_job` range
 run does (`bench.passes.round_robin` over the models, then `bench.partition.partition_result`),
-with a fork server per process slot. Two methods take turns, run by run, so host drift falls on
-both alike:
+with a fork server per process slot. Every run starts its own fork servers, as a `benchmark_job`
+run does, so no two runs share a parent process. Two methods take turns, run by run, so host drift
+falls on both alike:
 - ours: `--processes` independent processes per model, the interval over their medians
   (`bench/levels.py`), target `--target` (the default profile's);
 - baseline: one process per model, the interval of its own samples (order statistics), target
   ±2%: the method before multi-process measurement.
+With `--one-server`, a third method takes its turn: ours with every process forked from one fork
+server (`slots=1`), to show whether processes need servers of their own.
 
 Printed per method and model: each run's median and interval; the coverage (over ordered pairs
 of runs (i, j), i != j, how often run j's median lies inside run i's interval); the median
@@ -21,6 +24,7 @@ with honest 95% intervals cover each other about 83% of the time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -149,6 +153,15 @@ def summary_line(name: str, totals: dict) -> str:
     )
 
 
+@contextlib.contextmanager
+def _fresh_servers(classes: list[str], processes: int, slots: int | None):
+    """A run's own fork servers, preloaded before anything is timed (an idle host gets ACTIVE)."""
+    extra = {} if slots is None else {"slots": slots}
+    with ForkServerPool(lambda policy: child_environment(usable_cores(), policy), classes, **extra) as servers:
+        servers.start("ACTIVE", processes)
+        yield servers
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="bert,gpt2,t5,vit,whisper")
@@ -163,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         "(default: the default profile's); a recording for benchmarks/process_policies.py",
     )
     parser.add_argument("--target", type=float, default=benchmark_profile(None)["target_ci_pct"])
+    parser.add_argument(
+        "--one-server", action="store_true", help="also ours with every process forked from one fork server"
+    )
     parser.add_argument("--json", help="also write every run's figures here")
     args = parser.parse_args(argv)
     models = args.models.split(",")
@@ -170,11 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     classes = sorted({entry.model_class for entry in entries.values()})
     devices = inventory()
     started = time.monotonic()
-    with (
-        tempfile.TemporaryDirectory() as work,
-        ForkServerPool(lambda policy: child_environment(usable_cores(), policy), classes) as servers,
-    ):
-        servers.start("ACTIVE", args.processes)  # before anything is timed (an idle host gets ACTIVE)
+    with tempfile.TemporaryDirectory() as work:
         specs = checked_specs(
             list(entries.values()), CheckStore(None), IsolatedCalls(preload=(*DEFAULT_PRELOAD, *model_modules(classes)))
         )
@@ -187,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
             max_processes=args.max_processes or benchmark_profile(None).get("max_processes"),
         ).process_cap
         methods = {"ours": (args.processes, cap, args.target), "baseline": (1, 1, BASELINE_TARGET_PCT)}
+        slots = {"ours": None, "baseline": None}  # None: the pool's default
+        if args.one_server:
+            methods["one-server"], slots["one-server"] = methods["ours"], 1
         results = {method: {name: [] for name in models} for method in methods}
         print(
             f"{args.runs} runs of {len(models)} models, ours ({args.processes} to {cap} processes,"
@@ -197,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         for run_index in range(args.runs):
             order = list(methods) if run_index % 2 == 0 else list(reversed(methods))
             for method in order:
-                rows = measure_run(contexts, args.size, *methods[method], servers)
+                with _fresh_servers(classes, methods[method][0], slots[method]) as servers:
+                    rows = measure_run(contexts, args.size, *methods[method], servers)
                 for name in models:
                     results[method][name].append(_run_figures(rows[name]))
                 print(

@@ -6,7 +6,7 @@ import logging
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -322,12 +322,14 @@ def isolated_slices(
     **limits,
 ) -> SliceRunner:
     """What runs process `index` of partition `key`: `run_isolated` of its request from fork
-    server slot `index`, under the device lock; `announce(key, index)` first, if given."""
+    server slot `index`, under the device lock; `announce(key, index)` first, if given. Only
+    process 0 runs the memory pass (`BenchRequest.memory_pass`)."""
 
     def run_slice(key: str, index: int) -> ChildOutcome:
         if announce is not None:
             announce(key, index)
-        return run_isolated(requests[key], lock_dir=lock_dir, fork_servers=fork_servers, slot=index, **limits)
+        request = requests[key] if index == 0 else replace(requests[key], memory_pass=False)
+        return run_isolated(request, lock_dir=lock_dir, fork_servers=fork_servers, slot=index, **limits)
 
     return run_slice
 

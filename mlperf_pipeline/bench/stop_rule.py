@@ -3,7 +3,9 @@
 The rule, with the defaults of `StopRule`:
 
 `max_seconds` (10 s here; the pipeline's default is 5 s) is the time per configuration, warm-up
-and sampling together, so a configuration's cost is known before it starts.
+and sampling together, so a configuration's cost is known before it starts. A caller that timed
+the first call itself passes `started` (the clock before that call): the first call is warm-up too,
+and counts against the same budget.
 
 1. Warm-up. Call the model, discarding the latencies from the results, until latency stops
    falling: the median of the last `warmup_window` (5) calls is no more than
@@ -119,9 +121,8 @@ def _warmup_is_stable(latencies: list[float], rule: StopRule) -> bool:
     return recent >= before * (1.0 - rule.warmup_tolerance_pct / 100.0)
 
 
-def _warm_up(timed_call: Callable[[], float], rule: StopRule, clock: Callable[[], float]) -> list[float]:
+def _warm_up(timed_call: Callable[[], float], rule: StopRule, clock: Callable[[], float], start: float) -> list[float]:
     latencies: list[float] = []
-    start = clock()
     cap_s = min(rule.max_warmup_seconds, rule.max_seconds / 2)  # leave sampling at least half the budget
     while True:
         latencies.append(_checked_latency(timed_call))
@@ -186,10 +187,15 @@ def measure(
     timed_call: Callable[[], float],
     rule: StopRule = StopRule(),
     clock: Callable[[], float] = time.perf_counter,
+    started: float | None = None,
 ) -> Measurement:
-    """Warm up, then sample `timed_call` (one iteration, returns its latency in ms) per the rule."""
-    warmup_start = clock()
-    warmup = _warm_up(timed_call, rule, clock)
+    """Warm up, then sample `timed_call` (one iteration, returns its latency in ms) per the rule.
+
+    `started`: the `clock` reading at which the configuration's time began, when the caller made
+    calls of its own before (the first call, recorded apart); the warm-up cap and `max_seconds`
+    count from it. `warmup_n` counts only the warm-up calls made here."""
+    warmup_start = clock() if started is None else started
+    warmup = _warm_up(timed_call, rule, clock, warmup_start)
     warmup_s = clock() - warmup_start
     samples, elapsed_s = _sample(timed_call, rule, clock, budget_s=rule.max_seconds - warmup_s)
     status, reason_code, reason = _verdict(samples, elapsed_s, rule)

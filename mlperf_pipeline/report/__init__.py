@@ -1,18 +1,8 @@
-"""Report rendering: plots, a Markdown summary and a self-contained HTML report.
+"""Report rendering: plots (`plots`), a Markdown summary (`markdown`) and a self-contained HTML
+report (`html.render_report`).
 
 A plain library (no dagster): the `benchmark_report` asset calls `render_report` with the
-current result rows and attaches the Markdown to its materialisation.
+current result rows and attaches the Markdown to its materialisation. Nothing is imported here:
+the skillsets asset needs only `report.coverage`, and matplotlib (through `plots`) would add
+~0.4 s to loading the definitions.
 """
-
-from mlperf_pipeline.report.html import ReportFiles, render_report
-from mlperf_pipeline.report.markdown import markdown_summary
-from mlperf_pipeline.report.plots import latency_plot, status_plot, throughput_plot
-
-__all__ = [
-    "ReportFiles",
-    "latency_plot",
-    "markdown_summary",
-    "render_report",
-    "status_plot",
-    "throughput_plot",
-]

@@ -164,6 +164,20 @@ def test_processes_are_added_while_the_interval_is_wider_than_the_target(bert_re
 
 
 @pytest.mark.slow
+def test_only_the_first_process_of_a_configuration_runs_the_memory_pass(bert_record, tmp_path, fork_server):
+    from mlperf_pipeline.bench.partition import isolated_slices
+
+    request = _request(bert_record.path, processes=3, max_seconds_per_config=0.6)
+    run_slice = isolated_slices(
+        {"bert": request}, lock_dir=tmp_path, fork_servers=fork_server, timeout_s=120, memory_cap_bytes=None
+    )
+    records = [next(r for r in run_slice("bert", index).records if r.get("kind") == "result") for index in range(3)]
+    assert all(record["status"] in ("ok", "invalid") for record in records)
+    peaks = [record.get("peak_memory_mb") for record in records]
+    assert peaks[0] > 0 and peaks[1:] == [None, None]
+
+
+@pytest.mark.slow
 def test_concurrent_workers_run_together_and_report_speedup(bert_record, tmp_path):
     from mlperf_pipeline.bench.partition import PartitionContext, benchmark_partition
 

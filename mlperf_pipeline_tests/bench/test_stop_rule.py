@@ -197,3 +197,20 @@ def test_loop_overhead_is_tiny_per_sample():
     per_sample_s = (time.perf_counter() - started) / len(result.samples_ms)
     assert len(result.samples_ms) == 2000
     assert per_sample_s < 50e-6  # a few us in practice; 5% of a 1 ms call at most
+
+
+def test_time_before_the_rule_started_counts_against_its_budget():
+    """A caller's first call (recorded apart) is warm-up too: `started` moves the budget's start back."""
+    rule = StopRule(target_ci_pct=0.01, max_seconds=1.0, min_samples=10)
+    noisy = list(lognormal_ms(50.0, 0.3, seed=7, size=200))
+    alone, _ = run(noisy, rule)
+    model = FakeModel(noisy)
+    model.now_s = 0.4  # the caller's own first call took 0.4 s
+    after_first_call = measure(model.timed_call, rule, clock=model.clock, started=0.0)
+    # The whole budget, first call included, is spent: 0.6 s is left for warm-up and sampling.
+    assert model.now_s == pytest.approx(1.0, abs=0.2)
+    used_alone = sum(alone.warmup_ms) + sum(alone.samples_ms)
+    used_after = sum(after_first_call.warmup_ms) + sum(after_first_call.samples_ms)
+    assert used_alone / 1000 == pytest.approx(1.0, abs=0.2) and used_after / 1000 == pytest.approx(0.6, abs=0.2)
+    # The warm-up cap (half the budget) counts from `started` as well.
+    assert sum(after_first_call.warmup_ms) / 1000 <= 0.5 - 0.4 + 0.2

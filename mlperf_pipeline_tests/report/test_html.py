@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 from markupsafe import escape
 
-from mlperf_pipeline.report import ReportFiles, render_report
+from mlperf_pipeline.report.html import ReportFiles, render_report
 from mlperf_pipeline_tests.report.conftest import OOM_REASON, SCRIPT_MODEL, build_noise, build_results
 
 GENERATED_AT = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)

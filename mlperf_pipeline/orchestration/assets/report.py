@@ -6,7 +6,6 @@ import dagster as dg
 
 from mlperf_pipeline.orchestration.automation import refresh_after_results
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
-from mlperf_pipeline.report import render_report
 from mlperf_pipeline.store.results import read_current_results, read_series_noise, read_skillset_coverage
 
 
@@ -27,6 +26,9 @@ def benchmark_report(
     checks = read_skillset_coverage(results_store.path)
     coverage = checks.astype(object).where(checks.notna(), None).to_dict("records")
     noise = read_series_noise(results_store.path)
+    # Imported here: matplotlib adds ~0.4 s to loading the definitions, which every CLI run pays.
+    from mlperf_pipeline.report.html import render_report
+
     report = render_report(results, Path(bench_settings.reports_dir), coverage=coverage, noise=noise)
     context.log.info(f"report: {report.html_path} ({report.n_rows} rows, {len(report.models)} model types)")
     return dg.MaterializeResult(
