@@ -17,7 +17,7 @@ SIZE ?=
 FORCE ?=
 LAUNCH := $(BIN)/python -m mlperf_pipeline.orchestration.launch
 
-.PHONY: install home run test test-fast bench register dev validate smoke clean incremental agreement reproducibility
+.PHONY: install home run test test-fast bench register dev validate smoke clean incremental agreement reproducibility detection
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,9 @@ agreement: install
 # Do intervals hold from one run to the next? Ours (k processes) against one process, interleaved.
 reproducibility: install
 	$(BIN)/python benchmarks/reproducibility.py $(ARGS)
+
+detection: install
+	$(BIN)/python benchmarks/detection.py $(ARGS)
 
 clean:
 	rm -rf $(MLPERF_HOME) .env
