@@ -48,6 +48,7 @@ BASELINE_RUNS = 40  # the latest run is compared with at most this many runs bef
 LATEST_RUN_SIGMAS = 2.0
 LATEST_RUN_P_VALUE = 0.05
 CONFIRM_SIGMAS = 3.0
+CONFIRM_EACH_SIGMAS = 1.0  # and every run after the flag is itself this far out: one slow run cannot carry a normal one
 STEP_SIGMAS = 1.2
 STEP_Z = 3.0
 STEP_P_VALUE = 0.0005
@@ -293,8 +294,8 @@ def detect(history: History) -> Verdict:
 def confirm(history: History, flagged: Finding, sigma: float) -> bool:
     """Whether the runs after a `pending` latest-run finding confirm it: together with the flagged
     run, their mean log level lies at least `CONFIRM_SIGMAS` standard errors beyond the flag's
-    baseline (the same runs it was judged against), on the same side, and none of them is back on
-    the baseline's side of its level. `history` holds the flagged run and at least one run after it."""
+    baseline (the same runs it was judged against), and each of them lies at least
+    `CONFIRM_EACH_SIGMAS` sigma beyond it on the same side. `history` holds the flagged run and at least one run after it."""
     if history.levels_ms.size <= flagged.index + 1:
         raise ValueError(f"no run after the flagged run {flagged.index} to confirm it with")
     y = history.log_levels
@@ -304,4 +305,6 @@ def confirm(history: History, flagged: Finding, sigma: float) -> bool:
     repeats = (y[flagged.index :] - level) * sign
     # The standard error of a mean of m runs, and of the baseline median (pi/2 times a mean's variance).
     error = sigma * math.sqrt(1.0 / repeats.size + math.pi / 2.0 / baseline.size)
-    return bool(np.all(repeats[1:] > 0) and float(np.mean(repeats)) / error >= CONFIRM_SIGMAS)
+    return bool(
+        np.all(repeats[1:] >= CONFIRM_EACH_SIGMAS * sigma) and float(np.mean(repeats)) / error >= CONFIRM_SIGMAS
+    )

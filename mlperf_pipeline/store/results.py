@@ -29,7 +29,7 @@ from mlperf_pipeline.store.schema import (
 )
 from mlperf_pipeline.store.transaction import transaction
 
-APPEND_TABLES = frozenset({"hardware_ceilings", "calibration_params", "predictions", "anomalies", "regressions"})
+APPEND_TABLES = frozenset({"hardware_ceilings", "calibration_params", "predictions", "anomalies"})
 PARQUET_EXPORTS = ("benchmark_results", "benchmark_samples", "current_results")
 
 _PANDAS_DTYPES = {
@@ -82,6 +82,35 @@ def write_table_rows(db_path: DbPath, table: str, rows: list[dict], timeout_s: f
     with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
         _insert(conn, table, frame)
     return len(frame)
+
+
+_FINDING_KEY = (*SERIES_KEY, "run_id")
+
+
+def write_regressions(db_path: DbPath, rows: list[dict], timeout_s: float = 60.0) -> int:
+    """Store regression findings: a finding is one (series, first changed run); a new evaluation of
+    it replaces the stored row (its state moves from `pending` to `confirmed` or `refuted`), and
+    every other stored finding stays. One transaction."""
+    frame = _staged_frame("regressions", rows, fixed={})
+    if frame.empty:
+        return 0
+    matches = " AND ".join(f"r.{name} IS NOT DISTINCT FROM s.{name}" for name in _FINDING_KEY)
+    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+        conn.register("staged_findings", frame[list(_FINDING_KEY)])
+        conn.execute(f"DELETE FROM regressions r USING staged_findings s WHERE {matches}")
+        conn.unregister("staged_findings")
+        _insert(conn, "regressions", frame)
+    return len(frame)
+
+
+def read_pending_regressions(db_path: DbPath) -> dict[tuple, frozenset[str]]:
+    """The run ids of `pending` findings, by series key (a tuple in `SERIES_KEY` order)."""
+    frame = _query(db_path, f"SELECT {', '.join(_FINDING_KEY)} FROM regressions WHERE state = 'pending'", [])
+    pending: dict[tuple, set[str]] = {}
+    for row in frame.itertuples(index=False):
+        key = tuple(None if pd.isna(value) else value for value in row[:-1])
+        pending.setdefault(key, set()).add(row[-1])
+    return {key: frozenset(run_ids) for key, run_ids in pending.items()}
 
 
 def write_skillset_checks(db_path: DbPath, rows: list[dict], dagster_run_id: str, timeout_s: float = 60.0) -> int:

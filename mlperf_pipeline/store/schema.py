@@ -139,6 +139,12 @@ REGRESSION_COLUMNS: ColumnList = [
     ("confirmed", "BOOLEAN"),
     ("detected_at", "TIMESTAMP"),
     ("run_id", "VARCHAR"),
+    # migration 7: the series key's workers, the noise the finding was judged against, a state
+    # (pending / confirmed / refuted: `confirmed` alone cannot tell pending from refuted) and
+    # what changed between baseline and the changed run (`analysis/regressions.suspect`).
+    ("workers", "INTEGER"),
+    ("noise_sigma_pct", "DOUBLE"),
+    *_typed("VARCHAR", "state", "suspect"),
 ]
 
 SKILLSET_CHECK_COLUMNS: ColumnList = [
@@ -389,6 +395,13 @@ _SERIES_NOISE_BY_VERSION_VIEW = """
 
 _MIGRATION_6 = [_SERIES_NOISE_BY_VERSION_VIEW]
 
+_MIGRATION_7 = [
+    "ALTER TABLE regressions ADD COLUMN workers INTEGER",
+    "ALTER TABLE regressions ADD COLUMN noise_sigma_pct DOUBLE",
+    "ALTER TABLE regressions ADD COLUMN state VARCHAR",
+    "ALTER TABLE regressions ADD COLUMN suspect VARCHAR",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "results, samples, analysis tables and the current_results view", _MIGRATION_1),
     (2, "measurement conditions (OpenMP wait policy, foreign load), concurrent speedup, inputs version", _MIGRATION_2),
@@ -396,6 +409,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (4, "multi-process measurement: process count, per-process medians and spread, host probe", _MIGRATION_4),
     (5, "series_noise view: each series' level and robust run-to-run noise over its history", _MIGRATION_5),
     (6, "series_noise over each series' latest bench version only", _MIGRATION_6),
+    (7, "regressions: workers, the noise sigma, a pending / confirmed / refuted state, the suspect", _MIGRATION_7),
 ]
 
 

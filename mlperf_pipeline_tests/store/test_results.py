@@ -15,6 +15,7 @@ from mlperf_pipeline.store.results import (
     write_partition_results,
     write_table_rows,
 )
+from mlperf_pipeline.store.db import connect
 from mlperf_pipeline.store.schema import RESULT_COLUMNS
 from mlperf_pipeline_tests.store.factories import result_row, sample_rows
 
@@ -158,23 +159,44 @@ def test_reading_before_anything_was_written_gives_empty_frames(db_path):
 
 
 def test_analysis_tables_are_appended_and_checked(db_path):
-    regression = {
+    anomaly = {
         "hardware": "cpu",
         "model_type": "bert",
         "metric": "latency_ms_p50",
-        "change_pct": 12.5,
-        "confirmed": False,
+        "robust_z": 6.5,
         "detected_at": datetime(2025, 1, 2),
         "run_id": "run-1",
     }
-    assert write_table_rows(db_path, "regressions", [regression, {**regression, "confirmed": True}]) == 2
+    assert write_table_rows(db_path, "anomalies", [anomaly, {**anomaly, "robust_z": 7.0}]) == 2
 
     with pytest.raises(ValueError, match="benchmark_results"):
         write_table_rows(db_path, "benchmark_results", [result_row()])
+    with pytest.raises(ValueError, match="regressions"):  # findings are merged, not appended
+        write_table_rows(db_path, "regressions", [{}])
     with pytest.raises(ValueError, match="nonsense"):
-        write_table_rows(db_path, "regressions", [{**regression, "nonsense": 1}])
+        write_table_rows(db_path, "anomalies", [{**anomaly, "nonsense": 1}])
+    with pytest.raises(ValueError, match="robust_z"):
+        write_table_rows(db_path, "anomalies", [{**anomaly, "robust_z": "high"}])
+
+
+def test_a_regression_finding_is_replaced_by_its_next_evaluation_and_others_stay(db_path):
+    from mlperf_pipeline.store.results import read_pending_regressions, write_regressions
+
+    series = {"hardware": "cpu", "model_type": "bert", "size": "full", "batch_size": 1, "seq_len": 128}
+    series |= {"dtype": "float32", "scenario": "latency", "workers": 1}
+    finding = {**series, "metric": "latency_ms_p50", "change_pct": 12.5, "method": "latest_run", "run_id": "run-7"}
+    older = {**finding, "method": "change_point", "state": "confirmed", "confirmed": True, "run_id": "run-2"}
+    assert write_regressions(db_path, [older, {**finding, "state": "pending", "confirmed": False}]) == 2
+    key = tuple(series.values())
+    assert read_pending_regressions(db_path) == {key: frozenset({"run-7"})}
+
+    write_regressions(db_path, [{**finding, "state": "refuted", "confirmed": False}])
+    with connect(db_path, read_only=True) as conn:
+        stored = conn.execute("SELECT run_id, state FROM regressions ORDER BY run_id").fetchall()
+    assert stored == [("run-2", "confirmed"), ("run-7", "refuted")]
+    assert read_pending_regressions(db_path) == {}
     with pytest.raises(ValueError, match="confirmed"):
-        write_table_rows(db_path, "regressions", [{**regression, "confirmed": "yes"}])
+        write_regressions(db_path, [{**finding, "confirmed": "yes"}])
 
 
 def test_parquet_export_matches_the_database(db_path, tmp_path):

@@ -1,0 +1,147 @@
+"""Regression findings for every stored series: histories from `benchmark_results` rows, the
+detectors of `analysis/steps.py`, and rows in the shape of the `regressions` table.
+
+Every series stored counts, whether or not its model type is still catalogued. A series' history is
+its measured runs (`ok` and `invalid` rows with a latency) under its latest bench version, oldest
+first: a method change starts a new baseline. An environment or skillset change does not: it is
+the likeliest cause of a real regression, so a finding names it as the suspect when the changed
+run's fingerprint or skillset differs from its baseline's.
+
+A change point has at least `steps.MIN_SEGMENT_RUNS` runs after it, so it is `confirmed` by its own
+repeats; a latest-run finding is `pending` until a later run decides it (`confirmed` or `refuted`,
+`steps.confirm`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+
+import pandas as pd
+
+from mlperf_pipeline.analysis.noise import latest_version_runs, measured_runs
+from mlperf_pipeline.analysis.steps import Finding, History, confirm, detect
+from mlperf_pipeline.store.schema import SERIES_KEY
+
+METRIC = "latency_ms_p50"
+# A slowdown of at least this much is `major`, a smaller one `minor`; a speed-up is `improvement`.
+MAJOR_CHANGE_PCT = 10.0
+
+
+def series_histories(results: pd.DataFrame) -> Iterator[tuple[dict, pd.DataFrame]]:
+    """Each series' key (a dict over `SERIES_KEY`) and its runs, oldest first (ties by run id)."""
+    runs = measured_runs(results)
+    for key, series in runs.groupby(list(SERIES_KEY), dropna=False, sort=True):
+        ordered = latest_version_runs(series).sort_values(["measured_at", "run_id"], kind="stable")
+        yield dict(zip(SERIES_KEY, key)), ordered.reset_index(drop=True)
+
+
+def history_of(runs: pd.DataFrame) -> History:
+    """A series' runs as the detectors take them: levels and per-process medians (none stored for
+    a single-process run: the level stands for itself)."""
+    medians = [list(value) if _has_values(value) else None for value in runs["process_medians_ms"]]
+    return History.of(runs[METRIC].to_numpy(dtype=float), medians)
+
+
+def _has_values(value) -> bool:
+    return value is not None and not (isinstance(value, float) and pd.isna(value)) and len(value) > 0
+
+
+def severity(change_pct: float) -> str:
+    if change_pct < 0:
+        return "improvement"
+    return "major" if change_pct >= MAJOR_CHANGE_PCT else "minor"
+
+
+def suspect(runs: pd.DataFrame, finding: Finding) -> str | None:
+    """What changed between the baseline runs and the first changed run: the environment
+    fingerprint and the skillset hash, each as `name: before -> after`; None when neither did."""
+    baseline = runs.iloc[finding.baseline_from : finding.baseline_to + 1]
+    changed = runs.iloc[finding.index]
+    parts = []
+    for column, name in (("env_fingerprint", "environment"), ("skillset_hash", "skillset")):
+        before = baseline[column].mode()
+        if not before.empty and before.iloc[0] != changed[column]:
+            parts.append(f"{name}: {before.iloc[0]} -> {changed[column]}")
+    return "; ".join(parts) or None
+
+
+def finding_row(key: dict, runs: pd.DataFrame, finding: Finding, state: str, detected_at: datetime) -> dict:
+    """One `regressions` row: the series key, the evidence and the state of one finding."""
+    return {
+        **key,
+        "metric": METRIC,
+        "baseline_value": finding.baseline_value,
+        "current_value": finding.current_value,
+        "change_pct": finding.change_pct,
+        "effect": finding.effect,
+        "p_value": finding.p_value,
+        "method": finding.method,
+        "baseline_from": runs["measured_at"].iloc[finding.baseline_from],
+        "baseline_to": runs["measured_at"].iloc[finding.baseline_to],
+        "severity": severity(finding.change_pct),
+        "state": state,
+        "confirmed": state == "confirmed",
+        "noise_sigma_pct": finding.sigma_pct,
+        "suspect": suspect(runs, finding),
+        "detected_at": detected_at,
+        "run_id": runs["run_id"].iloc[finding.index],
+    }
+
+
+def _latest_run_state(runs: pd.DataFrame, finding: Finding, sigma: float) -> str:
+    """`pending` while the flagged run is the latest, else what the runs after it say."""
+    history = history_of(runs)
+    if finding.index >= len(runs) - 1:
+        return "pending"
+    return "confirmed" if confirm(history, finding, sigma) else "refuted"
+
+
+def findings_for_series(
+    key: dict, runs: pd.DataFrame, detected_at: datetime, pending_run_ids: frozenset[str] = frozenset()
+) -> tuple[list[dict], str | None]:
+    """The rows for one series, and why it has no verdict (`insufficient_history`) if so.
+
+    Latest-run findings are looked for in the whole history and in every prefix that ends at a run
+    in `pending_run_ids` (a run flagged before, whose fate the runs after it now decide)."""
+    verdict = detect(history_of(runs))
+    if verdict.reason_code is not None:
+        return [], verdict.reason_code
+    rows = [
+        finding_row(key, runs, finding, "confirmed", detected_at)
+        for finding in verdict.findings
+        if finding.method == "change_point"
+    ]
+    ends = sorted({len(runs) - 1, *(int(i) for i in runs.index[runs["run_id"].isin(pending_run_ids)])})
+    standing = False  # a pending or confirmed latest-run finding: later runs continue that change
+    for end in ends:
+        prefix = runs.iloc[: end + 1]
+        prefix_verdict = verdict if end == len(runs) - 1 else detect(history_of(prefix))
+        for finding in prefix_verdict.findings:
+            if finding.method == "latest_run" and not standing:
+                state = _latest_run_state(runs, finding, prefix_verdict.sigma)
+                rows.append(finding_row(key, runs, finding, state, detected_at))
+                standing = state != "refuted"
+    return rows, None
+
+
+def regression_findings(
+    results: pd.DataFrame, detected_at: datetime, pending_run_ids: Mapping[tuple, frozenset[str]] | None = None
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Rows for every series of `results` (`benchmark_results` rows), and counts: series judged,
+    series without a verdict by reason, findings by state and severity."""
+    rows: list[dict] = []
+    counts: dict[str, int] = {"series": 0, "judged": 0}
+    for key, runs in series_histories(results):
+        counts["series"] += 1
+        pending = (pending_run_ids or {}).get(tuple(key.values()), frozenset())
+        found, reason = findings_for_series(key, runs, detected_at, pending)
+        if reason is not None:
+            counts[reason] = counts.get(reason, 0) + 1
+            continue
+        counts["judged"] += 1
+        for row in found:
+            for label in (row["state"], row["severity"]):
+                counts[label] = counts.get(label, 0) + 1
+        rows += found
+    return pd.DataFrame(rows), counts
