@@ -23,6 +23,7 @@ _AUTOMATION_DEFAULTS = {
     "environment_interval_s": 300,
     "overrides_interval_s": 60,
     "automation_interval_s": 60,
+    "confirmation_interval_s": 60,
 }
 
 

@@ -145,3 +145,13 @@ def regression_findings(
                 counts[label] = counts.get(label, 0) + 1
         rows += found
     return pd.DataFrame(rows), counts
+
+
+def standing_slowdowns(rows: pd.DataFrame) -> pd.DataFrame:
+    """The confirmed slowdowns that still stand: per series, its latest confirmed finding, when that
+    is a slowdown (a later improvement back, or a refuted flag, does not leave one standing)."""
+    if rows.empty:
+        return rows
+    confirmed = rows[rows["state"] == "confirmed"].sort_values("baseline_to", kind="stable")
+    latest = confirmed.groupby(list(SERIES_KEY), dropna=False, sort=True).tail(1)
+    return latest[latest["change_pct"] > 0]

@@ -40,6 +40,8 @@ from mlperf_pipeline.isolation.limits import bound_this_process, kill_group
 
 STARTUP_TIMEOUT_S = 180.0
 ANSWER_TIMEOUT_S = 30.0
+# How long a server whose pipe closed may take to become waitable (it is exiting already).
+EXIT_GRACE_S = 5.0
 DEFAULT_SLOTS = 3
 
 
@@ -266,6 +268,17 @@ class ForkServer:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def _exit_code(self, answer: dict | None) -> int | None:
+        """The server's exit code when it stopped answering. At EOF (`answer` None) it is dying: its
+        pipe closes before the kernel makes it waitable, so wait a moment rather than poll once
+        (a poll in that gap reads None, seen under load)."""
+        if answer is not None:
+            return self.process.poll()
+        try:
+            return self.process.wait(timeout=EXIT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            return None
+
     def launch(
         self, entry: str, args: list[str], log_path: Path | None, env: dict[str, str], memory_cap_bytes: int | None
     ) -> int:
@@ -274,7 +287,7 @@ class ForkServer:
         self._send({**request, "memory_cap": memory_cap_bytes})
         answer = self._next(ANSWER_TIMEOUT_S)
         if not answer or "pid" not in answer:
-            raise ForkServerError(f"fork server did not start the benchmark (got {answer!r})", self.process.poll())
+            raise ForkServerError(f"fork server did not start the benchmark (got {answer!r})", self._exit_code(answer))
         self.running.add(answer["pid"])
         return answer["pid"]
 
@@ -289,7 +302,7 @@ class ForkServer:
             if answer is None or "exit_code" not in answer:
                 names = ", ".join(str(pid) for pid in sorted(pids))
                 raise ForkServerError(
-                    f"fork server lost track of benchmark process {names} (got {answer!r})", self.process.poll()
+                    f"fork server lost track of benchmark process {names} (got {answer!r})", self._exit_code(answer)
                 )
             self._note_exit(answer)
         return done

@@ -6,6 +6,7 @@ import dagster as dg
 
 from mlperf_pipeline.orchestration.assets.benchmarks import benchmark_results
 from mlperf_pipeline.orchestration.assets.catalog import model_catalog
+from mlperf_pipeline.orchestration.assets.detection import regressions
 from mlperf_pipeline.orchestration.assets.hardware import environment, hardware_inventory
 from mlperf_pipeline.orchestration.assets.report import benchmark_report
 from mlperf_pipeline.orchestration.assets.skillsets import skillset_overrides, skillsets
@@ -13,7 +14,12 @@ from mlperf_pipeline.orchestration.automation import automation_sensor
 from mlperf_pipeline.orchestration.jobs import analysis_job, benchmark_job, ci_smoke_job
 from mlperf_pipeline.orchestration.resources import resources_for_deployment
 from mlperf_pipeline.orchestration.schedules import nightly_schedule
-from mlperf_pipeline.orchestration.sensors import environment_sensor, model_catalog_sensor, skillset_overrides_sensor
+from mlperf_pipeline.orchestration.sensors import (
+    environment_sensor,
+    model_catalog_sensor,
+    regression_confirmation_sensor,
+    skillset_overrides_sensor,
+)
 from mlperf_pipeline.settings import automation_settings
 
 
@@ -26,6 +32,7 @@ def build_definitions(resources: dict) -> dg.Definitions:
             model_catalog,
             skillsets,
             benchmark_results,
+            regressions,
             benchmark_report,
         ],
         jobs=[ci_smoke_job, benchmark_job, analysis_job],
@@ -34,6 +41,7 @@ def build_definitions(resources: dict) -> dg.Definitions:
             model_catalog_sensor,
             environment_sensor,
             skillset_overrides_sensor,
+            regression_confirmation_sensor,
             automation_sensor(int(automation_settings()["automation_interval_s"])),
         ],
         resources=resources,

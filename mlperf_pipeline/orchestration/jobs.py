@@ -28,6 +28,7 @@ benchmark_job = dg.define_asset_job(
 
 analysis_job = dg.define_asset_job(
     "analysis_job",
-    selection=["benchmark_report"],
-    description="The benchmark report (HTML and Markdown), from what is stored in DuckDB.",
+    selection=["regressions", "benchmark_report"],
+    description="Regression detection over every stored series, then the benchmark report (HTML and "
+    "Markdown), from what is stored in DuckDB.",
 )

@@ -10,16 +10,21 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from mlperf_pipeline.catalog.catalog import build_catalog, catalog_fingerprint, partition_keys_in_tier_order
 from mlperf_pipeline.hardware.fingerprint import environment_versions
 from mlperf_pipeline.orchestration.assets.skillsets import SKILLSET_OVERRIDES
 from mlperf_pipeline.orchestration.partitions import model_type_partitions
-from mlperf_pipeline.orchestration.resources import BenchSettings
-from mlperf_pipeline.settings import automation_settings
+from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
+from mlperf_pipeline.settings import FORCE_TAG, automation_settings
 from mlperf_pipeline.skillsets.versions import override_versions
+from mlperf_pipeline.store.results import read_confirmations_due
+from mlperf_pipeline.store.schema import SERIES_KEY
 
 ENVIRONMENT = dg.AssetKey("environment")
+# On a confirmation run: the run id of the benchmark row whose pending regression it re-measures.
+CONFIRMS_TAG = "mlperf/confirms"
 _INTERVALS = automation_settings()
 
 
@@ -90,3 +95,38 @@ def skillset_overrides_sensor(context: dg.SensorEvaluationContext, bench_setting
     keys = context.instance.get_dynamic_partitions(model_type_partitions.name)
     current = override_versions(Path(bench_settings.overrides_dir), keys)
     return _changed_observations(SKILLSET_OVERRIDES, context.cursor, current, "overrides")
+
+
+@dg.sensor(
+    name="regression_confirmation_sensor",
+    job_name="benchmark_job",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=int(_INTERVALS["confirmation_interval_s"]),
+    description="Re-measures each `pending` regression once, forced, with the flagged series' own size, "
+    "batch size, sequence length, dtype and process count (a default run would measure something else), "
+    "one request per finding (`run_key`). The next `regressions` evaluation then confirms or refutes it.",
+)
+def regression_confirmation_sensor(
+    context: dg.SensorEvaluationContext, results_store: ResultsStore
+) -> dg.SensorResult | dg.SkipReason:
+    due = read_confirmations_due(results_store.path)
+    if due.empty:
+        return dg.SkipReason("no pending regression waits for a re-measurement")
+    requests = [_confirmation_request(row) for row in due.to_dict("records")]
+    context.log.info(f"re-measuring {len(requests)} pending regression(s)")
+    return dg.SensorResult(run_requests=requests)
+
+
+def _confirmation_request(row: dict) -> dg.RunRequest:
+    config = {"size": row["size"], "batch_sizes": [int(row["batch_size"])], "dtypes": [row["dtype"]]}
+    if not pd.isna(row["seq_len"]):  # no sequence for pixel inputs: the profile's default stands
+        config["seq_lens"] = [int(row["seq_len"])]
+    if not pd.isna(row["n_processes"]):
+        config["processes"] = int(row["n_processes"])
+    series = "/".join(str(row[name]) for name in SERIES_KEY)
+    return dg.RunRequest(
+        run_key=f"confirm:{series}:{row['run_id']}",
+        partition_key=f"{row['hardware']}|{row['model_type']}",
+        run_config={"ops": {"benchmark_results": {"config": config}}},
+        tags={FORCE_TAG: "true", CONFIRMS_TAG: row["run_id"]},
+    )

@@ -113,6 +113,26 @@ def read_pending_regressions(db_path: DbPath) -> dict[tuple, frozenset[str]]:
     return {key: frozenset(run_ids) for key, run_ids in pending.items()}
 
 
+def read_confirmations_due(db_path: DbPath) -> pd.DataFrame:
+    """The `pending` findings whose flagged run is still its series' latest measured run: what the
+    confirmation sensor re-measures. The series key, the flagged `run_id` and its `n_processes`."""
+    key = ", ".join(f"p.{name}" for name in SERIES_KEY)
+    same_series = " AND ".join(f"{{other}}.{name} IS NOT DISTINCT FROM p.{name}" for name in SERIES_KEY)
+    sql = f"""
+        SELECT {key}, p.run_id, any_value(b.n_processes) AS n_processes
+        FROM regressions p
+        JOIN benchmark_results b ON b.run_id = p.run_id AND {same_series.format(other="b")}
+        WHERE p.state = 'pending' AND NOT EXISTS (
+            SELECT 1 FROM benchmark_results later
+            WHERE {same_series.format(other="later")} AND later.measured_at > b.measured_at
+              AND later.status IN ('ok', 'invalid') AND later.latency_ms_p50 IS NOT NULL
+        )
+        GROUP BY {key}, p.run_id
+        ORDER BY {key}, p.run_id
+    """
+    return _query(db_path, sql, [])
+
+
 def write_skillset_checks(db_path: DbPath, rows: list[dict], dagster_run_id: str, timeout_s: float = 60.0) -> int:
     """Record smoke-check outcomes; re-writing the same run's types replaces its earlier rows."""
     frame = _staged_frame("skillset_checks", rows, fixed={"dagster_run_id": dagster_run_id})

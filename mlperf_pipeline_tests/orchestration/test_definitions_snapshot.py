@@ -3,7 +3,7 @@
 Every set below is written out literally: adding, renaming or dropping an asset, check, job, sensor,
 schedule or partitions definition fails here until the snapshot (and the README, and DESIGN.md) say
 so. Names DESIGN.md marks *planned* (`hardware_ceilings`, `roofline_calibration`,
-`performance_predictor`, `anomalies`, `regressions`, `regression_confirmation_sensor`) do not exist yet
+`performance_predictor`, `anomalies`) do not exist yet
 and are not in it. Loads the definitions only: nothing is materialised.
 """
 
@@ -21,12 +21,19 @@ ASSET_KEYS = {
     "model_catalog",
     "skillsets",
     "benchmark_results",
+    "regressions",
     "benchmark_report",
 }
 OBSERVABLE_ASSETS = {"environment", "skillset_overrides"}
-ASSET_CHECKS = {("skillsets", "smoke")}
+ASSET_CHECKS = {("skillsets", "smoke"), ("regressions", "no_confirmed_regressions")}
 JOBS = {"ci_smoke_job", "benchmark_job", "analysis_job"}
-SENSORS = {"model_catalog_sensor", "environment_sensor", "skillset_overrides_sensor", "mlperf_automation_sensor"}
+SENSORS = {
+    "model_catalog_sensor",
+    "environment_sensor",
+    "skillset_overrides_sensor",
+    "regression_confirmation_sensor",
+    "mlperf_automation_sensor",
+}
 SCHEDULES = {"nightly_schedule"}
 
 # What each asset (and check) is partitioned by: None, "hardware" (static), "model_type" (dynamic),
@@ -39,6 +46,7 @@ PARTITIONED_BY = {
     "model_catalog": None,
     "skillsets": GRID,
     "benchmark_results": GRID,
+    "regressions": None,
     "benchmark_report": None,
 }
 
@@ -81,8 +89,8 @@ def test_asset_checks_with_their_asset(asset_graph):
     checks = {(key.asset_key.to_user_string(), key.name) for key in asset_graph.asset_check_keys}
     assert checks == ASSET_CHECKS
     # `smoke` runs per partition: its spec carries the grid's partitions definition
-    (smoke,) = asset_graph.asset_check_keys
-    assert _describe(asset_graph.get(smoke).partitions_def) == GRID
+    described = {key.name: _describe(asset_graph.get(key).partitions_def) for key in asset_graph.asset_check_keys}
+    assert described == {"smoke": GRID, "no_confirmed_regressions": None}
 
 
 def test_jobs():
