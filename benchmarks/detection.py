@@ -111,20 +111,16 @@ def synthetic_history(cell: Cell, runs: int, rng: np.random.Generator) -> tuple[
     return History.of(levels, process_medians.tolist()), start, true_sigma
 
 
-def _prefix(history: History, end: int) -> History:
-    return History(history.levels_ms[:end], history.process_medians_ms[:end])
-
-
-def _called(history: History, end: int, start: int) -> tuple[bool, bool]:
-    """(flagged, called) for the first `end` runs: a slowdown finding that covers the change (from
-    `start` on, or anywhere when none was injected), and one that stands: a change point, or a
-    `pending` latest-run finding that the next run confirms (`steps.confirm`)."""
-    verdict = detect(_prefix(history, end))
+def _called(history: History, end: int, start: int) -> tuple[bool, bool, float | None]:
+    """(flagged, called, sigma) for the first `end` runs: a slowdown finding that covers the change
+    (from `start` on, or anywhere when none was injected), one that stands (a change point, or a
+    `pending` latest-run finding that the next run confirms, `steps.confirm`), and the detectors' sigma."""
+    verdict = detect(history.prefix(end))
     findings = [f for f in verdict.slowdowns if start < 0 or f.index >= start - 2]
     called = any(f.method == "change_point" for f in findings) or any(
-        confirm(_prefix(history, end + 1), f, verdict.sigma) for f in findings if f.method == "latest_run"
+        confirm(history.prefix(end + 1), f, verdict.sigma) for f in findings if f.method == "latest_run"
     )
-    return bool(findings), called
+    return bool(findings), called, verdict.sigma
 
 
 def _delay(history: History, start: int, runs: int) -> int | None:
@@ -140,10 +136,9 @@ def evaluate(cell: Cell, series: int, runs: int, seed: int) -> dict:
     flagged, called, delays, sigma_ratios = 0, 0, [], []
     for _ in range(series):
         history, start, true_sigma = synthetic_history(cell, runs, rng)
-        sigma = detect(_prefix(history, runs)).sigma
+        was_flagged, was_called, sigma = _called(history, runs, start if cell.injects_slowdown else -1)
         if sigma is not None:
             sigma_ratios.append(sigma / true_sigma)
-        was_flagged, was_called = _called(history, runs, start if cell.injects_slowdown else -1)
         flagged += was_flagged
         called += was_called
         if was_called and cell.kind in ("mid", "drift") and len(delays) < 100:

@@ -43,6 +43,7 @@ from mlperf_pipeline.bench.request import BenchGrid, BenchRequest
 from mlperf_pipeline.bench.runner import child_environment
 from mlperf_pipeline.catalog.catalog import entry_for
 from mlperf_pipeline.hardware.detect import inventory, usable_cores
+from mlperf_pipeline.isolation.forkserver import DEFAULT_SLOTS
 from mlperf_pipeline.settings import benchmark_profile
 from mlperf_pipeline.sizes import SIZES
 from mlperf_pipeline.skillsets.checks import CheckStore
@@ -154,10 +155,9 @@ def summary_line(name: str, totals: dict) -> str:
 
 
 @contextlib.contextmanager
-def _fresh_servers(classes: list[str], processes: int, slots: int | None):
+def _fresh_servers(classes: list[str], processes: int, slots: int):
     """A run's own fork servers, preloaded before anything is timed (an idle host gets ACTIVE)."""
-    extra = {} if slots is None else {"slots": slots}
-    with ForkServerPool(lambda policy: child_environment(usable_cores(), policy), classes, **extra) as servers:
+    with ForkServerPool(lambda policy: child_environment(usable_cores(), policy), classes, slots=slots) as servers:
         servers.start("ACTIVE", processes)
         yield servers
 
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             max_processes=args.max_processes or benchmark_profile(None).get("max_processes"),
         ).process_cap
         methods = {"ours": (args.processes, cap, args.target), "baseline": (1, 1, BASELINE_TARGET_PCT)}
-        slots = {"ours": None, "baseline": None}  # None: the pool's default
+        slots = {"ours": DEFAULT_SLOTS, "baseline": DEFAULT_SLOTS}
         if args.one_server:
             methods["one-server"], slots["one-server"] = methods["ours"], 1
         results = {method: {name: [] for name in models} for method in methods}

@@ -13,7 +13,7 @@ SQL (a test keeps them in agreement).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,13 +77,17 @@ def noise_per_series(results: pd.DataFrame) -> pd.DataFrame:
     and skipped rows are not runs. Only the runs of a series' latest bench version (that of its
     most recently measured run) count: a method change starts a new baseline. Sorted by the series key.
     """
-    runs = measured_runs(results)
-    rows = [
-        _series_row(key, latest_version_runs(series))
-        for key, series in runs.groupby(list(SERIES_KEY), dropna=False, sort=True)  # a null key is a series too
-    ]
+    rows = [_series_row(key, runs) for key, runs in series_runs(results)]
     frame = pd.DataFrame(rows, columns=list(NOISE_FRAME_COLUMNS))
     return frame.astype({"n_runs": "int64", "level_ms": "float64", "noise_pct": "float64"})
+
+
+def series_runs(results: pd.DataFrame) -> Iterator[tuple[tuple, pd.DataFrame]]:
+    """Each series' key (a tuple in `SERIES_KEY` order; a null in it is a series too) and its
+    measured runs under its latest bench version, oldest first (ties by run id), sorted by key."""
+    for key, series in measured_runs(results).groupby(list(SERIES_KEY), dropna=False, sort=True):
+        ordered = latest_version_runs(series).sort_values(["measured_at", "run_id"], kind="stable")
+        yield key, ordered.reset_index(drop=True)
 
 
 def latest_version_runs(series: pd.DataFrame) -> pd.DataFrame:

@@ -14,26 +14,19 @@ repeats; a latest-run finding is `pending` until a later run decides it (`confir
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 
 import pandas as pd
 
-from mlperf_pipeline.analysis.noise import latest_version_runs, measured_runs
+from mlperf_pipeline.analysis.noise import series_runs
 from mlperf_pipeline.analysis.steps import Finding, History, confirm, detect
 from mlperf_pipeline.store.schema import SERIES_KEY
 
 METRIC = "latency_ms_p50"
 # A slowdown of at least this much is `major`, a smaller one `minor`; a speed-up is `improvement`.
 MAJOR_CHANGE_PCT = 10.0
-
-
-def series_histories(results: pd.DataFrame) -> Iterator[tuple[dict, pd.DataFrame]]:
-    """Each series' key (a dict over `SERIES_KEY`) and its runs, oldest first (ties by run id)."""
-    runs = measured_runs(results)
-    for key, series in runs.groupby(list(SERIES_KEY), dropna=False, sort=True):
-        ordered = latest_version_runs(series).sort_values(["measured_at", "run_id"], kind="stable")
-        yield dict(zip(SERIES_KEY, key)), ordered.reset_index(drop=True)
 
 
 def history_of(runs: pd.DataFrame) -> History:
@@ -89,10 +82,9 @@ def finding_row(key: dict, runs: pd.DataFrame, finding: Finding, state: str, det
     }
 
 
-def _latest_run_state(runs: pd.DataFrame, finding: Finding, sigma: float) -> str:
+def _latest_run_state(history: History, finding: Finding, sigma: float) -> str:
     """`pending` while the flagged run is the latest, else what the runs after it say."""
-    history = history_of(runs)
-    if finding.index >= len(runs) - 1:
+    if finding.index >= history.levels_ms.size - 1:
         return "pending"
     return "confirmed" if confirm(history, finding, sigma) else "refuted"
 
@@ -104,7 +96,8 @@ def findings_for_series(
 
     Latest-run findings are looked for in the whole history and in every prefix that ends at a run
     in `pending_run_ids` (a run flagged before, whose fate the runs after it now decide)."""
-    verdict = detect(history_of(runs))
+    history = history_of(runs)
+    verdict = detect(history)
     if verdict.reason_code is not None:
         return [], verdict.reason_code
     rows = [
@@ -115,11 +108,10 @@ def findings_for_series(
     ends = sorted({len(runs) - 1, *(int(i) for i in runs.index[runs["run_id"].isin(pending_run_ids)])})
     standing = False  # a pending or confirmed latest-run finding: later runs continue that change
     for end in ends:
-        prefix = runs.iloc[: end + 1]
-        prefix_verdict = verdict if end == len(runs) - 1 else detect(history_of(prefix))
+        prefix_verdict = verdict if end == len(runs) - 1 else detect(history.prefix(end + 1))
         for finding in prefix_verdict.findings:
             if finding.method == "latest_run" and not standing:
-                state = _latest_run_state(runs, finding, prefix_verdict.sigma)
+                state = _latest_run_state(history, finding, prefix_verdict.sigma)
                 rows.append(finding_row(key, runs, finding, state, detected_at))
                 standing = state != "refuted"
     return rows, None
@@ -131,20 +123,15 @@ def regression_findings(
     """Rows for every series of `results` (`benchmark_results` rows), and counts: series judged,
     series without a verdict by reason, findings by state and severity."""
     rows: list[dict] = []
-    counts: dict[str, int] = {"series": 0, "judged": 0}
-    for key, runs in series_histories(results):
+    counts = Counter(series=0, judged=0)
+    for key, runs in series_runs(results):
         counts["series"] += 1
-        pending = (pending_run_ids or {}).get(tuple(key.values()), frozenset())
-        found, reason = findings_for_series(key, runs, detected_at, pending)
-        if reason is not None:
-            counts[reason] = counts.get(reason, 0) + 1
-            continue
-        counts["judged"] += 1
-        for row in found:
-            for label in (row["state"], row["severity"]):
-                counts[label] = counts.get(label, 0) + 1
+        pending = (pending_run_ids or {}).get(key, frozenset())
+        found, reason = findings_for_series(dict(zip(SERIES_KEY, key)), runs, detected_at, pending)
+        counts[reason or "judged"] += 1
+        counts.update(label for row in found for label in (row["state"], row["severity"]))
         rows += found
-    return pd.DataFrame(rows), counts
+    return pd.DataFrame(rows), dict(counts)
 
 
 def standing_slowdowns(rows: pd.DataFrame) -> pd.DataFrame:

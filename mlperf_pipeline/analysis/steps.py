@@ -33,7 +33,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import mannwhitneyu
 
 ROBUST_SIGMA_PER_MAD = 1.4826
 # Fewer runs than this and a series gets no verdict (`insufficient_history`): the baseline needs
@@ -86,6 +85,10 @@ class History:
     @property
     def log_levels(self) -> np.ndarray:
         return np.log(self.levels_ms)
+
+    def prefix(self, end: int) -> History:
+        """The first `end` runs: the history as it stood when run `end - 1` was the latest."""
+        return History(self.levels_ms[:end], self.process_medians_ms[:end])
 
 
 @dataclass(frozen=True)
@@ -149,15 +152,21 @@ def pelt_breaks(log_levels: np.ndarray, sigma: float) -> list[int]:
     return [index for index in algorithm.predict(pen=PENALTY_PER_LOG_RUN * math.log(n)) if index < n]
 
 
-def _one_sided_p(after: Sequence[float], before: Sequence[float]) -> float:
-    """Mann-Whitney U p-value that `after` tends to be larger than `before` (exact for small samples)."""
-    return float(mannwhitneyu(after, before, alternative="greater").pvalue)
+def _directional_p(after: Sequence[float], before: Sequence[float], change: float) -> float:
+    """One-sided Mann-Whitney U p-value that `after` lies on the side of `before` that `change`
+    points to (larger for a slowdown, smaller for a speed-up); exact for small samples."""
+    # Imported here, like ruptures: the Dagster process loads this module with the definitions,
+    # and scipy.stats alone adds ~0.5 s to every `dagster job execute`.
+    from scipy.stats import mannwhitneyu
+
+    alternative = "greater" if change >= 0 else "less"
+    return float(mannwhitneyu(after, before, alternative=alternative).pvalue)
 
 
-def accepted_steps(history: History, sigma: float) -> tuple[list[Finding], list[int]]:
-    """The change points PELT proposes that pass the effect and p-value gates, oldest first, and
-    the accepted breaks. Each is judged against its neighbouring segments (between accepted breaks)."""
-    y = history.log_levels
+def accepted_steps(y: np.ndarray, sigma: float) -> tuple[list[Finding], list[int]]:
+    """The change points PELT proposes in the log levels `y` that pass the effect and p-value gates,
+    oldest first, and the accepted breaks. Each is judged against its neighbouring segments
+    (between accepted breaks)."""
     candidates = pelt_breaks(y, sigma)
     findings: list[Finding] = []
     accepted: list[int] = []
@@ -167,7 +176,7 @@ def accepted_steps(history: History, sigma: float) -> tuple[list[Finding], list[
         before, after = y[start:index], y[index:end]
         if before.size < MIN_SEGMENT_RUNS or after.size < MIN_SEGMENT_RUNS:
             continue
-        finding = _compare(history, "change_point", index, start, index - 1, after, before, sigma)
+        finding = _compare(index, start, after, before, sigma)
         if (
             _step_z(after, before, sigma) >= STEP_Z
             and abs(finding.effect) >= STEP_SIGMAS
@@ -191,28 +200,17 @@ def _step_z(after: np.ndarray, before: np.ndarray, sigma: float) -> float:
     return abs(difference) / (sigma * math.sqrt(1.0 / after.size + 1.0 / before.size))
 
 
-def _flipped_p(after: np.ndarray, before: np.ndarray) -> float:
-    return _one_sided_p(-after, -before)
-
-
-def _compare(
-    history: History,
-    method: str,
-    index: int,
-    baseline_from: int,
-    baseline_to: int,
-    after: np.ndarray,
-    before: np.ndarray,
-    sigma: float,
+def _finding(
+    method: str, index: int, baseline: tuple[int, int], levels: tuple[float, float], p_value: float, sigma: float
 ) -> Finding:
-    level_before, level_after = float(np.median(before)), float(np.median(after))
+    """A finding from its place, its (before, after) log levels, its p-value and sigma (log units)."""
+    level_before, level_after = levels
     change = level_after - level_before
-    p_value = _one_sided_p(after, before) if change >= 0 else _flipped_p(after, before)
     return Finding(
         method=method,
         index=index,
-        baseline_from=baseline_from,
-        baseline_to=baseline_to,
+        baseline_from=baseline[0],
+        baseline_to=baseline[1],
         baseline_value=math.exp(level_before),
         current_value=math.exp(level_after),
         change_pct=(math.exp(change) - 1.0) * 100.0,
@@ -220,6 +218,13 @@ def _compare(
         p_value=p_value,
         sigma_pct=(math.exp(sigma) - 1.0) * 100.0,
     )
+
+
+def _compare(index: int, start: int, after: np.ndarray, before: np.ndarray, sigma: float) -> Finding:
+    """A change point at `index`: the runs after it against those from `start`, by their medians."""
+    levels = (float(np.median(before)), float(np.median(after)))
+    p_value = _directional_p(after, before, levels[1] - levels[0])
+    return _finding("change_point", index, (start, index - 1), levels, p_value, sigma)
 
 
 def latest_run(history: History, sigma: float, breaks: Sequence[int]) -> Finding | None:
@@ -237,25 +242,11 @@ def latest_run(history: History, sigma: float, breaks: Sequence[int]) -> Finding
     baseline_level = float(np.median(y[start : n - 1]))
     change = float(y[-1]) - baseline_level
     latest_processes = np.log(history.process_medians_ms[-1])
-    baseline_processes = np.log(np.concatenate([history.process_medians_ms[i] for i in range(start, n - 1)]))
-    if change >= 0:
-        p_value = _one_sided_p(latest_processes, baseline_processes)
-    else:
-        p_value = _flipped_p(latest_processes, baseline_processes)
+    baseline_processes = np.log(np.concatenate(history.process_medians_ms[start : n - 1]))
+    p_value = _directional_p(latest_processes, baseline_processes, change)
     if abs(change) / sigma < LATEST_RUN_SIGMAS or p_value > LATEST_RUN_P_VALUE:
         return None
-    return Finding(
-        method="latest_run",
-        index=n - 1,
-        baseline_from=start,
-        baseline_to=n - 2,
-        baseline_value=math.exp(baseline_level),
-        current_value=float(history.levels_ms[-1]),
-        change_pct=(math.exp(change) - 1.0) * 100.0,
-        effect=change / sigma,
-        p_value=p_value,
-        sigma_pct=(math.exp(sigma) - 1.0) * 100.0,
-    )
+    return _finding("latest_run", n - 1, (start, n - 2), (baseline_level, float(y[-1])), p_value, sigma)
 
 
 @dataclass(frozen=True)
@@ -281,9 +272,9 @@ def detect(history: History) -> Verdict:
     # The latest run is kept out of sigma and of the baseline's segmentation: it is what is judged.
     baseline = y[:-1]
     sigma = first_guess_sigma(baseline)
-    _, breaks = accepted_steps(History(history.levels_ms[:-1], history.process_medians_ms[:-1]), sigma)
+    _, breaks = accepted_steps(baseline, sigma)
     sigma = segment_sigma(baseline, breaks)
-    steps, breaks = accepted_steps(history, sigma)
+    steps, breaks = accepted_steps(y, sigma)
     latest = latest_run(history, sigma, [b for b in breaks if b < n - MIN_SEGMENT_RUNS])
     findings = list(steps)
     if latest is not None and not any(step.index > n - 1 - MIN_SEGMENT_RUNS for step in steps):

@@ -91,7 +91,7 @@ def test_a_pending_latest_run_is_confirmed_by_a_slow_rerun_and_refuted_by_a_norm
 
     shift = _steps(runs=31, at=29, size_sigma=5)
     slow = _history(shift, seed=8)  # runs 29 and 30 both 5 sigma slow
-    flagged = History(slow.levels_ms[:30], slow.process_medians_ms[:30])  # before the rerun
+    flagged = slow.prefix(30)  # before the rerun
     verdict = detect(flagged)
     (finding,) = verdict.slowdowns
     assert finding.method == "latest_run" and finding.index == 29

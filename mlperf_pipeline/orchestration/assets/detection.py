@@ -9,6 +9,7 @@ import pandas as pd
 from mlperf_pipeline.analysis.regressions import regression_findings, standing_slowdowns
 from mlperf_pipeline.orchestration.automation import refresh_after_results
 from mlperf_pipeline.orchestration.resources import ResultsStore
+from mlperf_pipeline.report.markdown import markdown_table
 from mlperf_pipeline.store.results import read_pending_regressions, read_results_history, write_regressions
 
 REGRESSIONS = dg.AssetKey("regressions")
@@ -66,16 +67,13 @@ def regressions(context: dg.AssetExecutionContext, results_store: ResultsStore) 
 
 
 def _table(rows: pd.DataFrame) -> str:
-    """The findings as a Markdown table (largest change first), or a line saying there are none."""
+    """The findings as a Markdown table (largest change first, at most 50), or a line saying there are none."""
     if rows.empty:
         return "No findings."
-    ordered = rows.sort_values("change_pct", ascending=False, key=abs)
-    lines = [
-        "| " + " | ".join([*_SHOWN, "change %", "σ %", "p", "suspect"]) + " |",
-        "|" + "---|" * (len(_SHOWN) + 4),
+    ordered = rows.sort_values("change_pct", ascending=False, key=abs).head(50)
+    cells = [
+        [str(getattr(row, name)) for name in _SHOWN]
+        + [f"{row.change_pct:+.1f}", f"{row.noise_sigma_pct:.1f}", f"{row.p_value:.2g}", row.suspect or ""]
+        for row in ordered.itertuples(index=False)
     ]
-    for row in ordered.head(50).itertuples(index=False):
-        values = [str(getattr(row, name)) for name in _SHOWN]
-        values += [f"{row.change_pct:+.1f}", f"{row.noise_sigma_pct:.1f}", f"{row.p_value:.2g}", row.suspect or ""]
-        lines.append("| " + " | ".join(values) + " |")
-    return "\n".join(lines)
+    return markdown_table([*_SHOWN, "change %", "σ %", "p", "suspect"], cells)
