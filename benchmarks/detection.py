@@ -18,6 +18,10 @@ printed). Cells:
 - mid-history steps of 1 to 3 sigma with 10 runs after them;
 - slow drifts over the last 15 runs totalling 3 to 7 sigma.
 
+Anomalies (`analysis/anomalies.py`) on the same generator: the share of clean results flagged (1%
+and 8% noise, heavy-tailed), and the share of series whose one result injected 3 or 5 sigma off
+(at a random run) is flagged.
+
 Printed per cell: the share of series flagged with a slowdown (recall where a slowdown was
 injected, false alarms where none was), the detection delay in runs for mid-history steps and
 drifts (how many runs after the change began the detector first flags it, evaluating each prefix
@@ -35,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlperf_pipeline.analysis.anomalies import anomalies_in
 from mlperf_pipeline.analysis.steps import History, confirm, detect
 
 PROCESSES = 3
@@ -159,6 +164,68 @@ def _meets(cell: Cell, share: float) -> str:
     return "met" if ok else f"SHORT ({share:.1%} against {cell.target})"
 
 
+def _with_outlier(history: History, index: int, factor: float) -> History:
+    """The history with run `index` (its level and its processes) `factor` times slower."""
+    levels = history.levels_ms.copy()
+    levels[index] *= factor
+    medians = [
+        tuple(m * factor for m in run) if i == index else run for i, run in enumerate(history.process_medians_ms)
+    ]
+    return History.of(levels, medians)
+
+
+def _anomalies(history: History) -> tuple[set[int], int]:
+    """The anomalous runs' indexes (through `steps.detect`'s change points, as the asset does) and
+    how many runs were scored."""
+    breaks = [f.index for f in detect(history).findings if f.method == "change_point"]
+    found, scored = anomalies_in(history, breaks)
+    return {anomaly.index for anomaly in found}, scored
+
+
+ANOMALY_CELLS = (
+    # (name, noise %, heavy-tailed, outlier size in sigma or None, target)
+    ("anomalies: clean results (1%)", 1.0, False, None, "flagged <= 1%"),
+    ("anomalies: clean results (8%)", 8.0, False, None, "flagged <= 1%"),
+    ("anomalies: heavy-tailed results (8%)", 8.0, True, None, ""),
+    ("anomalies: one result 3σ off (8%)", 8.0, False, 3.0, ""),
+    ("anomalies: one result 5σ off (1%)", 1.0, False, 5.0, "recall >= 90%"),
+    ("anomalies: one result 5σ off (8%)", 8.0, False, 5.0, "recall >= 90%"),
+    ("anomalies: one result 5σ off, heavy (8%)", 8.0, True, 5.0, ""),
+)
+
+
+def evaluate_anomalies(
+    noise: float, heavy: bool, size: float | None, series: int, runs: int, seed: int, name: str
+) -> float:
+    """For clean cells, the share of results flagged; for an injected outlier, the share of series
+    whose outlier is flagged (at a random run, in either place of a segment)."""
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    hits, flagged, scored = 0, 0, 0
+    for _ in range(series):
+        history, _, true_sigma = synthetic_history(Cell(name, "clean", 0.0, noise, heavy=heavy), runs, rng)
+        history = history.prefix(runs)
+        if size is None:
+            found, count = _anomalies(history)
+            flagged += len(found)
+            scored += count
+        else:
+            index = int(rng.integers(0, runs))
+            found, _ = _anomalies(_with_outlier(history, index, float(np.exp(size * true_sigma))))
+            hits += index in found
+    return flagged / max(scored, 1) if size is None else hits / series
+
+
+def _anomaly_table(series: int, runs: int, seed: int) -> int:
+    print(f"\n{'anomaly cell':<44}{'share':>8}  target")
+    shortfalls = 0
+    for name, noise, heavy, size, target in ANOMALY_CELLS:
+        share = evaluate_anomalies(noise, heavy, size, series, runs, seed, name)
+        verdict = _meets(Cell(name, "clean", target=target.replace("flagged", "false alarms")), share) if target else ""
+        shortfalls += verdict.startswith("SHORT")
+        print(f"{name:<44}{share:>8.1%}  {target} {verdict}", flush=True)
+    return shortfalls
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--series", type=int, default=1000, help="synthetic series per cell")
@@ -185,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  {cell.target} {verdict}",
             flush=True,
         )
+    shortfalls += _anomaly_table(args.series, args.runs, args.seed)
     print(f"\n{shortfalls} target(s) short; {time.monotonic() - started:.0f} s")
     return 0
 

@@ -16,28 +16,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
 
-from mlperf_pipeline.analysis.noise import series_runs
+from mlperf_pipeline.analysis.noise import METRIC, history_of, series_runs
 from mlperf_pipeline.analysis.steps import Finding, History, confirm, detect
 from mlperf_pipeline.store.schema import SERIES_KEY
 
-METRIC = "latency_ms_p50"
 # A slowdown of at least this much is `major`, a smaller one `minor`; a speed-up is `improvement`.
 MAJOR_CHANGE_PCT = 10.0
-
-
-def history_of(runs: pd.DataFrame) -> History:
-    """A series' runs as the detectors take them: levels and per-process medians (none stored for
-    a single-process run: the level stands for itself)."""
-    medians = [list(value) if _has_values(value) else None for value in runs["process_medians_ms"]]
-    return History.of(runs[METRIC].to_numpy(dtype=float), medians)
-
-
-def _has_values(value) -> bool:
-    return value is not None and not (isinstance(value, float) and pd.isna(value)) and len(value) > 0
 
 
 def severity(change_pct: float) -> str:
@@ -46,20 +35,63 @@ def severity(change_pct: float) -> str:
     return "major" if change_pct >= MAJOR_CHANGE_PCT else "minor"
 
 
-def suspect(runs: pd.DataFrame, finding: Finding) -> str | None:
-    """What changed between the baseline runs and the first changed run: the environment
-    fingerprint and the skillset hash, each as `name: before -> after`; None when neither did."""
+@dataclass(frozen=True)
+class KnownVersions:
+    """What the store knows about fingerprints and skillset hashes (`environments`,
+    `skillset_checks`), so that a suspect names what changed rather than two hashes."""
+
+    environments: Mapping[str, dict] = field(default_factory=dict)
+    overridden: Mapping[str, bool] = field(default_factory=dict)
+
+    def environment_change(self, before: str, after: str) -> str:
+        old, new = self.environments.get(before), self.environments.get(after)
+        changes = _differences(_flat(old), _flat(new)) if old is not None and new is not None else []
+        return "environment: " + (", ".join(changes) if changes else f"{before} -> {after}")
+
+    def skillset_change(self, before: str, after: str) -> str:
+        was, now = bool(self.overridden.get(before)), bool(self.overridden.get(after))
+        why = {
+            (False, True): " (a new override)",
+            (True, False): " (override removed)",
+            (True, True): " (override changed)",
+        }
+        return f"skillset: {before} -> {after}{why.get((was, now), '')}"
+
+
+def _flat(environment: dict, prefix: str = "") -> dict[str, str]:
+    """An environment as `name -> value` (packages by their own names: `torch`, not `packages.torch`)."""
+    flat = {}
+    for name, value in environment.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, "" if name == "packages" else f"{prefix}{name}."))
+        else:
+            flat[f"{prefix}{name}"] = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return flat
+
+
+def _differences(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    return [
+        f"{name} {old.get(name)} -> {new.get(name)}" for name in sorted(old | new) if old.get(name) != new.get(name)
+    ]
+
+
+def suspect(runs: pd.DataFrame, finding: Finding, known: KnownVersions = KnownVersions()) -> str | None:
+    """What changed between the baseline runs and the first changed run: the environment (by the
+    versions that differ, where the fingerprints are known) and the skillset (and whether an
+    override came or went); None when neither did."""
     baseline = runs.iloc[finding.baseline_from : finding.baseline_to + 1]
     changed = runs.iloc[finding.index]
     parts = []
-    for column, name in (("env_fingerprint", "environment"), ("skillset_hash", "skillset")):
+    for column, describe in (("env_fingerprint", known.environment_change), ("skillset_hash", known.skillset_change)):
         before = baseline[column].mode()
         if not before.empty and before.iloc[0] != changed[column]:
-            parts.append(f"{name}: {before.iloc[0]} -> {changed[column]}")
+            parts.append(describe(before.iloc[0], changed[column]))
     return "; ".join(parts) or None
 
 
-def finding_row(key: dict, runs: pd.DataFrame, finding: Finding, state: str, detected_at: datetime) -> dict:
+def finding_row(
+    key: dict, runs: pd.DataFrame, finding: Finding, state: str, detected_at: datetime, known: KnownVersions
+) -> dict:
     """One `regressions` row: the series key, the evidence and the state of one finding."""
     return {
         **key,
@@ -76,7 +108,7 @@ def finding_row(key: dict, runs: pd.DataFrame, finding: Finding, state: str, det
         "state": state,
         "confirmed": state == "confirmed",
         "noise_sigma_pct": finding.sigma_pct,
-        "suspect": suspect(runs, finding),
+        "suspect": suspect(runs, finding, known),
         "detected_at": detected_at,
         "run_id": runs["run_id"].iloc[finding.index],
     }
@@ -90,7 +122,11 @@ def _latest_run_state(history: History, finding: Finding, sigma: float) -> str:
 
 
 def findings_for_series(
-    key: dict, runs: pd.DataFrame, detected_at: datetime, pending_run_ids: frozenset[str] = frozenset()
+    key: dict,
+    runs: pd.DataFrame,
+    detected_at: datetime,
+    pending_run_ids: frozenset[str] = frozenset(),
+    known: KnownVersions = KnownVersions(),
 ) -> tuple[list[dict], str | None]:
     """The rows for one series, and why it has no verdict (`insufficient_history`) if so.
 
@@ -101,7 +137,7 @@ def findings_for_series(
     if verdict.reason_code is not None:
         return [], verdict.reason_code
     rows = [
-        finding_row(key, runs, finding, "confirmed", detected_at)
+        finding_row(key, runs, finding, "confirmed", detected_at, known)
         for finding in verdict.findings
         if finding.method == "change_point"
     ]
@@ -112,13 +148,16 @@ def findings_for_series(
         for finding in prefix_verdict.findings:
             if finding.method == "latest_run" and not standing:
                 state = _latest_run_state(history, finding, prefix_verdict.sigma)
-                rows.append(finding_row(key, runs, finding, state, detected_at))
+                rows.append(finding_row(key, runs, finding, state, detected_at, known))
                 standing = state != "refuted"
     return rows, None
 
 
 def regression_findings(
-    results: pd.DataFrame, detected_at: datetime, pending_run_ids: Mapping[tuple, frozenset[str]] | None = None
+    results: pd.DataFrame,
+    detected_at: datetime,
+    pending_run_ids: Mapping[tuple, frozenset[str]] | None = None,
+    known: KnownVersions = KnownVersions(),
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Rows for every series of `results` (`benchmark_results` rows), and counts: series judged,
     series without a verdict by reason, findings by state and severity."""
@@ -127,7 +166,7 @@ def regression_findings(
     for key, runs in series_runs(results):
         counts["series"] += 1
         pending = (pending_run_ids or {}).get(key, frozenset())
-        found, reason = findings_for_series(dict(zip(SERIES_KEY, key)), runs, detected_at, pending)
+        found, reason = findings_for_series(dict(zip(SERIES_KEY, key)), runs, detected_at, pending, known)
         counts[reason or "judged"] += 1
         counts.update(label for row in found for label in (row["state"], row["severity"]))
         rows += found

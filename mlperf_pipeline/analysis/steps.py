@@ -148,7 +148,10 @@ def pelt_breaks(log_levels: np.ndarray, sigma: float) -> list[int]:
     if n < 2 * MIN_SEGMENT_RUNS:
         return []
     signal = ((log_levels - np.median(log_levels)) / sigma).reshape(-1, 1)
-    algorithm = ruptures.Pelt(model="l2", min_size=MIN_SEGMENT_RUNS, jump=1).fit(signal)
+    # PELT with the least-squares cost: with a linear kernel, ruptures' KernelCPD is exactly
+    # `Pelt(model="l2")` (same splits), but runs in C, ~800x faster at 50 runs (`Pelt` evaluates
+    # each candidate segment's variance in Python): what lets `regressions` judge 20,000 series in seconds.
+    algorithm = ruptures.KernelCPD(kernel="linear", min_size=MIN_SEGMENT_RUNS, jump=1).fit(signal)
     return [index for index in algorithm.predict(pen=PENALTY_PER_LOG_RUN * math.log(n)) if index < n]
 
 
@@ -176,12 +179,11 @@ def accepted_steps(y: np.ndarray, sigma: float) -> tuple[list[Finding], list[int
         before, after = y[start:index], y[index:end]
         if before.size < MIN_SEGMENT_RUNS or after.size < MIN_SEGMENT_RUNS:
             continue
+        # The cheap gates first: the Mann-Whitney test costs ~1 ms, and most candidates fail them.
+        if _step_z(after, before, sigma) < STEP_Z or abs(_median_change(after, before)) < STEP_SIGMAS * sigma:
+            continue
         finding = _compare(index, start, after, before, sigma)
-        if (
-            _step_z(after, before, sigma) >= STEP_Z
-            and abs(finding.effect) >= STEP_SIGMAS
-            and finding.p_value <= STEP_P_VALUE
-        ):
+        if finding.p_value <= STEP_P_VALUE:
             findings.append(finding)
             accepted.append(index)
     return findings, accepted
@@ -220,6 +222,10 @@ def _finding(
     )
 
 
+def _median_change(after: np.ndarray, before: np.ndarray) -> float:
+    return float(np.median(after)) - float(np.median(before))
+
+
 def _compare(index: int, start: int, after: np.ndarray, before: np.ndarray, sigma: float) -> Finding:
     """A change point at `index`: the runs after it against those from `start`, by their medians."""
     levels = (float(np.median(before)), float(np.median(after)))
@@ -241,10 +247,12 @@ def latest_run(history: History, sigma: float, breaks: Sequence[int]) -> Finding
     y = history.log_levels
     baseline_level = float(np.median(y[start : n - 1]))
     change = float(y[-1]) - baseline_level
+    if abs(change) / sigma < LATEST_RUN_SIGMAS:
+        return None
     latest_processes = np.log(history.process_medians_ms[-1])
     baseline_processes = np.log(np.concatenate(history.process_medians_ms[start : n - 1]))
     p_value = _directional_p(latest_processes, baseline_processes, change)
-    if abs(change) / sigma < LATEST_RUN_SIGMAS or p_value > LATEST_RUN_P_VALUE:
+    if p_value > LATEST_RUN_P_VALUE:
         return None
     return _finding("latest_run", n - 1, (start, n - 2), (baseline_level, float(y[-1])), p_value, sigma)
 

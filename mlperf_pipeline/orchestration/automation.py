@@ -33,9 +33,14 @@ def outdated_or_missing(ignore_missing: tuple[str, ...] = ()) -> dg.AutomationCo
 
 
 def refresh_after_results() -> dg.AutomationCondition:
-    """Downstream of the benchmarks: refresh once new data versions landed and nothing upstream is running."""
+    """Downstream of the benchmarks: refresh once new results landed (a new data version of
+    `benchmark_results`) and nothing upstream is running. Only the results trigger it: the report
+    also reads the detectors' tables, which are refreshed by the same results in the same tick
+    (and so the same run); their own new versions must not request the report a second time."""
     trigger = (
-        AC.any_deps_match(AC.data_version_changed()).with_label("any_dep_data_version_changed")
+        AC.any_deps_match(AC.data_version_changed())
+        .allow(dg.AssetSelection.assets("benchmark_results"))
+        .with_label("results_data_version_changed")
         | AC.code_version_changed()
     )
     return (trigger.since_last_handled() & _NOT_BLOCKED).with_label("refresh_after_results")

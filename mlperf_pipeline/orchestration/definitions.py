@@ -6,7 +6,7 @@ import dagster as dg
 
 from mlperf_pipeline.orchestration.assets.benchmarks import benchmark_results
 from mlperf_pipeline.orchestration.assets.catalog import model_catalog
-from mlperf_pipeline.orchestration.assets.detection import regressions
+from mlperf_pipeline.orchestration.assets.detection import anomalies, regressions
 from mlperf_pipeline.orchestration.assets.hardware import environment, hardware_inventory
 from mlperf_pipeline.orchestration.assets.report import benchmark_report
 from mlperf_pipeline.orchestration.assets.skillsets import skillset_overrides, skillsets
@@ -33,6 +33,7 @@ def build_definitions(resources: dict) -> dg.Definitions:
             skillsets,
             benchmark_results,
             regressions,
+            anomalies,
             benchmark_report,
         ],
         jobs=[ci_smoke_job, benchmark_job, analysis_job],

@@ -28,7 +28,7 @@ benchmark_job = dg.define_asset_job(
 
 analysis_job = dg.define_asset_job(
     "analysis_job",
-    selection=["regressions", "benchmark_report"],
-    description="Regression detection over every stored series, then the benchmark report (HTML and "
-    "Markdown), from what is stored in DuckDB.",
+    selection=["regressions", "anomalies", "benchmark_report"],
+    description="Regression and anomaly detection over every stored series, then the benchmark report "
+    "(HTML and Markdown), from what is stored in DuckDB.",
 )

@@ -36,6 +36,7 @@ from mlperf_pipeline.report.frame import (
     status_counts,
     with_run_to_run_noise,
 )
+from mlperf_pipeline.report.detection import DetectionInput, DetectionSection, detection_section
 from mlperf_pipeline.report.markdown import markdown_summary
 from mlperf_pipeline.report.plots import latency_plot, status_plot, throughput_plot
 
@@ -149,8 +150,10 @@ def _context(
     generated_at: datetime | str | None,
     extra_sections: dict[str, str] | None,
     coverage: list[dict] | None = None,
+    detection: DetectionSection | None = None,
 ) -> dict[str, object]:
     return {
+        "detection": _detection_context(detection),
         "coverage": _coverage_context(coverage or []),
         "title": title,
         "generated_at": _timestamp(generated_at),
@@ -164,6 +167,13 @@ def _context(
         "not_measured": _result_rows(not_measured_rows(frame)),
         "extra_sections": list((extra_sections or {}).items()),
     }
+
+
+def _detection_context(section: DetectionSection | None) -> dict[str, object] | None:
+    if section is None:
+        return None
+    plots = [{"title": plot["title"], "uri": _data_uri(plot["png"])} for plot in section.plots]
+    return {"regressions": section.regressions, "plots": plots, "anomalies": section.anomalies}
 
 
 def _coverage_context(rows: list[dict]) -> dict[str, object]:
@@ -213,6 +223,7 @@ def render_report(
     extra_sections: dict[str, str] | None = None,
     coverage: list[dict] | None = None,
     noise: pd.DataFrame | None = None,
+    detection: DetectionInput | None = None,
 ) -> ReportFiles:
     """Write `report.html` and `summary.md` for the current result rows into out_dir.
 
@@ -221,15 +232,20 @@ def render_report(
     `current_skillset_checks` view), shown as the coverage table with parameter counts. noise:
     one row per series (the `series_noise` view), shown beside each result as its run-to-run
     sigma, so that a reader can tell a real difference from the series' usual scatter.
+    detection: the stored findings of the detectors; the report then leads with the confirmed
+    regressions that stand (each with its history plot), then the anomalous results.
     """
     frame = with_run_to_run_noise(normalise(df), noise)
+    section = detection_section(detection)
     markdown = markdown_summary(df, noise=noise)
+    if section is not None:
+        markdown = section.markdown + "\n\n" + markdown
     if coverage:
         markdown += "\n\n## Skillset coverage (tiny size, cpu)\n\n" + coverage_table(coverage, failures_only=True)
     html = (
         _environment()
         .get_template(TEMPLATE_NAME)
-        .render(**_context(frame, title, generated_at, extra_sections, coverage))
+        .render(**_context(frame, title, generated_at, extra_sections, coverage, section))
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

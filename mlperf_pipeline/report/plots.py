@@ -42,7 +42,7 @@ STATUS_COLOURS = {
 OTHER_STATUS_COLOUR = "#9467bd"
 
 
-def _png_bytes(figure: Figure) -> bytes:
+def png_bytes(figure: Figure) -> bytes:
     FigureCanvasAgg(figure)  # attaches itself to the figure; no pyplot, no global backend
     buffer = BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
@@ -135,7 +135,7 @@ def latency_plot(df: pd.DataFrame | None) -> bytes | None:
     axes.set_title("Latency per model type")
     axes.grid(axis="x", which="both", alpha=0.3)
     axes.legend(title="hardware", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _png_bytes(figure)
+    return png_bytes(figure)
 
 
 # --- throughput ----------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def throughput_plot(df: pd.DataFrame | None) -> bytes | None:
     axes.grid(which="major", alpha=0.3)
     if len(series_names) <= MAX_LEGEND_ENTRIES:
         axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _png_bytes(figure)
+    return png_bytes(figure)
 
 
 # --- status --------------------------------------------------------------------------------
@@ -214,4 +214,4 @@ def status_plot(df: pd.DataFrame | None) -> bytes | None:
     axes.set_title("Results by status per family")
     axes.grid(axis="y", alpha=0.3)
     axes.legend(title="status", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _png_bytes(figure)
+    return png_bytes(figure)

@@ -33,6 +33,14 @@ class SkillsetRecord:
     verdict: dict
     params: dict
     model_class: str | None = None
+    # A user's tiny-config patch (`<overrides>/hf_<type>.yaml`) applies: the module is generated,
+    # but not from the library's config alone (`overridden` is a whole-module override).
+    patched: bool = False
+
+    @property
+    def user_override(self) -> bool:
+        """Whether a user's override of either kind shaped this skillset."""
+        return self.overridden or self.patched
 
     @property
     def data_version(self) -> str:
@@ -76,6 +84,7 @@ def generate(
         verdict=verdict,
         params=spec.params,
         model_class=spec.entry.model_class,
+        patched=overrides_dir is not None and (overrides_dir / patch_filename(spec.entry.partition_key)).is_file(),
     )
     path = _record_path(out_dir, device.hardware, spec.entry.partition_key)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ in a DataFrame scanned by DuckDB, never as SQL text.
 
 from __future__ import annotations
 
+import json
 import numbers
 import os
 from collections.abc import Iterable, Sequence
@@ -20,6 +21,7 @@ import pandas as pd
 
 from mlperf_pipeline.store.db import connect
 from mlperf_pipeline.store.schema import (
+    MEASURED_STATUSES,
     REASON_CODES,
     RESULT_STATUSES,
     SERIES_KEY,
@@ -29,7 +31,7 @@ from mlperf_pipeline.store.schema import (
 )
 from mlperf_pipeline.store.transaction import transaction
 
-APPEND_TABLES = frozenset({"hardware_ceilings", "calibration_params", "predictions", "anomalies"})
+APPEND_TABLES = frozenset({"hardware_ceilings", "calibration_params", "predictions"})
 PARQUET_EXPORTS = ("benchmark_results", "benchmark_samples", "current_results")
 
 _PANDAS_DTYPES = {
@@ -42,6 +44,7 @@ _PANDAS_DTYPES = {
 }
 _ALLOWED_VALUES = {"status": RESULT_STATUSES, "size": SIZES, "reason_code": REASON_CODES}
 _SERIES_ORDER = ", ".join(SERIES_KEY)
+_MEASURED = f"status IN ({', '.join(repr(str(status)) for status in MEASURED_STATUSES)}) AND latency_ms_p50 IS NOT NULL"
 
 DbPath = str | os.PathLike
 
@@ -87,20 +90,99 @@ def write_table_rows(db_path: DbPath, table: str, rows: list[dict], timeout_s: f
 _FINDING_KEY = (*SERIES_KEY, "run_id")
 
 
-def write_regressions(db_path: DbPath, rows: list[dict], timeout_s: float = 60.0) -> int:
+def write_regressions(db_path: DbPath, rows: list[dict], judging: dict | None = None, timeout_s: float = 60.0) -> int:
     """Store regression findings: a finding is one (series, first changed run); a new evaluation of
     it replaces the stored row (its state moves from `pending` to `confirmed` or `refuted`), and
-    every other stored finding stays. One transaction."""
+    every other stored finding stays. `judging`: the `detection_runs` row of the judging that
+    found them, recorded with them. One transaction."""
     frame = _staged_frame("regressions", rows, fixed={})
-    if frame.empty:
-        return 0
+    runs = _staged_frame("detection_runs", [judging] if judging else [], fixed={})
     matches = " AND ".join(f"r.{name} IS NOT DISTINCT FROM s.{name}" for name in _FINDING_KEY)
     with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
-        conn.register("staged_findings", frame[list(_FINDING_KEY)])
-        conn.execute(f"DELETE FROM regressions r USING staged_findings s WHERE {matches}")
-        conn.unregister("staged_findings")
-        _insert(conn, "regressions", frame)
+        if not frame.empty:
+            conn.register("staged_findings", frame[list(_FINDING_KEY)])
+            conn.execute(f"DELETE FROM regressions r USING staged_findings s WHERE {matches}")
+            conn.unregister("staged_findings")
+            _insert(conn, "regressions", frame)
+        if not runs.empty:
+            _insert(conn, "detection_runs", runs)
     return len(frame)
+
+
+def write_anomalies(
+    db_path: DbPath, rows: list[dict], judged: pd.DataFrame, judging: dict | None = None, timeout_s: float = 60.0
+) -> int:
+    """Replace the stored anomalies of the `judged` series (a frame of `SERIES_KEY` columns) with
+    `rows`: each judging scores a series' whole history again, so a run that a longer history no
+    longer calls anomalous stops being one. Other series' anomalies stay. `judging`: the
+    `detection_runs` row, recorded with them. One transaction."""
+    frame = _staged_frame("anomalies", rows, fixed={})
+    runs = _staged_frame("detection_runs", [judging] if judging else [], fixed={})
+    matches = " AND ".join(f"a.{name} IS NOT DISTINCT FROM j.{name}" for name in SERIES_KEY)
+    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+        conn.register("judged_series", judged[list(SERIES_KEY)])
+        conn.execute(f"DELETE FROM anomalies a USING judged_series j WHERE {matches}")
+        conn.unregister("judged_series")
+        if not frame.empty:
+            _insert(conn, "anomalies", frame)
+        if not runs.empty:
+            _insert(conn, "detection_runs", runs)
+    return len(frame)
+
+
+def record_environments(db_path: DbPath, environments: dict[str, tuple[str, dict]], timeout_s: float = 60.0) -> int:
+    """Remember what each (hardware -> (fingerprint, environment)) fingerprint stands for; one
+    already known is left as first recorded. Returns the rows added."""
+    rows = [
+        {
+            "env_fingerprint": fp,
+            "hardware": hardware,
+            "recorded_at": datetime.now(),
+            "environment": json.dumps(env, sort_keys=True),
+        }
+        for hardware, (fp, env) in environments.items()
+    ]
+    frame = _staged_frame("environments", rows, fixed={})
+    if frame.empty:
+        return 0
+    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+        ((before,),) = conn.execute("SELECT count(*) FROM environments").fetchall()
+        conn.register("staged_environments", frame)
+        conn.execute("INSERT OR IGNORE INTO environments BY NAME SELECT * FROM staged_environments").fetchall()
+        conn.unregister("staged_environments")
+        ((after,),) = conn.execute("SELECT count(*) FROM environments").fetchall()
+        return after - before
+
+
+def read_environments(db_path: DbPath) -> dict[str, dict]:
+    """fingerprint -> the environment it stands for (the first recorded, on any hardware)."""
+    frame = _query(db_path, "SELECT env_fingerprint, environment FROM environments ORDER BY recorded_at", [])
+    known: dict[str, dict] = {}
+    for fp, text in zip(frame["env_fingerprint"], frame["environment"]):
+        known.setdefault(fp, json.loads(text))
+    return known
+
+
+def read_overridden_skillsets(db_path: DbPath) -> dict[str, bool]:
+    """skillset hash -> whether it was built from a user override (from the smoke checks)."""
+    sql = "SELECT skillset_hash, bool_or(coalesce(overridden, false)) AS overridden FROM skillset_checks WHERE skillset_hash IS NOT NULL GROUP BY 1"
+    frame = _query(db_path, sql, [])
+    return dict(zip(frame["skillset_hash"], frame["overridden"].astype(bool)))
+
+
+def read_regressions(db_path: DbPath, latest_judging: bool = False) -> pd.DataFrame:
+    """The stored regression findings, by series then baseline end. `latest_judging`: only those the
+    most recent judging (in `detection_runs`) found: each judging stamps its rows with one
+    `detected_at`, and a finding it no longer makes (one of an older bench version, a change point
+    placed one run earlier) keeps its older stamp."""
+    latest = "SELECT max(detected_at) FROM detection_runs WHERE detector = 'regressions'"
+    where = f"WHERE detected_at = ({latest})" if latest_judging else ""
+    return _query(db_path, f"SELECT * FROM regressions {where} ORDER BY {_SERIES_ORDER}, baseline_to, run_id", [])
+
+
+def read_anomalies(db_path: DbPath) -> pd.DataFrame:
+    """The stored anomalies, largest |robust z| first."""
+    return _query(db_path, f"SELECT * FROM anomalies ORDER BY abs(robust_z) DESC, {_SERIES_ORDER}, run_id", [])
 
 
 def read_pending_regressions(db_path: DbPath) -> dict[tuple, frozenset[str]]:
@@ -172,6 +254,44 @@ def read_results_history(db_path: DbPath, hardware: str | None = None, model_typ
     """Every stored result, oldest first."""
     where, params = _filters(hardware=hardware, model_type=model_type)
     sql = f"SELECT * FROM benchmark_results {where} ORDER BY measured_at NULLS FIRST, {_SERIES_ORDER}"
+    return _query(db_path, sql, params)
+
+
+# What the regression detectors read of each stored run: a quarter of the columns (1,000,000 rows
+# of all of them take ~2 GiB in pandas).
+HISTORY_COLUMNS = (
+    *SERIES_KEY,
+    "run_id",
+    "measured_at",
+    "status",
+    "latency_ms_p50",
+    "process_medians_ms",
+    "env_fingerprint",
+    "skillset_hash",
+    "bench_version",
+)
+
+
+def read_series_sizes(db_path: DbPath) -> pd.DataFrame:
+    """Measured runs per (hardware, model_type): how `read_series_history` reads can be batched."""
+    sql = f"""
+        SELECT hardware, model_type, count(*) AS runs FROM benchmark_results WHERE {_MEASURED}
+        GROUP BY hardware, model_type ORDER BY hardware, model_type
+    """
+    return _query(db_path, sql, [])
+
+
+def read_series_history(
+    db_path: DbPath, hardware: str | None = None, model_types: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """The measured runs (`ok` or `invalid`, with a latency) of every series, or of one hardware's
+    `model_types`, with the columns the detectors use (`HISTORY_COLUMNS`), by series then time."""
+    where, params = _filters(hardware=hardware, model_type=None if model_types is None else list(model_types))
+    measured = f"{where} AND {_MEASURED}" if where else f"WHERE {_MEASURED}"
+    sql = f"""
+        SELECT {", ".join(HISTORY_COLUMNS)} FROM benchmark_results {measured}
+        ORDER BY {_SERIES_ORDER}, measured_at NULLS LAST, run_id NULLS LAST
+    """
     return _query(db_path, sql, params)
 
 

@@ -126,6 +126,11 @@ ANOMALY_COLUMNS: ColumnList = [
     *_typed("VARCHAR", "dtype", "scenario", "metric"),
     *_typed("DOUBLE", "value", "expected", "robust_z"),
     ("run_id", "VARCHAR"),
+    # migration 8: the series key's workers, what the expectation came from (`series`: the other
+    # runs of the series' segment; later `predictor`) and the sigma the z-score is in.
+    ("workers", "INTEGER"),
+    ("method", "VARCHAR"),
+    ("noise_sigma_pct", "DOUBLE"),
 ]
 
 REGRESSION_COLUMNS: ColumnList = [
@@ -157,6 +162,23 @@ SKILLSET_CHECK_COLUMNS: ColumnList = [
     ("dagster_run_id", "VARCHAR"),
 ]
 
+# Migration 8: one row per judging of the whole store by a detector (`regressions`, `anomalies`):
+# when it ran (the `detected_at` its findings carry), how much it judged and found, how long it took.
+DETECTION_RUN_COLUMNS: ColumnList = [
+    ("detected_at", "TIMESTAMP"),
+    ("detector", "VARCHAR"),
+    *_typed("INTEGER", "series", "findings"),
+    ("seconds", "DOUBLE"),
+]
+
+# Migration 8: what each environment fingerprint stands for (library versions, devices, CPU), so
+# that a regression's suspect can say `torch 2.13.0 -> 2.14.0` rather than two hashes.
+ENVIRONMENT_COLUMNS: ColumnList = [
+    *_typed("VARCHAR", "env_fingerprint", "hardware"),
+    ("recorded_at", "TIMESTAMP"),
+    ("environment", "VARCHAR"),  # the JSON of `hardware.fingerprint.environment`
+]
+
 # The `series_noise` view (migrations 5, 6): one row per series, its level and run-to-run noise
 # under the series' latest `bench_version`.
 SERIES_NOISE_COLUMNS: ColumnList = [
@@ -179,6 +201,8 @@ TABLE_COLUMNS: dict[str, ColumnList] = {
     "anomalies": ANOMALY_COLUMNS,
     "regressions": REGRESSION_COLUMNS,
     "skillset_checks": SKILLSET_CHECK_COLUMNS,
+    "detection_runs": DETECTION_RUN_COLUMNS,
+    "environments": ENVIRONMENT_COLUMNS,
 }
 
 # Migration 1 is written out rather than generated from the lists above so that it never changes
@@ -402,6 +426,30 @@ _MIGRATION_7 = [
     "ALTER TABLE regressions ADD COLUMN suspect VARCHAR",
 ]
 
+_MIGRATION_8 = [
+    """
+    CREATE TABLE detection_runs (
+        detected_at TIMESTAMP NOT NULL,
+        detector VARCHAR NOT NULL CHECK (detector IN ('regressions', 'anomalies')),
+        series INTEGER,
+        findings INTEGER,
+        seconds DOUBLE
+    )
+    """,
+    """
+    CREATE TABLE environments (
+        env_fingerprint VARCHAR NOT NULL,
+        hardware VARCHAR NOT NULL,
+        recorded_at TIMESTAMP,
+        environment VARCHAR,
+        PRIMARY KEY (env_fingerprint, hardware)
+    )
+    """,
+    "ALTER TABLE anomalies ADD COLUMN workers INTEGER",
+    "ALTER TABLE anomalies ADD COLUMN method VARCHAR",
+    "ALTER TABLE anomalies ADD COLUMN noise_sigma_pct DOUBLE",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "results, samples, analysis tables and the current_results view", _MIGRATION_1),
     (2, "measurement conditions (OpenMP wait policy, foreign load), concurrent speedup, inputs version", _MIGRATION_2),
@@ -410,6 +458,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (5, "series_noise view: each series' level and robust run-to-run noise over its history", _MIGRATION_5),
     (6, "series_noise over each series' latest bench version only", _MIGRATION_6),
     (7, "regressions: workers, the noise sigma, a pending / confirmed / refuted state, the suspect", _MIGRATION_7),
+    (
+        8,
+        "detection_runs, environments; anomalies: workers, the method of the expectation, the noise sigma",
+        _MIGRATION_8,
+    ),
 ]
 
 

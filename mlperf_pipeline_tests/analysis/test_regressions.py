@@ -104,3 +104,53 @@ def test_findings_from_a_real_store_are_stored_and_their_pending_runs_read_back(
     assert read_pending_regressions(db_path) == {
         ("cpu", "bert", "full", 1, 128, "float32", "latency", 1): frozenset({"bert-25"})
     }
+
+
+def test_judging_the_store_in_batches_finds_what_one_batch_finds_and_merges_it(tmp_path):
+    from mlperf_pipeline.analysis.stored import judge_stored_series
+    from mlperf_pipeline.store.results import read_pending_regressions, write_partition_results
+
+    db_path = tmp_path / "results.duckdb"
+    series = {
+        "bert": _noisy(20) + _noisy(10, level=130.0, seed=2),  # an old step
+        "gpt2": [*_noisy(25, seed=3), 125.0],  # a slow latest run
+        "t5": _noisy(30, seed=5),
+        "vit": _noisy(4, seed=6),  # too little history
+    }
+    for model_type, levels in series.items():
+        rows = _runs(levels, model_type=model_type)
+        write_partition_results(
+            db_path, rows, [], dagster_run_id="r-" + model_type, hardware="cpu", model_type=model_type
+        )
+    lines = []
+    one_at_a_time = judge_stored_series(db_path, NOW, batch_runs=1, progress=lines.append)
+    assert len(lines) == 4 and lines[-1].startswith("regressions: judged 4 series (90 of 90 runs)")
+    all_at_once = judge_stored_series(db_path, NOW)
+    columns = ["model_type", "run_id", "method", "state", "change_pct"]
+    assert one_at_a_time.rows[columns].equals(all_at_once.rows[columns])
+    assert one_at_a_time.counts == all_at_once.counts
+    assert one_at_a_time.counts["insufficient_history"] == 1 and one_at_a_time.counts["series"] == 4
+    assert {("bert", "change_point"), ("gpt2", "latest_run")} <= set(
+        zip(all_at_once.rows["model_type"], all_at_once.rows["method"])
+    )
+    # Merged, not appended: judging twice leaves one row per finding.
+    assert all_at_once.written == len(all_at_once.rows)
+    assert set(read_pending_regressions(db_path).values()) == {frozenset({"gpt2-25"})}
+
+
+def test_a_suspect_names_the_versions_that_changed_and_a_new_override():
+    from mlperf_pipeline.analysis.regressions import KnownVersions
+
+    env_a = {"hardware": "cpu", "cores": 2, "packages": {"torch": "2.13.0", "transformers": "5.1.0"}}
+    env_b = {**env_a, "packages": {"torch": "2.14.0", "transformers": "5.1.0"}}
+    known = KnownVersions({"env-a": env_a, "env-b": env_b}, {"skill-1": False, "skill-2": True})
+    levels = _noisy(20) + _noisy(10, level=130.0, seed=2)
+    rows = _runs(levels, env=["env-a"] * 20 + ["env-b"] * 10)
+    for row in rows[20:]:
+        row["skillset_hash"] = "skill-2"
+    found, _ = regression_findings(pd.DataFrame(rows), NOW, known=known)
+    assert found["suspect"].tolist() == [
+        "environment: torch 2.13.0 -> 2.14.0; skillset: skill-1 -> skill-2 (a new override)"
+    ]
+    unknown, _ = regression_findings(pd.DataFrame(rows), NOW)  # fingerprints the store never recorded
+    assert unknown["suspect"].tolist() == ["environment: env-a -> env-b; skillset: skill-1 -> skill-2"]

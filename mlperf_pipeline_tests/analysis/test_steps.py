@@ -103,3 +103,22 @@ def test_a_pending_latest_run_is_confirmed_by_a_slow_rerun_and_refuted_by_a_norm
     assert not confirm(back, finding, verdict.sigma)
     with pytest.raises(ValueError, match="no run after the flagged run 29"):
         confirm(flagged, finding, verdict.sigma)
+
+
+def test_the_fast_pelt_finds_the_same_change_points_as_ruptures_pelt_with_the_l2_cost():
+    # `pelt_breaks` runs ruptures' KernelCPD with a linear kernel (in C) for Pelt(model="l2").
+    import ruptures
+
+    from mlperf_pipeline.analysis.steps import MIN_SEGMENT_RUNS, PENALTY_PER_LOG_RUN, pelt_breaks
+
+    rng = np.random.default_rng(11)
+    found = 0
+    for case in range(60):
+        y = SIGMA * rng.standard_normal(40)
+        y[rng.integers(5, 35) :] += SIGMA * rng.uniform(0, 5) * (case % 2)
+        signal = ((y - np.median(y)) / SIGMA).reshape(-1, 1)
+        expected = ruptures.Pelt(model="l2", min_size=MIN_SEGMENT_RUNS, jump=1).fit(signal)
+        reference = [i for i in expected.predict(pen=PENALTY_PER_LOG_RUN * math.log(40)) if i < 40]
+        assert pelt_breaks(y, SIGMA) == reference
+        found += bool(reference)
+    assert found >= 20  # the comparison covered signals with change points, not only empty answers

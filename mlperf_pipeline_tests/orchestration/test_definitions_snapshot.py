@@ -3,7 +3,7 @@
 Every set below is written out literally: adding, renaming or dropping an asset, check, job, sensor,
 schedule or partitions definition fails here until the snapshot (and the README, and DESIGN.md) say
 so. Names DESIGN.md marks *planned* (`hardware_ceilings`, `roofline_calibration`,
-`performance_predictor`, `anomalies`) do not exist yet
+`performance_predictor`) do not exist yet
 and are not in it. Loads the definitions only: nothing is materialised.
 """
 
@@ -22,6 +22,7 @@ ASSET_KEYS = {
     "skillsets",
     "benchmark_results",
     "regressions",
+    "anomalies",
     "benchmark_report",
 }
 OBSERVABLE_ASSETS = {"environment", "skillset_overrides"}
@@ -47,6 +48,7 @@ PARTITIONED_BY = {
     "skillsets": GRID,
     "benchmark_results": GRID,
     "regressions": None,
+    "anomalies": None,
     "benchmark_report": None,
 }
 
@@ -123,3 +125,25 @@ def test_partitions_definitions(asset_graph):
     assert {name: _describe(spec.partitions_def) for name, spec in specs.items()} == PARTITIONED_BY
     # skillsets and benchmark_results share one grid, so that one run carries both over a range
     assert specs["skillsets"].partitions_def == specs["benchmark_results"].partitions_def
+
+
+# Each asset's upstream assets: the graph's edges.
+UPSTREAM = {
+    "environment": set(),
+    "skillset_overrides": set(),
+    "hardware_inventory": set(),
+    "model_catalog": set(),
+    "skillsets": {"model_catalog", "skillset_overrides", "environment"},
+    "benchmark_results": {"skillsets", "environment"},
+    "regressions": {"benchmark_results"},
+    "anomalies": {"benchmark_results"},
+    "benchmark_report": {"benchmark_results", "regressions", "anomalies"},
+}
+
+
+def test_asset_dependencies(asset_graph):
+    upstream = {
+        key.to_user_string(): {parent.to_user_string() for parent in asset_graph.get(key).parent_keys}
+        for key in asset_graph.get_all_asset_keys()
+    }
+    assert upstream == UPSTREAM

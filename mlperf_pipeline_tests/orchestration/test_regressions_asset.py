@@ -87,3 +87,25 @@ def test_the_confirmation_sensor_re_measures_a_pending_finding_once_with_its_own
     with dg.instance_for_test() as instance:
         skipped = regression_confirmation_sensor(dg.build_sensor_context(instance=instance, resources=resources))
     assert isinstance(skipped, dg.SkipReason) and "no pending regression" in skipped.skip_message
+
+
+def test_the_anomalies_asset_flags_one_far_run_and_replaces_its_rows_when_judged_again(tmp_path):
+    from mlperf_pipeline.orchestration.assets.detection import anomalies
+    from mlperf_pipeline.store.results import read_anomalies
+
+    db_path = tmp_path / "results.duckdb"
+    levels = (100.0 * np.exp(0.02 * np.random.default_rng(8).standard_normal(20))).tolist()
+    levels[9] *= 1.5  # ~20 sigma slow, once
+    _store(db_path, "bert", levels, seed=9)
+    for _ in range(2):
+        result = dg.materialize([anomalies], resources=resources_under(tmp_path, db_path))
+        assert result.success
+    metadata = result.asset_materializations_for_node("anomalies")[0].metadata
+    assert metadata["scored_runs"].value == 20 and metadata["slower"].value >= 1
+    assert "bert-9" in metadata["anomalies_table"].value
+    stored = read_anomalies(db_path)
+    assert stored["run_id"].iloc[0] == "bert-9" and stored["robust_z"].iloc[0] > 10
+    assert len(stored) == metadata["anomalies"].value  # judged twice, stored once
+    with connect(db_path, read_only=True) as conn:
+        runs = conn.execute("SELECT detector, series, findings FROM detection_runs").fetchall()
+    assert runs == [("anomalies", 1, len(stored))] * 2

@@ -156,3 +156,18 @@ def test_a_reader_brings_a_database_of_an_older_version_up_to_date_first(tmp_pat
         assert {version for (version,) in conn.execute("SELECT version FROM schema_migrations").fetchall()} == {
             version for version, _, _ in MIGRATIONS
         }
+
+
+def test_duckdb_memory_is_limited_by_default_and_a_bad_limit_is_named(db_path, monkeypatch):
+    monkeypatch.delenv("MLPERF_DUCKDB_MEMORY_LIMIT", raising=False)
+    write_one(db_path)
+    with connect(db_path, read_only=True) as conn:
+        assert conn.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "953.6 MiB"  # 1GB
+    monkeypatch.setenv("MLPERF_DUCKDB_MEMORY_LIMIT", "300MB")
+    with connect(db_path, read_only=True) as conn:
+        assert conn.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "286.1 MiB"
+    monkeypatch.setenv("MLPERF_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(StoreError, match="MLPERF_DUCKDB_MEMORY_LIMIT='lots' is not a DuckDB memory size"):
+        write_one(db_path)
+    monkeypatch.delenv("MLPERF_DUCKDB_MEMORY_LIMIT")
+    assert len(read_current_results(db_path)) == 1  # the stored row is untouched

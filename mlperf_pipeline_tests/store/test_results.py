@@ -159,24 +159,44 @@ def test_reading_before_anything_was_written_gives_empty_frames(db_path):
 
 
 def test_analysis_tables_are_appended_and_checked(db_path):
-    anomaly = {
+    prediction = {
         "hardware": "cpu",
         "model_type": "bert",
-        "metric": "latency_ms_p50",
-        "robust_z": 6.5,
-        "detected_at": datetime(2025, 1, 2),
+        "predicted_ms": 6.5,
+        "predicted_at": datetime(2025, 1, 2),
         "run_id": "run-1",
     }
-    assert write_table_rows(db_path, "anomalies", [anomaly, {**anomaly, "robust_z": 7.0}]) == 2
+    assert write_table_rows(db_path, "predictions", [prediction, {**prediction, "predicted_ms": 7.0}]) == 2
 
     with pytest.raises(ValueError, match="benchmark_results"):
         write_table_rows(db_path, "benchmark_results", [result_row()])
     with pytest.raises(ValueError, match="regressions"):  # findings are merged, not appended
         write_table_rows(db_path, "regressions", [{}])
+    with pytest.raises(ValueError, match="anomalies"):  # re-scored per series, not appended
+        write_table_rows(db_path, "anomalies", [{}])
     with pytest.raises(ValueError, match="nonsense"):
-        write_table_rows(db_path, "anomalies", [{**anomaly, "nonsense": 1}])
+        write_table_rows(db_path, "predictions", [{**prediction, "nonsense": 1}])
+    with pytest.raises(ValueError, match="predicted_ms"):
+        write_table_rows(db_path, "predictions", [{**prediction, "predicted_ms": "high"}])
+
+
+def test_a_judged_series_anomalies_are_replaced_and_other_series_stay(db_path):
+    from mlperf_pipeline.store.results import read_anomalies, write_anomalies
+
+    key = {"hardware": "cpu", "model_type": "bert", "size": "full", "batch_size": 1, "seq_len": 128}
+    key.update(dtype="float32", scenario="latency", workers=1)
+    anomaly = {**key, "metric": "latency_ms_p50", "robust_z": 6.5, "detected_at": datetime(2025, 1, 2)}
+    bert, gpt2 = pd.DataFrame([key]), pd.DataFrame([{**key, "model_type": "gpt2"}])
+    rows = [{**anomaly, "run_id": "b-1"}, {**anomaly, "model_type": "gpt2", "run_id": "g-1", "robust_z": -4.0}]
+    assert write_anomalies(db_path, rows, pd.concat([bert, gpt2])) == 2
+    assert write_anomalies(db_path, [{**anomaly, "run_id": "b-2", "robust_z": 3.5}], bert) == 1
+    stored = read_anomalies(db_path)
+    assert list(zip(stored["run_id"], stored["robust_z"])) == [("g-1", -4.0), ("b-2", 3.5)]
+    assert write_anomalies(db_path, [], gpt2) == 0  # nothing anomalous any more
+    assert read_anomalies(db_path)["run_id"].tolist() == ["b-2"]
     with pytest.raises(ValueError, match="robust_z"):
-        write_table_rows(db_path, "anomalies", [{**anomaly, "robust_z": "high"}])
+        write_anomalies(db_path, [{**anomaly, "robust_z": "high"}], bert)
+    assert read_anomalies(db_path)["run_id"].tolist() == ["b-2"]  # a refused write loses nothing
 
 
 def test_a_regression_finding_is_replaced_by_its_next_evaluation_and_others_stay(db_path):
@@ -233,3 +253,13 @@ def test_a_list_column_refuses_what_is_not_a_list_of_numbers(db_path):
         write(db_path, [result_row(process_medians_ms=["fast"])])
     with pytest.raises(ValueError, match="process_medians_ms"):
         write(db_path, [result_row(process_medians_ms=10.0)])
+
+
+def test_environments_are_recorded_once_per_fingerprint_and_read_back(db_path):
+    from mlperf_pipeline.store.results import read_environments, record_environments
+
+    first = {"hardware": "cpu", "packages": {"torch": "2.13.0"}}
+    assert record_environments(db_path, {"cpu": ("fp-1", first)}) == 1
+    assert record_environments(db_path, {"cpu": ("fp-1", {"changed": True})}) == 0  # first recorded stands
+    assert record_environments(db_path, {"cpu": ("fp-2", {**first, "packages": {"torch": "2.14.0"}})}) == 1
+    assert read_environments(db_path) == {"fp-1": first, "fp-2": {"hardware": "cpu", "packages": {"torch": "2.14.0"}}}

@@ -29,7 +29,7 @@ from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.orchestration.run_health import claim_run
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, benchmark_profile
 from mlperf_pipeline.skillsets.generate import SkillsetRecord, load_record
-from mlperf_pipeline.store.results import read_stored_inputs, write_partition_results
+from mlperf_pipeline.store.results import read_stored_inputs, record_environments, write_partition_results
 
 BENCHMARK_RESULTS = dg.AssetKey("benchmark_results")
 DATA_VERSION_TAG = "dagster/data_version"
@@ -116,7 +116,13 @@ def benchmark_results(
     claim_run(context.instance, context.run.run_id)
     records = {str(key): load_record(Path(bench_settings.skillsets_dir), *split_key(key)) for key in keys}
     devices = {hardware: detect(hardware) for hardware in {record.hardware for record in records.values()}}
-    fingerprints = {hardware: fingerprint(environment(device)) for hardware, device in devices.items()}
+    environments = {hardware: environment(device) for hardware, device in devices.items()}
+    fingerprints = {hardware: fingerprint(env) for hardware, env in environments.items()}
+    # What each fingerprint stands for, so that a regression's suspect can name the versions that changed.
+    record_environments(
+        results_store.path,
+        {hardware: (fingerprints[hardware], env) for hardware, env in environments.items() if env["present"]},
+    )
     model_classes = [record.model_class for record in records.values() if record.model_class]
     launcher = (
         ForkServerPool(lambda policy: child_environment(usable_cores(), policy), model_classes, context.log)

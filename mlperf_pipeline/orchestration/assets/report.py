@@ -10,12 +10,13 @@ from mlperf_pipeline.store.results import read_current_results, read_series_nois
 
 
 @dg.asset(
-    deps=["benchmark_results"],
+    deps=["benchmark_results", "regressions", "anomalies"],
     automation_condition=refresh_after_results(),
     group_name="reports",
     kinds={"html"},
-    description="HTML report (results table, plots, what could not be measured and why) built from the "
-    "DuckDB `current_results` view with each series' run-to-run σ (`series_noise`), the skillset "
+    description="HTML report (confirmed regressions first, with history plots; anomalous results; the "
+    "results table, plots, what could not be measured and why) built from the DuckDB `regressions` and "
+    "`anomalies` tables, the `current_results` view with each series' run-to-run σ (`series_noise`), the skillset "
     "coverage table (`current_skillset_checks`, with parameter counts at tiny and full size), plus a "
     "Markdown summary shown here.",
 )
@@ -27,9 +28,13 @@ def benchmark_report(
     coverage = checks.astype(object).where(checks.notna(), None).to_dict("records")
     noise = read_series_noise(results_store.path)
     # Imported here: matplotlib adds ~0.4 s to loading the definitions, which every CLI run pays.
+    from mlperf_pipeline.report.detection import stored_detection_input
     from mlperf_pipeline.report.html import render_report
 
-    report = render_report(results, Path(bench_settings.reports_dir), coverage=coverage, noise=noise)
+    detection = stored_detection_input(results_store.path)
+    report = render_report(
+        results, Path(bench_settings.reports_dir), coverage=coverage, noise=noise, detection=detection
+    )
     context.log.info(f"report: {report.html_path} ({report.n_rows} rows, {len(report.models)} model types)")
     return dg.MaterializeResult(
         metadata={

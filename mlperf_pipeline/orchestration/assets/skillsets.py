@@ -125,6 +125,7 @@ def _materialization(partition_key: str, record) -> dg.AssetMaterialization:
             "path": dg.MetadataValue.path(record.path),
             "source_hash": record.source_hash,
             "overridden": record.overridden,
+            "config_patched": record.patched,
             "family": record.family,
             "params_tiny": record.params.get("tiny"),
             "params_full": record.params.get("full"),
@@ -169,7 +170,7 @@ def _coverage_row(spec, record, outcome: dict) -> dict:
         "params_tiny": outcome.get("params_tiny") or spec.params.get("tiny"),
         "params_full": spec.params.get("full"),
         "skillset_hash": record.source_hash,
-        "overridden": record.overridden,
+        "overridden": record.user_override,
         "seconds": outcome.get("seconds"),
     }
 

@@ -1,0 +1,137 @@
+"""Anomalous results: single runs far from what the rest of their series says they should be.
+
+Until a performance predictor exists, a run's expected level comes from its series: the median of
+the other runs in its segment (the runs between the change points that `steps.detect` accepts, so
+a step moves the expectation with it instead of making every later run anomalous). That is an
+out-of-fold prediction: the run being scored never takes part in its own expectation. Its residual
+is scored against the series' robust spread of such residuals, 1.4826 x their median absolute
+deviation, and flagged beyond `ANOMALY_Z` in either direction: a run far faster than its series
+is as suspect as a slow one (a skipped layer, a cached result).
+
+Nothing flags a fixed share: a series whose runs all agree has no anomaly at all. Pure functions
+over a `steps.History`, and `anomaly_findings`, which turns stored runs into `anomalies` rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from mlperf_pipeline.analysis.noise import METRIC, history_of, series_runs
+from mlperf_pipeline.analysis.steps import MIN_SIGMA_LOG, ROBUST_SIGMA_PER_MAD, History, detect
+from mlperf_pipeline.store.schema import SERIES_KEY
+
+# A run at least this many robust sigmas from its expectation is an anomaly. Chosen on the seeded
+# histories of `benchmarks/detection.py` (30 runs, sigma estimated from each): at 3.0, 0.7% of
+# clean runs and 93% of runs 5 sigma out are flagged; at 3.5, 0.3% and only 84% (the MAD of 30
+# residuals is itself uncertain by ~20%).
+ANOMALY_Z = 3.0
+# A run is scored only when its segment has at least this many other runs to predict it from.
+MIN_OTHER_RUNS = 5
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """One anomalous run: where, its level and expected level (ms), its robust z-score (> 0: slower
+    than expected) and the sigma (percent) it was judged in."""
+
+    index: int
+    value_ms: float
+    expected_ms: float
+    robust_z: float
+    sigma_pct: float
+
+
+def expected_levels(log_levels: np.ndarray, breaks: Sequence[int]) -> np.ndarray:
+    """Each run's leave-one-out expectation (log): the median of the other runs of its segment
+    (`breaks`: the first index of each new segment); NaN where the segment is too short."""
+    expected = np.full(log_levels.size, np.nan)
+    bounds = [0, *sorted(breaks), log_levels.size]
+    for start, end in itertools.pairwise(bounds):
+        size = end - start
+        if size - 1 < MIN_OTHER_RUNS:
+            continue
+        segment = log_levels[start:end]
+        # Row i holds the segment without run i: one vectorised median per segment.
+        others = np.broadcast_to(segment, (size, size))[~np.eye(size, dtype=bool)].reshape(size, size - 1)
+        expected[start:end] = np.median(others, axis=1)
+    return expected
+
+
+def robust_sigma(residuals: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation of the residuals (log units), at least `MIN_SIGMA_LOG`."""
+    if residuals.size == 0:
+        return MIN_SIGMA_LOG
+    mad = float(np.median(np.abs(residuals - np.median(residuals))))
+    return max(ROBUST_SIGMA_PER_MAD * mad, MIN_SIGMA_LOG)
+
+
+def anomalies_in(history: History, breaks: Sequence[int], threshold: float = ANOMALY_Z) -> tuple[list[Anomaly], int]:
+    """The runs of one series whose robust z-score against their expectation is at least
+    `threshold` in size, oldest first, and how many runs were scored (had an expectation);
+    `breaks`: the series' accepted change points."""
+    if threshold <= 0:
+        raise ValueError(f"the anomaly threshold must be a positive number of sigmas, got {threshold!r}")
+    y = history.log_levels
+    expected = expected_levels(y, breaks)
+    scored = np.flatnonzero(~np.isnan(expected))
+    residuals = y[scored] - expected[scored]
+    sigma = robust_sigma(residuals)
+    found = []
+    for index, residual in zip(scored, residuals):
+        z = float(residual) / sigma
+        if abs(z) >= threshold:
+            found.append(
+                Anomaly(
+                    index=int(index),
+                    value_ms=float(history.levels_ms[index]),
+                    expected_ms=math.exp(float(expected[index])),
+                    robust_z=z,
+                    sigma_pct=(math.exp(sigma) - 1.0) * 100.0,
+                )
+            )
+    return found, int(scored.size)
+
+
+def anomaly_findings(results: pd.DataFrame, detected_at: datetime) -> tuple[pd.DataFrame, dict[str, int]]:
+    """`anomalies` rows for every series of `results` (`benchmark_results` rows), and counts:
+    series, runs scored, anomalies (slow and fast). A series too short for a verdict of the step
+    detectors (`insufficient_history`) is not scored: its expectation would rest on a handful of runs."""
+    rows: list[dict] = []
+    counts = Counter(series=0, scored_runs=0, anomalies=0)
+    for key, runs in series_runs(results):
+        counts["series"] += 1
+        history = history_of(runs)
+        verdict = detect(history)
+        if verdict.reason_code is not None:
+            counts[verdict.reason_code] += 1
+            continue
+        breaks = [finding.index for finding in verdict.findings if finding.method == "change_point"]
+        found, scored = anomalies_in(history, breaks)
+        counts["scored_runs"] += scored
+        for anomaly in found:
+            counts["anomalies"] += 1
+            counts["slower" if anomaly.robust_z > 0 else "faster"] += 1
+            rows.append(_anomaly_row(dict(zip(SERIES_KEY, key)), runs, anomaly, detected_at))
+    return pd.DataFrame(rows), dict(counts)
+
+
+def _anomaly_row(key: dict, runs: pd.DataFrame, anomaly: Anomaly, detected_at: datetime) -> dict:
+    return {
+        **key,
+        "detected_at": detected_at,
+        "metric": METRIC,
+        "value": anomaly.value_ms,
+        "expected": anomaly.expected_ms,
+        "robust_z": anomaly.robust_z,
+        "method": "series",
+        "noise_sigma_pct": anomaly.sigma_pct,
+        "run_id": runs["run_id"].iloc[anomaly.index],
+    }

@@ -1,0 +1,78 @@
+"""Anomalous single results against their series, on seeded histories whose outliers are known."""
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlperf_pipeline.analysis.anomalies import ANOMALY_Z, anomalies_in, anomaly_findings, expected_levels
+from mlperf_pipeline.analysis.steps import History, detect
+from mlperf_pipeline_tests.analysis.test_regressions import _runs
+
+SIGMA = 0.03
+
+
+def _history(levels_log: np.ndarray) -> History:
+    return History.of(np.exp(levels_log))
+
+
+def _clean(seed: int, runs: int = 30) -> np.ndarray:
+    return np.log(50.0) + SIGMA * np.random.default_rng(seed).standard_normal(runs)
+
+
+def _breaks(history: History) -> list[int]:
+    return [finding.index for finding in detect(history).findings if finding.method == "change_point"]
+
+
+def test_one_run_far_from_its_series_is_flagged_with_its_expected_level():
+    y = _clean(1)
+    y[12] += 6 * SIGMA
+    history = _history(y)
+    found, scored = anomalies_in(history, _breaks(history))
+    assert scored == 30
+    anomaly = max(found, key=lambda a: abs(a.robust_z))
+    assert anomaly.index == 12 and anomaly.robust_z > ANOMALY_Z and len(found) <= 2
+    assert anomaly.expected_ms == pytest.approx(50.0, rel=0.03) and anomaly.value_ms > anomaly.expected_ms
+
+
+def test_a_run_far_faster_than_its_series_is_flagged_too():
+    y = _clean(2)
+    y[-1] -= 7 * SIGMA
+    found, _ = anomalies_in(_history(y), [])
+    anomaly = max(found, key=lambda a: abs(a.robust_z))
+    assert anomaly.index == 29 and anomaly.robust_z < -ANOMALY_Z
+
+
+def test_clean_series_have_no_fixed_share_of_anomalies():
+    flagged = sum(len(anomalies_in(_history(_clean(seed)), [])[0]) for seed in range(40))
+    assert flagged <= 12  # of 1,200 clean runs: 1% would be 12; a fixed 5% contamination 60
+
+
+def test_a_step_moves_the_expectation_and_does_not_make_later_runs_anomalous():
+    y = _clean(3)
+    y[15:] += 10 * SIGMA
+    history = _history(y)
+    breaks = _breaks(history)
+    assert breaks == [15]
+    assert [a.index for a in anomalies_in(history, breaks)[0] if a.index >= 15] == []
+    assert np.allclose(expected_levels(y, breaks)[15:], np.median(y[15:]), atol=2 * SIGMA)
+
+
+def test_runs_of_a_too_short_segment_are_not_scored():
+    y = _clean(4, runs=10)
+    assert np.isnan(expected_levels(y, [6])[6:]).all() and not np.isnan(expected_levels(y, [6])[:6]).any()
+    with pytest.raises(ValueError, match="positive number of sigmas"):
+        anomalies_in(_history(y), [], threshold=0)
+
+
+def test_anomaly_rows_from_stored_runs_name_their_run_and_series():
+    levels = np.exp(_clean(5)).tolist()
+    levels[20] *= np.exp(8 * SIGMA)
+    frame = pd.DataFrame(_runs(levels) + _runs(levels[:5], model_type="gpt2"))
+    rows, counts = anomaly_findings(frame, datetime(2026, 12, 1))
+    assert counts["series"] == 2 and counts["insufficient_history"] == 1 and counts["scored_runs"] == 30
+    assert counts["anomalies"] == len(rows) >= 1 and counts["slower"] >= 1
+    row = max(rows.to_dict("records"), key=lambda r: abs(r["robust_z"]))
+    assert (row["model_type"], row["run_id"], row["method"], row["workers"]) == ("bert", "bert-20", "series", 1)
+    assert row["robust_z"] > ANOMALY_Z and row["value"] > row["expected"] and row["noise_sigma_pct"] > 0
