@@ -9,7 +9,7 @@ a fresh Python process so that its peak RSS is its own:
 
 - `read`: reading the rows the detectors need, in the batches `regressions` reads them in (the
   floor any judging of them pays);
-- `regressions`: what the `regressions` asset does (`analysis.stored.judge_stored_series`:
+- `regressions`: what the `regressions` asset does (`analysis.stored.judge_stored_regressions`:
   read, detect in every series, merge the findings into the `regressions` table), twice: the
   second run re-judges a store whose `regressions` table is already full.
 
@@ -86,8 +86,8 @@ if what == "read":
     from mlperf_pipeline.analysis.stored import stored_histories
     result = {"rows": sum(len(frame) for frame, _, _ in stored_histories(path)), "findings": None}
 else:
-    from mlperf_pipeline.analysis.stored import judge_stored_series
-    judged = judge_stored_series(path, datetime(2026, 12, 1))
+    from mlperf_pipeline.analysis.stored import judge_stored_regressions
+    judged = judge_stored_regressions(path, datetime(2026, 12, 1))
     result = {"rows": judged.counts["series"], "findings": judged.written}
 result["seconds"] = time.perf_counter() - started
 result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -29,8 +29,8 @@ from mlperf_pipeline.analysis.steps import MIN_SIGMA_LOG, ROBUST_SIGMA_PER_MAD, 
 from mlperf_pipeline.store.schema import SERIES_KEY
 
 # A run at least this many robust sigmas from its expectation is an anomaly. Chosen on the seeded
-# histories of `benchmarks/detection.py` (30 runs, sigma estimated from each): at 3.0, 0.7% of
-# clean runs and 93% of runs 5 sigma out are flagged; at 3.5, 0.3% and only 84% (the MAD of 30
+# histories of `benchmarks/detection.py` (30 runs, sigma estimated from each): at 3.0, 0.7-0.8% of
+# clean runs and ~92% of runs 5 sigma out are flagged; at 3.5, 0.3% and only 84% (the MAD of 30
 # residuals is itself uncertain by ~20%).
 ANOMALY_Z = 3.0
 # A run is scored only when its segment has at least this many other runs to predict it from.
@@ -55,22 +55,35 @@ def expected_levels(log_levels: np.ndarray, breaks: Sequence[int]) -> np.ndarray
     expected = np.full(log_levels.size, np.nan)
     bounds = [0, *sorted(breaks), log_levels.size]
     for start, end in itertools.pairwise(bounds):
-        size = end - start
-        if size - 1 < MIN_OTHER_RUNS:
-            continue
-        segment = log_levels[start:end]
-        # Row i holds the segment without run i: one vectorised median per segment.
-        others = np.broadcast_to(segment, (size, size))[~np.eye(size, dtype=bool)].reshape(size, size - 1)
-        expected[start:end] = np.median(others, axis=1)
+        if end - start - 1 >= MIN_OTHER_RUNS:
+            expected[start:end] = _leave_one_out_medians(log_levels[start:end])
     return expected
 
 
+def _leave_one_out_medians(values: np.ndarray) -> np.ndarray:
+    """For each value, the median of all the others, from one sort: without the value of rank r,
+    the others' j-th smallest is the j-th smallest of all when j < r, else the (j+1)-th."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(values.size, dtype=int)
+    ranks[order] = np.arange(values.size)
+    ordered = values[order]
+    others = values.size - 1
+
+    def nth_of_others(j: int) -> np.ndarray:
+        return np.where(j < ranks, ordered[j], ordered[min(j + 1, values.size - 1)])
+
+    if others % 2:
+        return nth_of_others(others // 2)
+    return (nth_of_others(others // 2 - 1) + nth_of_others(others // 2)) / 2.0
+
+
 def robust_sigma(residuals: np.ndarray) -> float:
-    """1.4826 x the median absolute deviation of the residuals (log units), at least `MIN_SIGMA_LOG`."""
+    """1.4826 x the median absolute residual (log units), at least `MIN_SIGMA_LOG`. About zero, not
+    about the residuals' median: an out-of-fold residual is expected to be zero, and the z-score is
+    the residual itself over this sigma."""
     if residuals.size == 0:
         return MIN_SIGMA_LOG
-    mad = float(np.median(np.abs(residuals - np.median(residuals))))
-    return max(ROBUST_SIGMA_PER_MAD * mad, MIN_SIGMA_LOG)
+    return max(ROBUST_SIGMA_PER_MAD * float(np.median(np.abs(residuals))), MIN_SIGMA_LOG)
 
 
 def anomalies_in(history: History, breaks: Sequence[int], threshold: float = ANOMALY_Z) -> tuple[list[Anomaly], int]:

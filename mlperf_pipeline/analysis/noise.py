@@ -106,13 +106,14 @@ def series_runs(results: pd.DataFrame) -> Iterator[tuple[tuple, pd.DataFrame]]:
 
 def history_of(runs: pd.DataFrame) -> History:
     """A series' runs as the detectors take them: levels and per-process medians (none stored for
-    a single-process run: the level stands for itself)."""
-    medians = [list(value) if _has_values(value) else None for value in runs["process_medians_ms"]]
+    a single-process or concurrent run: the level stands for itself)."""
+    medians = [list(value) if has_values(value) else None for value in runs["process_medians_ms"]]
     return History.of(runs[METRIC].to_numpy(dtype=float), medians)
 
 
-def _has_values(value) -> bool:
-    return value is not None and not (isinstance(value, float) and pd.isna(value)) and len(value) > 0
+def has_values(value) -> bool:
+    """Whether a stored list cell holds values (DuckDB gives NULL lists as None, NaN or pd.NA)."""
+    return isinstance(value, list | tuple | np.ndarray) and len(value) > 0
 
 
 def _group_ids(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:

@@ -22,7 +22,7 @@ from datetime import datetime
 import pandas as pd
 
 from mlperf_pipeline.analysis.noise import METRIC, history_of, series_runs
-from mlperf_pipeline.analysis.steps import Finding, History, confirm, detect
+from mlperf_pipeline.analysis.steps import MIN_SEGMENT_RUNS, Finding, History, confirm, detect
 from mlperf_pipeline.store.schema import SERIES_KEY
 
 # A slowdown of at least this much is `major`, a smaller one `minor`; a speed-up is `improvement`.
@@ -114,8 +114,12 @@ def finding_row(
     }
 
 
-def _latest_run_state(history: History, finding: Finding, sigma: float) -> str:
-    """`pending` while the flagged run is the latest, else what the runs after it say."""
+def _latest_run_state(history: History, finding: Finding, sigma: float, stored_state: str | None) -> str:
+    """`pending` while the flagged run is the latest, else what the runs after it say. A finding
+    stored `confirmed` stays so: runs back at the old level later are a fix (an improvement), not
+    a refutation."""
+    if stored_state == "confirmed":
+        return "confirmed"
     if finding.index >= history.levels_ms.size - 1:
         return "pending"
     return "confirmed" if confirm(history, finding, sigma) else "refuted"
@@ -125,38 +129,45 @@ def findings_for_series(
     key: dict,
     runs: pd.DataFrame,
     detected_at: datetime,
-    pending_run_ids: frozenset[str] = frozenset(),
+    open_findings: Mapping[str, str] | None = None,
     known: KnownVersions = KnownVersions(),
 ) -> tuple[list[dict], str | None]:
     """The rows for one series, and why it has no verdict (`insufficient_history`) if so.
 
     Latest-run findings are looked for in the whole history and in every prefix that ends at a run
-    in `pending_run_ids` (a run flagged before, whose fate the runs after it now decide)."""
+    of `open_findings` (run id -> stored state of a `pending` or `confirmed` latest-run finding:
+    a pending one's fate the runs after it now decide; a confirmed one is found again so that it
+    stands until a change point takes its place). A latest-run finding within
+    `steps.MIN_SEGMENT_RUNS - 1` runs of a change point is that change point, and is left out."""
     history = history_of(runs)
     verdict = detect(history)
     if verdict.reason_code is not None:
         return [], verdict.reason_code
-    rows = [
-        finding_row(key, runs, finding, "confirmed", detected_at, known)
-        for finding in verdict.findings
-        if finding.method == "change_point"
-    ]
-    ends = sorted({len(runs) - 1, *(int(i) for i in runs.index[runs["run_id"].isin(pending_run_ids)])})
+    steps = [finding for finding in verdict.findings if finding.method == "change_point"]
+    rows = [finding_row(key, runs, finding, "confirmed", detected_at, known) for finding in steps]
+    opened = open_findings or {}
+    ends = sorted({len(runs) - 1, *(int(i) for i in runs.index[runs["run_id"].isin(list(opened))])})
     standing = False  # a pending or confirmed latest-run finding: later runs continue that change
     for end in ends:
         prefix_verdict = verdict if end == len(runs) - 1 else detect(history.prefix(end + 1))
         for finding in prefix_verdict.findings:
-            if finding.method == "latest_run" and not standing:
-                state = _latest_run_state(history, finding, prefix_verdict.sigma)
-                rows.append(finding_row(key, runs, finding, state, detected_at, known))
-                standing = state != "refuted"
+            if finding.method != "latest_run" or standing or _near_a_step(finding, steps):
+                continue
+            stored = opened.get(runs["run_id"].iloc[finding.index])
+            state = _latest_run_state(history, finding, prefix_verdict.sigma, stored)
+            rows.append(finding_row(key, runs, finding, state, detected_at, known))
+            standing = state != "refuted"
     return rows, None
+
+
+def _near_a_step(finding: Finding, steps: list[Finding]) -> bool:
+    return any(abs(step.index - finding.index) < MIN_SEGMENT_RUNS for step in steps)
 
 
 def regression_findings(
     results: pd.DataFrame,
     detected_at: datetime,
-    pending_run_ids: Mapping[tuple, frozenset[str]] | None = None,
+    open_findings: Mapping[tuple, Mapping[str, str]] | None = None,
     known: KnownVersions = KnownVersions(),
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Rows for every series of `results` (`benchmark_results` rows), and counts: series judged,
@@ -165,8 +176,8 @@ def regression_findings(
     counts = Counter(series=0, judged=0)
     for key, runs in series_runs(results):
         counts["series"] += 1
-        pending = (pending_run_ids or {}).get(key, frozenset())
-        found, reason = findings_for_series(dict(zip(SERIES_KEY, key)), runs, detected_at, pending, known)
+        opened = (open_findings or {}).get(key, {})
+        found, reason = findings_for_series(dict(zip(SERIES_KEY, key)), runs, detected_at, opened, known)
         counts[reason or "judged"] += 1
         counts.update(label for row in found for label in (row["state"], row["severity"]))
         rows += found
@@ -178,6 +189,7 @@ def standing_slowdowns(rows: pd.DataFrame) -> pd.DataFrame:
     is a slowdown (a later improvement back, or a refuted flag, does not leave one standing)."""
     if rows.empty:
         return rows
-    confirmed = rows[rows["state"] == "confirmed"].sort_values("baseline_to", kind="stable")
+    # Ties broken the same way in memory and from the store: by baseline end, then run id.
+    confirmed = rows[rows["state"] == "confirmed"].sort_values(["baseline_to", "run_id"], kind="stable")
     latest = confirmed.groupby(list(SERIES_KEY), dropna=False, sort=True).tail(1)
     return latest[latest["change_pct"] > 0]

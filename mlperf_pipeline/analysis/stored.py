@@ -23,9 +23,10 @@ from mlperf_pipeline.analysis.regressions import KnownVersions, regression_findi
 from mlperf_pipeline.store.results import (
     read_environments,
     read_overridden_skillsets,
-    read_pending_regressions,
+    read_open_findings,
     read_series_history,
     read_series_sizes,
+    records_for,
     write_anomalies,
     write_regressions,
 )
@@ -92,22 +93,22 @@ def _judge(
     return (pd.concat(found, ignore_index=True) if found else pd.DataFrame()), dict(counts), judged, started
 
 
-def judge_stored_series(
+def judge_stored_regressions(
     db_path: str | Path, detected_at: datetime, batch_runs: int = BATCH_RUNS, progress: Progress = None
 ) -> Judgement:
     """Regression findings for every stored series, merged into the `regressions` table: what the
     `regressions` asset does. `progress` gets a line per batch."""
-    pending = read_pending_regressions(db_path)
+    opened = read_open_findings(db_path)
     known = KnownVersions(read_environments(db_path), read_overridden_skillsets(db_path))
     rows, counts, _, started = _judge(
         "regressions",
         db_path,
-        lambda history: regression_findings(history, detected_at, pending, known),
+        lambda history: regression_findings(history, detected_at, opened, known),
         batch_runs,
         progress,
     )
     judging = _judging("regressions", detected_at, counts, len(rows), started)
-    written = write_regressions(db_path, rows.to_dict("records"), judging)
+    written = write_regressions(db_path, records_for("regressions", rows), judging)
     return Judgement(rows, {"series": 0, "judged": 0, **counts}, written, time.perf_counter() - started)
 
 
@@ -120,14 +121,15 @@ def judge_stored_anomalies(
         "anomalies", db_path, lambda history: anomaly_findings(history, detected_at), batch_runs, progress
     )
     judging = _judging("anomalies", detected_at, counts, len(rows), started)
-    written = write_anomalies(db_path, rows.to_dict("records"), judged, judging)
+    written = write_anomalies(db_path, records_for("anomalies", rows), judged, judging)
     return Judgement(
         rows, {"series": 0, "scored_runs": 0, "anomalies": 0, **counts}, written, time.perf_counter() - started
     )
 
 
 def _judging(detector: str, detected_at: datetime, counts: dict, findings: int, started: float) -> dict:
-    """The `detection_runs` row of one judging."""
+    """The `detection_runs` row of one judging; its seconds are the reading and judging, before the
+    write that records them."""
     seconds = time.perf_counter() - started
     return {
         "detected_at": detected_at,

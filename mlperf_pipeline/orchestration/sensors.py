@@ -17,7 +17,7 @@ from mlperf_pipeline.hardware.fingerprint import environment_versions
 from mlperf_pipeline.orchestration.assets.skillsets import SKILLSET_OVERRIDES
 from mlperf_pipeline.orchestration.partitions import model_type_partitions
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
-from mlperf_pipeline.settings import FORCE_TAG, automation_settings
+from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, automation_settings
 from mlperf_pipeline.skillsets.versions import override_versions
 from mlperf_pipeline.store.results import read_confirmations_due
 from mlperf_pipeline.store.schema import SERIES_KEY
@@ -103,8 +103,9 @@ def skillset_overrides_sensor(context: dg.SensorEvaluationContext, bench_setting
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=int(_INTERVALS["confirmation_interval_s"]),
     description="Re-measures each `pending` regression once, forced, with the flagged series' own size, "
-    "batch size, sequence length, dtype and process count (a default run would measure something else), "
-    "one request per finding (`run_key`). The next `regressions` evaluation then confirms or refutes it.",
+    "batch size, sequence length, dtype and process count, under the profile and run config of the run that "
+    "measured the flagged row (a default run would measure something else), one request per finding "
+    "(`run_key`). The next `regressions` evaluation then confirms or refutes it.",
 )
 def regression_confirmation_sensor(
     context: dg.SensorEvaluationContext, results_store: ResultsStore
@@ -112,21 +113,35 @@ def regression_confirmation_sensor(
     due = read_confirmations_due(results_store.path)
     if due.empty:
         return dg.SkipReason("no pending regression waits for a re-measurement")
-    requests = [_confirmation_request(row) for row in due.to_dict("records")]
+    requests = [_confirmation_request(row, context.instance) for row in due.to_dict("records")]
     context.log.info(f"re-measuring {len(requests)} pending regression(s)")
     return dg.SensorResult(run_requests=requests)
 
 
-def _confirmation_request(row: dict) -> dg.RunRequest:
-    config = {"size": row["size"], "batch_sizes": [int(row["batch_size"])], "dtypes": [row["dtype"]]}
+def _confirmation_request(row: dict, instance: dg.DagsterInstance) -> dg.RunRequest:
+    """One forced run of the flagged series: the flagged run's own `benchmark_results` config and
+    profile tag where Dagster still has that run, with the series' configuration on top."""
+    flagged_config, profile = _flagged_run_settings(instance, row.get("dagster_run_id"))
+    config = {**flagged_config, "size": row["size"], "batch_sizes": [int(row["batch_size"])], "dtypes": [row["dtype"]]}
     if not pd.isna(row["seq_len"]):  # no sequence for pixel inputs: the profile's default stands
         config["seq_lens"] = [int(row["seq_len"])]
     if not pd.isna(row["n_processes"]):
         config["processes"] = int(row["n_processes"])
     series = "/".join(str(row[name]) for name in SERIES_KEY)
+    tags = {FORCE_TAG: "true", CONFIRMS_TAG: row["run_id"], **({PROFILE_TAG: profile} if profile else {})}
     return dg.RunRequest(
         run_key=f"confirm:{series}:{row['run_id']}",
         partition_key=f"{row['hardware']}|{row['model_type']}",
         run_config={"ops": {"benchmark_results": {"config": config}}},
-        tags={FORCE_TAG: "true", CONFIRMS_TAG: row["run_id"]},
+        tags=tags,
     )
+
+
+def _flagged_run_settings(instance: dg.DagsterInstance, dagster_run_id) -> tuple[dict, str | None]:
+    """The `benchmark_results` run config and profile tag of the run that stored the flagged row;
+    nothing when Dagster no longer has it (another instance, a wiped home)."""
+    run = instance.get_run_by_id(dagster_run_id) if isinstance(dagster_run_id, str) else None
+    if run is None:
+        return {}, None
+    config = (run.run_config or {}).get("ops", {}).get("benchmark_results", {}).get("config", {})
+    return dict(config), run.tags.get(PROFILE_TAG)

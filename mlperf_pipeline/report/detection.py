@@ -14,16 +14,20 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mlperf_pipeline.analysis.noise import series_runs
+from mlperf_pipeline.analysis.noise import has_values, series_runs
 from mlperf_pipeline.analysis.regressions import standing_slowdowns
 from mlperf_pipeline.report.markdown import markdown_table
 from mlperf_pipeline.report.plots import png_bytes
-from mlperf_pipeline.store.results import read_anomalies, read_regressions, read_series_history
+from mlperf_pipeline.store.results import (
+    read_anomalies,
+    read_latest_judging,
+    read_regressions,
+    read_series_history,
+)
 from mlperf_pipeline.store.schema import SERIES_KEY
 
 MAX_PLOTS = 12  # history plots for the largest standing regressions; the table lists them all
 MAX_ANOMALIES = 30
-_SERIES_SHOWN = ("hardware", "model_type", "size", "batch_size", "seq_len", "dtype")
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class DetectionSection:
 
 
 def series_label(row) -> str:
-    values = [str(getattr(row, name)) for name in _SERIES_SHOWN]
+    values = [str(getattr(row, name)) for name in SERIES_KEY]
     return " · ".join(values)
 
 
@@ -76,7 +80,7 @@ def history_plot(runs: pd.DataFrame, findings: pd.DataFrame, title: str) -> byte
     axes = figure.add_subplot()
     x = list(range(len(runs)))
     for index, medians in enumerate(runs["process_medians_ms"]):
-        if medians is not None and len(medians) > 0:
+        if has_values(medians):
             axes.scatter([index] * len(medians), medians, s=6, color="#9e9e9e", zorder=1)
     axes.plot(x, runs["latency_ms_p50"], marker="o", markersize=3, color="#1f77b4", zorder=2, label="run level")
     position = {run_id: index for index, run_id in enumerate(runs["run_id"])}
@@ -122,9 +126,12 @@ def _anomaly_cells(row) -> dict[str, str]:
     }
 
 
-def stored_detection_input(db_path) -> DetectionInput:
+def stored_detection_input(db_path) -> DetectionInput | None:
     """From the store: the latest judging's regression findings (what the `no_confirmed_regressions`
-    check judged), the stored anomalies, and the runs of the model types with confirmed findings."""
+    check judged), the stored anomalies, and the runs of the model types with confirmed findings;
+    None when `regressions` has never judged this store (the report then has no detection section)."""
+    if read_latest_judging(db_path, "regressions") is None:
+        return None
     findings = read_regressions(db_path, latest_judging=True)
     confirmed = findings[findings["state"] == "confirmed"]
     histories = [
@@ -154,12 +161,15 @@ def standing_plots(data: DetectionInput) -> list[tuple[object, bytes]]:
 
 
 def write_history_plots(data: DetectionInput, folder: Path) -> list[Path]:
-    """The standing regressions' history plots as PNG files in `folder` (replaced, one per series):
-    what the `regressions` asset links from its metadata."""
+    """The standing regressions' history plots as PNG files in `folder`, one per series, named by
+    its whole key; the plots of series that no longer stand are removed. What the `regressions`
+    asset links from its metadata."""
     folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
     written = []
     for row, png in standing_plots(data):
-        path = folder / ("_".join(str(getattr(row, name)) for name in _SERIES_SHOWN).replace("/", "-") + ".png")
+        path = folder / ("_".join(str(getattr(row, name)) for name in SERIES_KEY).replace("/", "-") + ".png")
         path.write_bytes(png)
         written.append(path)
     return written

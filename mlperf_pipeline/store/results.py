@@ -109,6 +109,19 @@ def write_regressions(db_path: DbPath, rows: list[dict], judging: dict | None = 
     return len(frame)
 
 
+def records_for(table: str, frame: pd.DataFrame) -> list[dict]:
+    """A frame of rows for `table` as the writers take them: NaN as NULL, and integer columns back
+    to integers (a NULL `seq_len` among others turns a pandas column into floats: 16.0 and NaN)."""
+    integer = {name for name, sql_type in TABLE_COLUMNS[table] if sql_type in ("INTEGER", "BIGINT")}
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    for record in records:
+        for name in integer & record.keys():
+            value = record[name]
+            if isinstance(value, float) and value.is_integer():
+                record[name] = int(value)
+    return records
+
+
 def write_anomalies(
     db_path: DbPath, rows: list[dict], judged: pd.DataFrame, judging: dict | None = None, timeout_s: float = 60.0
 ) -> int:
@@ -170,6 +183,13 @@ def read_overridden_skillsets(db_path: DbPath) -> dict[str, bool]:
     return dict(zip(frame["skillset_hash"], frame["overridden"].astype(bool)))
 
 
+def read_latest_judging(db_path: DbPath, detector: str) -> pd.Timestamp | None:
+    """When `detector` (`regressions`, `anomalies`) last judged the store; None if it never did."""
+    frame = _query(db_path, "SELECT max(detected_at) AS at FROM detection_runs WHERE detector = ?", [detector])
+    value = frame["at"].iloc[0]
+    return None if pd.isna(value) else value
+
+
 def read_regressions(db_path: DbPath, latest_judging: bool = False) -> pd.DataFrame:
     """The stored regression findings, by series then baseline end. `latest_judging`: only those the
     most recent judging (in `detection_runs`) found: each judging stamps its rows with one
@@ -185,23 +205,28 @@ def read_anomalies(db_path: DbPath) -> pd.DataFrame:
     return _query(db_path, f"SELECT * FROM anomalies ORDER BY abs(robust_z) DESC, {_SERIES_ORDER}, run_id", [])
 
 
-def read_pending_regressions(db_path: DbPath) -> dict[tuple, frozenset[str]]:
-    """The run ids of `pending` findings, by series key (a tuple in `SERIES_KEY` order)."""
-    frame = _query(db_path, f"SELECT {', '.join(_FINDING_KEY)} FROM regressions WHERE state = 'pending'", [])
-    pending: dict[tuple, set[str]] = {}
-    for row in frame.itertuples(index=False):
-        key = tuple(None if pd.isna(value) else value for value in row[:-1])
-        pending.setdefault(key, set()).add(row[-1])
-    return {key: frozenset(run_ids) for key, run_ids in pending.items()}
+def read_open_findings(db_path: DbPath) -> dict[tuple, dict[str, str]]:
+    """The latest-run findings still open to a new judging, `pending` or `confirmed`: by series key
+    (a tuple in `SERIES_KEY` order), run id -> state."""
+    sql = f"""
+        SELECT {", ".join(_FINDING_KEY)}, state FROM regressions
+        WHERE method = 'latest_run' AND state IN ('pending', 'confirmed')
+    """
+    found: dict[tuple, dict[str, str]] = {}
+    for row in _query(db_path, sql, []).itertuples(index=False):
+        key = tuple(None if pd.isna(value) else value for value in row[:-2])
+        found.setdefault(key, {})[row[-2]] = row[-1]
+    return found
 
 
 def read_confirmations_due(db_path: DbPath) -> pd.DataFrame:
     """The `pending` findings whose flagged run is still its series' latest measured run: what the
-    confirmation sensor re-measures. The series key, the flagged `run_id` and its `n_processes`."""
+    confirmation sensor re-measures. The series key, the flagged `run_id`, its `n_processes` and
+    the `dagster_run_id` that stored it."""
     key = ", ".join(f"p.{name}" for name in SERIES_KEY)
     same_series = " AND ".join(f"{{other}}.{name} IS NOT DISTINCT FROM p.{name}" for name in SERIES_KEY)
     sql = f"""
-        SELECT {key}, p.run_id, any_value(b.n_processes) AS n_processes
+        SELECT {key}, p.run_id, any_value(b.n_processes) AS n_processes, any_value(b.dagster_run_id) AS dagster_run_id
         FROM regressions p
         JOIN benchmark_results b ON b.run_id = p.run_id AND {same_series.format(other="b")}
         WHERE p.state = 'pending' AND NOT EXISTS (

@@ -76,3 +76,11 @@ def test_anomaly_rows_from_stored_runs_name_their_run_and_series():
     row = max(rows.to_dict("records"), key=lambda r: abs(r["robust_z"]))
     assert (row["model_type"], row["run_id"], row["method"], row["workers"]) == ("bert", "bert-20", "series", 1)
     assert row["robust_z"] > ANOMALY_Z and row["value"] > row["expected"] and row["noise_sigma_pct"] > 0
+
+
+@pytest.mark.parametrize("size", [6, 7, 30, 31])
+def test_leave_one_out_medians_from_one_sort_match_the_plain_ones(size):
+    y = np.round(_clean(size, runs=size), 3)  # rounded: ties too
+    y[2] = y[3]
+    plain = [np.median(np.delete(y, i)) for i in range(size)]
+    assert np.allclose(expected_levels(y, []), plain)

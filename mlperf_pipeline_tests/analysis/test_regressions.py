@@ -9,6 +9,7 @@ from mlperf_pipeline.analysis.regressions import regression_findings
 from mlperf_pipeline_tests.store.factories import result_row
 
 START = datetime(2026, 11, 1)
+SERIES = ("cpu", "bert", "full", 1, 128, "float32", "latency", 1)
 NOW = datetime(2026, 12, 1)
 
 
@@ -62,12 +63,31 @@ def test_a_slow_latest_run_is_pending_then_confirmed_or_refuted_by_the_next_run(
     pending, _ = regression_findings(pd.DataFrame(_runs([*base, 125.0])), NOW)
     (row,) = pending.to_dict("records")
     assert (row["method"], row["state"], row["run_id"], row["suspect"]) == ("latest_run", "pending", "bert-25", None)
-    flagged = {("cpu", "bert", "full", 1, 128, "float32", "latency", 1): frozenset({"bert-25"})}
+    flagged = {SERIES: {"bert-25": "pending"}}
     confirmed, counts = regression_findings(pd.DataFrame(_runs([*base, 125.0, 126.0])), NOW, flagged)
     assert [(r["run_id"], r["state"]) for r in confirmed.to_dict("records")] == [("bert-25", "confirmed")]
     refuted, counts = regression_findings(pd.DataFrame(_runs([*base, 125.0, base[-1]])), NOW, flagged)
     assert [(r["run_id"], r["state"]) for r in refuted.to_dict("records")] == [("bert-25", "refuted")]
     assert counts["refuted"] == 1
+
+
+def test_a_confirmed_latest_run_finding_stands_at_the_next_judging_and_is_not_flagged_again():
+    base = _noisy(25, seed=3)
+    frame = pd.DataFrame(_runs([*base, 125.0, 126.0]))
+    confirmed, _ = regression_findings(frame, NOW, {SERIES: {"bert-25": "pending"}})
+    again, counts = regression_findings(frame, NOW, {SERIES: {"bert-25": "confirmed"}})
+    assert [(r["run_id"], r["state"]) for r in again.to_dict("records")] == [("bert-25", "confirmed")]
+    assert counts.get("pending", 0) == 0  # the newest run continues the change: no second flag
+    # Back at the old level later: a fix, an improvement; the slowdown is not refuted after the fact.
+    fixed, _ = regression_findings(
+        pd.DataFrame(_runs([*base, 125.0, 126.0, base[-1]])), NOW, {SERIES: {"bert-25": "confirmed"}}
+    )
+    assert ("bert-25", "confirmed") in [(r["run_id"], r["state"]) for r in fixed.to_dict("records")]
+    # Once enough slow runs make it a change point, the change point takes its place: one row.
+    later, _ = regression_findings(
+        pd.DataFrame(_runs([*base, 125.0, 126.0, 124.0, 127.0])), NOW, {SERIES: {"bert-25": "confirmed"}}
+    )
+    assert [(r["run_id"], r["method"]) for r in later.to_dict("records")] == [("bert-25", "change_point")]
 
 
 def test_a_new_bench_version_starts_a_new_baseline():
@@ -90,7 +110,7 @@ def test_failed_rows_are_not_runs_and_a_faster_series_is_an_improvement():
 
 def test_findings_from_a_real_store_are_stored_and_their_pending_runs_read_back(tmp_path):
     from mlperf_pipeline.store.results import (
-        read_pending_regressions,
+        read_open_findings,
         read_results_history,
         write_partition_results,
         write_regressions,
@@ -101,14 +121,12 @@ def test_findings_from_a_real_store_are_stored_and_their_pending_runs_read_back(
         write_partition_results(db_path, [row], [], dagster_run_id=row["run_id"], hardware="cpu", model_type="bert")
     rows, _ = regression_findings(read_results_history(db_path), NOW)
     assert write_regressions(db_path, rows.to_dict("records")) == 1
-    assert read_pending_regressions(db_path) == {
-        ("cpu", "bert", "full", 1, 128, "float32", "latency", 1): frozenset({"bert-25"})
-    }
+    assert read_open_findings(db_path) == {SERIES: {"bert-25": "pending"}}
 
 
 def test_judging_the_store_in_batches_finds_what_one_batch_finds_and_merges_it(tmp_path):
-    from mlperf_pipeline.analysis.stored import judge_stored_series
-    from mlperf_pipeline.store.results import read_pending_regressions, write_partition_results
+    from mlperf_pipeline.analysis.stored import judge_stored_regressions
+    from mlperf_pipeline.store.results import read_open_findings, write_partition_results
 
     db_path = tmp_path / "results.duckdb"
     series = {
@@ -123,9 +141,9 @@ def test_judging_the_store_in_batches_finds_what_one_batch_finds_and_merges_it(t
             db_path, rows, [], dagster_run_id="r-" + model_type, hardware="cpu", model_type=model_type
         )
     lines = []
-    one_at_a_time = judge_stored_series(db_path, NOW, batch_runs=1, progress=lines.append)
+    one_at_a_time = judge_stored_regressions(db_path, NOW, batch_runs=1, progress=lines.append)
     assert len(lines) == 4 and lines[-1].startswith("regressions: judged 4 series (90 of 90 runs)")
-    all_at_once = judge_stored_series(db_path, NOW)
+    all_at_once = judge_stored_regressions(db_path, NOW)
     columns = ["model_type", "run_id", "method", "state", "change_pct"]
     assert one_at_a_time.rows[columns].equals(all_at_once.rows[columns])
     assert one_at_a_time.counts == all_at_once.counts
@@ -135,7 +153,7 @@ def test_judging_the_store_in_batches_finds_what_one_batch_finds_and_merges_it(t
     )
     # Merged, not appended: judging twice leaves one row per finding.
     assert all_at_once.written == len(all_at_once.rows)
-    assert set(read_pending_regressions(db_path).values()) == {frozenset({"gpt2-25"})}
+    assert [set(found) for found in read_open_findings(db_path).values()] == [{"gpt2-25"}]
 
 
 def test_a_suspect_names_the_versions_that_changed_and_a_new_override():
@@ -154,3 +172,26 @@ def test_a_suspect_names_the_versions_that_changed_and_a_new_override():
     ]
     unknown, _ = regression_findings(pd.DataFrame(rows), NOW)  # fingerprints the store never recorded
     assert unknown["suspect"].tolist() == ["environment: env-a -> env-b; skillset: skill-1 -> skill-2"]
+
+
+def test_series_with_null_keys_and_no_process_medians_are_judged_and_stored(tmp_path):
+    # Pixel models store no sequence length, concurrent and single-process runs no per-process
+    # medians: both mixed with ordinary series in one batch.
+    from mlperf_pipeline.analysis.stored import judge_stored_anomalies, judge_stored_regressions
+    from mlperf_pipeline.store.results import read_anomalies, read_regressions, write_partition_results
+
+    db_path = tmp_path / "results.duckdb"
+    steady = _runs(_noisy(20) + _noisy(10, level=130.0, seed=2))
+    pixel = _runs(_noisy(20, seed=7) + _noisy(10, level=150.0, seed=8), start_index=100)
+    for row in pixel:
+        row.update(seq_len=None, process_medians_ms=None)
+    pixel[5]["latency_ms_p50"] *= 1.6  # one far run
+    write_partition_results(db_path, steady + pixel, [], dagster_run_id="r-1", hardware="cpu", model_type="bert")
+    regressions = judge_stored_regressions(db_path, NOW)
+    assert regressions.counts["judged"] == 2 and regressions.written == 2
+    stored = read_regressions(db_path)
+    assert sorted(stored["seq_len"].isna()) == [False, True] and set(stored["method"]) == {"change_point"}
+    anomalies = judge_stored_anomalies(db_path, NOW)
+    assert "bert-105" in set(read_anomalies(db_path)["run_id"]) and anomalies.written >= 1
+    judge_stored_anomalies(db_path, NOW)  # judged again: the null-keyed series' rows replaced, not doubled
+    assert len(read_anomalies(db_path)) == anomalies.written

@@ -157,7 +157,10 @@ def test_processes_are_added_while_the_interval_is_wider_than_the_target(bert_re
     loose = _request(bert_record.path, processes=3, max_processes=6, target_ci_pct=50.0, max_seconds_per_config=0.6)
     result = benchmark_partition(context, loose, **limits)
     row, medians = result.rows[0], result.rows[0].process_medians_ms
-    assert row.status == "ok" and 3 <= row.n_processes < 6 and len(medians) == row.n_processes
+    assert row.status == "ok" and 3 <= row.n_processes < 6 and len(medians) == row.n_processes, (
+        row.reason_code,
+        row.reason,
+    )
     if row.n_processes > 3:  # the one before was still too wide
         assert between_processes(list(medians[:-1])).half_width_pct > 50.0
     assert {sample["process"] for sample in result.samples} == set(range(row.n_processes))

@@ -32,7 +32,7 @@ def _measure(job: dg.JobDefinition, instance, config: dict, tags: dict) -> None:
     result = job.execute_in_process(
         run_config={"ops": {"benchmark_results": {"config": config}}},
         partition_key=PARTITION,
-        tags={"mlperf/force": "true", **tags},
+        tags={"mlperf/force": "true", "mlperf/profile": "default", **tags},
         instance=instance,
     )
     assert result.success
@@ -69,10 +69,11 @@ def _confirm(resources: dict, instance, job: dg.JobDefinition) -> int:
     evaluation = regression_confirmation_sensor(dg.build_sensor_context(instance=instance, resources=resources))
     requests = [] if isinstance(evaluation, dg.SkipReason) else evaluation.run_requests
     for request in requests:
-        assert request.partition_key == PARTITION
+        assert request.partition_key == PARTITION and request.tags["mlperf/profile"] == "default"
         config = request.run_config["ops"]["benchmark_results"]["config"]
-        # Its own configuration, with the short time budget of every run here (not part of the series).
-        _measure(job, instance, {**config, "max_seconds_per_config": 1.0}, request.tags)
+        # The flagged run's own config (its short time budget too), with the series' configuration on top.
+        assert config["max_seconds_per_config"] == 1.0 and config["seq_lens"] == [16] and config["size"] == "tiny"
+        _measure(job, instance, config, request.tags)
     return len(requests)
 
 
@@ -109,7 +110,7 @@ def test_an_override_that_adds_work_is_flagged_re_measured_confirmed_and_leads_t
         assert [f[1] for f in findings if f[4] == flagged[0][4]] == ["confirmed"]
         assert not check.passed and check.metadata["standing_slowdowns"].value == 1
         (plot,) = (tmp_path / "reports" / "history").glob("*.png")  # linked from the asset's metadata
-        assert plot.name == "cpu_bert_tiny_1_16_float32.png" and plot.read_bytes().startswith(b"\x89PNG")
+        assert plot.name == "cpu_bert_tiny_1_16_float32_latency_1.png" and plot.read_bytes().startswith(b"\x89PNG")
 
         report = dg.materialize([benchmark_report], resources=resources, instance=instance)
         summary = report.asset_materializations_for_node("benchmark_report")[0].metadata["summary"].value

@@ -57,4 +57,4 @@ def test_without_a_standing_regression_the_section_says_so_and_plots_nothing(res
 
 def test_history_plots_are_written_as_files_one_per_standing_series(tmp_path):
     (path,) = write_history_plots(_detection(), tmp_path / "history")
-    assert path.name == "cpu_bert_full_1_128_float32.png" and path.read_bytes()[:4] == b"\x89PNG"
+    assert path.name == "cpu_bert_full_1_128_float32_latency_1.png" and path.read_bytes()[:4] == b"\x89PNG"

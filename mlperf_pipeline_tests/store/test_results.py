@@ -200,7 +200,7 @@ def test_a_judged_series_anomalies_are_replaced_and_other_series_stay(db_path):
 
 
 def test_a_regression_finding_is_replaced_by_its_next_evaluation_and_others_stay(db_path):
-    from mlperf_pipeline.store.results import read_pending_regressions, write_regressions
+    from mlperf_pipeline.store.results import read_open_findings, write_regressions
 
     series = {"hardware": "cpu", "model_type": "bert", "size": "full", "batch_size": 1, "seq_len": 128}
     series |= {"dtype": "float32", "scenario": "latency", "workers": 1}
@@ -208,13 +208,13 @@ def test_a_regression_finding_is_replaced_by_its_next_evaluation_and_others_stay
     older = {**finding, "method": "change_point", "state": "confirmed", "confirmed": True, "run_id": "run-2"}
     assert write_regressions(db_path, [older, {**finding, "state": "pending", "confirmed": False}]) == 2
     key = tuple(series.values())
-    assert read_pending_regressions(db_path) == {key: frozenset({"run-7"})}
+    assert read_open_findings(db_path) == {key: {"run-7": "pending"}}  # change points are not open
 
     write_regressions(db_path, [{**finding, "state": "refuted", "confirmed": False}])
     with connect(db_path, read_only=True) as conn:
         stored = conn.execute("SELECT run_id, state FROM regressions ORDER BY run_id").fetchall()
     assert stored == [("run-2", "confirmed"), ("run-7", "refuted")]
-    assert read_pending_regressions(db_path) == {}
+    assert read_open_findings(db_path) == {}
     with pytest.raises(ValueError, match="confirmed"):
         write_regressions(db_path, [{**finding, "confirmed": "yes"}])
 

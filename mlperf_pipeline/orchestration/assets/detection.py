@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from mlperf_pipeline.analysis.regressions import standing_slowdowns
-from mlperf_pipeline.analysis.stored import judge_stored_anomalies, judge_stored_series
+from mlperf_pipeline.analysis.stored import judge_stored_anomalies, judge_stored_regressions
 from mlperf_pipeline.orchestration.automation import refresh_after_results
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.report.markdown import markdown_table
@@ -43,7 +43,7 @@ def regressions(
     context: dg.AssetExecutionContext, results_store: ResultsStore, bench_settings: BenchSettings
 ) -> dg.MaterializeResult:
     detected_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    judged = judge_stored_series(results_store.path, detected_at, progress=context.log.info)
+    judged = judge_stored_regressions(results_store.path, detected_at, progress=context.log.info)
     rows, counts, written = judged.rows, judged.counts, judged.written
     standing = standing_slowdowns(rows)
     context.log.info(
@@ -79,7 +79,8 @@ def _history_plots(db_path: str, folder: Path) -> list[Path]:
     # Imported here: matplotlib adds ~0.4 s to loading the definitions, which every CLI run pays.
     from mlperf_pipeline.report.detection import stored_detection_input, write_history_plots
 
-    return write_history_plots(stored_detection_input(db_path), folder)
+    data = stored_detection_input(db_path)
+    return write_history_plots(data, folder) if data is not None else []
 
 
 def _table(rows: pd.DataFrame) -> str:
