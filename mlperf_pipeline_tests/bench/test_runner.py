@@ -153,14 +153,17 @@ def test_processes_are_added_while_the_interval_is_wider_than_the_target(bert_re
     # Once the processes have run for twice the time cap (0.4 s here), none is added.
     (row,) = benchmark_partition(context, dataclasses.replace(strict, max_seconds_per_config=0.2), **limits).rows
     assert (row.n_processes, row.reason_code) == (2, "unstable_between_runs")
-    # A loose target: processes stop being added as soon as the interval meets it.
+    # A loose target: processes stop being added as soon as the interval meets it, or once they ran
+    # for twice the time cap (on a busy 2-core host three 0.6-s processes of tiny bert have been
+    # seen 60% apart, ±58%: then the cap, not the target, ends it, and the row says so).
     loose = _request(bert_record.path, processes=3, max_processes=6, target_ci_pct=50.0, max_seconds_per_config=0.6)
     result = benchmark_partition(context, loose, **limits)
     row, medians = result.rows[0], result.rows[0].process_medians_ms
-    assert row.status == "ok" and 3 <= row.n_processes < 6 and len(medians) == row.n_processes, (
-        row.reason_code,
-        row.reason,
-    )
+    assert 3 <= row.n_processes <= 6 and len(medians) == row.n_processes
+    if row.status == "ok":
+        assert between_processes(list(medians)).half_width_pct <= 50.0
+    else:
+        assert row.reason_code == "unstable_between_runs", row.reason
     if row.n_processes > 3:  # the one before was still too wide
         assert between_processes(list(medians[:-1])).half_width_pct > 50.0
     assert {sample["process"] for sample in result.samples} == set(range(row.n_processes))
