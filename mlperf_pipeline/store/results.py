@@ -183,6 +183,13 @@ def read_overridden_skillsets(db_path: DbPath) -> dict[str, bool]:
     return dict(zip(frame["skillset_hash"], frame["overridden"].astype(bool)))
 
 
+def table_rows(db_path: DbPath, table: str) -> int:
+    """How many rows one of the tables of `schema.TABLE_COLUMNS` holds."""
+    if table not in TABLE_COLUMNS:
+        raise ValueError(f"unknown table {table!r}: expected one of {sorted(TABLE_COLUMNS)}")
+    return int(_query(db_path, f"SELECT count(*) AS n FROM {table}", [])["n"].iloc[0])
+
+
 def read_latest_judging(db_path: DbPath, detector: str) -> pd.Timestamp | None:
     """When `detector` (`regressions`, `anomalies`) last judged the store; None if it never did."""
     frame = _query(db_path, "SELECT max(detected_at) AS at FROM detection_runs WHERE detector = ?", [detector])

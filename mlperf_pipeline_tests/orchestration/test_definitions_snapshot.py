@@ -147,3 +147,15 @@ def test_asset_dependencies(asset_graph):
         for key in asset_graph.get_all_asset_keys()
     }
     assert upstream == UPSTREAM
+
+
+def test_duckdb_tables_show_their_column_schema(asset_graph):
+    from mlperf_pipeline.store.schema import TABLE_COLUMNS
+
+    for asset, table in (
+        ("benchmark_results", "benchmark_results"),
+        ("regressions", "regressions"),
+        ("anomalies", "anomalies"),
+    ):
+        schema = asset_graph.get(dg.AssetKey(asset)).metadata["dagster/column_schema"]
+        assert [(column.name, column.type) for column in schema.columns] == TABLE_COLUMNS[table]

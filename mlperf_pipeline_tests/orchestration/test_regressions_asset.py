@@ -102,6 +102,7 @@ def test_the_anomalies_asset_flags_one_far_run_and_replaces_its_rows_when_judged
         assert result.success
     metadata = result.asset_materializations_for_node("anomalies")[0].metadata
     assert metadata["scored_runs"].value == 20 and metadata["slower"].value >= 1
+    assert metadata["dagster/row_count"].value == len(read_anomalies(db_path))
     assert "bert-9" in metadata["anomalies_table"].value
     stored = read_anomalies(db_path)
     assert stored["run_id"].iloc[0] == "bert-9" and stored["robust_z"].iloc[0] > 10

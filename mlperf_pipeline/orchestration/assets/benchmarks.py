@@ -29,6 +29,7 @@ from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.orchestration.run_health import claim_run
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, benchmark_profile
 from mlperf_pipeline.skillsets.generate import SkillsetRecord, load_record
+from mlperf_pipeline.orchestration.metadata import column_schema
 from mlperf_pipeline.store.results import read_stored_inputs, record_environments, write_partition_results
 
 BENCHMARK_RESULTS = dg.AssetKey("benchmark_results")
@@ -95,6 +96,7 @@ def _previous_versions(instance: dg.DagsterInstance, keys: list[str]) -> dict[st
             kinds={"duckdb"},
             description="Measurements of the partition's skillset on its hardware, each in an isolated process "
             "with a timeout and memory cap, stored in the DuckDB `benchmark_results` and `benchmark_samples` tables.",
+            metadata=column_schema("benchmark_results"),
         )
     ],
     partitions_def=benchmark_partitions,

@@ -10,8 +10,10 @@ import pandas as pd
 from mlperf_pipeline.analysis.regressions import standing_slowdowns
 from mlperf_pipeline.analysis.stored import judge_stored_anomalies, judge_stored_regressions
 from mlperf_pipeline.orchestration.automation import refresh_after_results
+from mlperf_pipeline.orchestration.metadata import column_schema
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.report.markdown import markdown_table
+from mlperf_pipeline.store.results import table_rows
 
 REGRESSIONS = dg.AssetKey("regressions")
 ANOMALIES = dg.AssetKey("anomalies")
@@ -25,6 +27,7 @@ _SHOWN = ("model_type", "hardware", "size", "batch_size", "seq_len", "dtype", "m
     automation_condition=refresh_after_results(),
     group_name="detection",
     kinds={"duckdb"},
+    metadata=column_schema("regressions"),
     description="Steps in every stored series' latency history (`analysis/steps.py`): change points "
     "(PELT, gated by effect, z and Mann-Whitney) and the latest run against its baseline (per-process "
     "medians), judged in the series' own run-to-run σ. A latest-run finding is `pending` until the next "
@@ -57,6 +60,7 @@ def regressions(
     return dg.MaterializeResult(
         metadata={
             **counts,
+            "dagster/row_count": table_rows(results_store.path, "regressions"),
             "findings_written": written,
             "findings": dg.MetadataValue.md(_table(rows)),
             **({"history_plot": dg.MetadataValue.path(str(plots[0]))} if plots else {}),
@@ -111,6 +115,7 @@ def _largest_first(rows: pd.DataFrame, by: str, shown, headers: list[str], cells
     automation_condition=refresh_after_results(),
     group_name="detection",
     kinds={"duckdb"},
+    metadata=column_schema("anomalies"),
     description="Single results far from what their series predicts (`analysis/anomalies.py`): each run "
     "against the median of the other runs of its segment (between accepted change points), flagged when "
     "its robust z-score (1.4826 x MAD of those residuals) is beyond ±3. No fixed contamination rate: a "
@@ -128,6 +133,7 @@ def anomalies(context: dg.AssetExecutionContext, results_store: ResultsStore) ->
     return dg.MaterializeResult(
         metadata={
             **counts,
+            "dagster/row_count": table_rows(results_store.path, "anomalies"),
             "flagged_share": dg.MetadataValue.float(rate),
             "anomalies_table": dg.MetadataValue.md(_anomaly_table(judged.rows)),
         }
