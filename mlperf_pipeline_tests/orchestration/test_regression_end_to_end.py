@@ -42,7 +42,9 @@ def _measure(job: dg.JobDefinition, instance, config: dict, tags: dict) -> None:
 def _seed_history(db_path) -> None:
     """12 earlier runs of the series the first two real runs measured, around their mean level (one
     real run alone may have caught a slow or a fast minute of this host)."""
-    real = read_results_history(db_path).to_dict("records")
+    stored = read_results_history(db_path)
+    # Nulls as None: an `ok` row beside an `invalid` one has a NaN reason code in a pandas column.
+    real = stored.astype(object).where(stored.notna(), None).to_dict("records")
     level = float(np.exp(np.mean([np.log(row["latency_ms_p50"]) for row in real])))
     first = min(real, key=lambda row: row["measured_at"])
     rng = np.random.default_rng(3)
