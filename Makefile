@@ -17,7 +17,7 @@ SIZE ?=
 FORCE ?=
 LAUNCH := $(BIN)/python -m mlperf_pipeline.orchestration.launch
 
-.PHONY: install home run test test-fast bench register dev validate smoke clean incremental agreement reproducibility detection regressions-scale
+.PHONY: install home run test test-fast ceilings bench register dev validate smoke clean incremental agreement reproducibility detection regressions-scale
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ register: install home
 
 run: install home
 	$(LAUNCH) run $(if $(HARDWARE),--hardware $(HARDWARE)) $(if $(TIER),--tier $(TIER)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(SIZE),--size $(SIZE))
+
+# The roofline's ceilings (matrix-product FLOP/s, memory bandwidth) of each present hardware, or HARDWARE.
+ceilings: install home
+	$(LAUNCH) ceilings $(if $(HARDWARE),--hardware $(HARDWARE))
 
 bench: install home
 	$(LAUNCH) bench $(if $(HARDWARE),--hardware $(HARDWARE)) $(if $(TIER),--tier $(TIER)) $(if $(MODEL),--models $(MODEL)) $(if $(PROFILE),--profile $(PROFILE)) $(if $(SIZE),--size $(SIZE)) $(if $(FORCE),--force)

@@ -3,7 +3,8 @@
     python -m mlperf_pipeline.bench.child REQUEST.json RESULTS.jsonl [--worker READY_FD GO_FD]
 
 Phases, each reported separately: import, build, move to device, first call, warm latency (stop
-rule), memory pass (one call with the peak reset), energy pass (where the hardware has a counter).
+rule), memory pass (one call with the peak reset), count pass (FLOPs, bytes and operators of one
+call; these two in the first process only), energy pass (where the hardware has a counter).
 Each finished configuration is appended to RESULTS.jsonl and flushed, so a crash later keeps what
 was already measured; the parent classifies whatever is missing.
 
@@ -152,6 +153,14 @@ def _memory_pass(workload: Workload) -> dict:
     return fields
 
 
+def _count_pass(workload: Workload) -> dict:
+    """FLOPs, bytes and operators of one forward of the measured model on its own inputs, after
+    the timing (a counted call runs slower), in the process that also runs the memory pass."""
+    from mlperf_pipeline.skillsets.runtime.counting import count_forward
+
+    return count_forward(workload.model, workload.inputs).fields()
+
+
 def _energy_pass(workload: Workload, energy_trackers: list) -> dict:
     """Joules per call, over as many calls as fill ENERGY_PASS_MIN_S (counters tick coarsely)."""
     from mlperf_pipeline.bench.trackers import start_all, stop_all
@@ -191,6 +200,7 @@ def _measure_config(
             row["sample_turns"] = gate.call_turns[-len(samples) :]
         if request.memory_pass:
             row.update(_memory_pass(workload))
+            row.update(_count_pass(workload))
         row.update(_energy_pass(workload, energy_trackers_for(request.hardware, request.device_index)))
     median = row.get("latency_ms_p50")
     row.update(

@@ -33,7 +33,8 @@ _MEDIAN_OVER_PROCESSES = ("import_s", "build_s", "to_device_s", "first_call_ms",
 _MEAN_OVER_PROCESSES = ("cpu_util_pct", "gpu_util_pct")
 # peak_memory_mb: only process 0 runs the memory pass (`BenchRequest.memory_pass`), so this is its reading.
 _MAX_OVER_PROCESSES = ("peak_memory_mb", "foreign_load_pct", "host_probe_ms")
-_FROM_FIRST = ("threads", "params", "effective_seq_len")
+# The workload's counts come from process 0, which counts after its memory pass.
+_FROM_FIRST = ("threads", "params", "effective_seq_len", "flops", "bytes", "ops", "count_reason")
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,8 @@ class ResultRow:
     cpu_util_pct: float | None = _measured()
     gpu_util_pct: float | None = _measured()
     params: int | None = _measured()
-    flops: float | None = None
-    bytes: float | None = None
+    flops: float | None = _measured()  # counted in the first process (`skillsets/runtime/counting.py`)
+    bytes: float | None = _measured()
     env_fingerprint: str | None = None
     skillset_hash: str | None = None
     bench_version: str | None = None
@@ -71,6 +71,10 @@ class ResultRow:
     host_probe_ms: float | None = _measured()
     host_slowdown_pct: float | None = None
     remeasured: int | None = None
+    ops: int | None = _measured()
+    count_reason: str | None = _measured()  # why flops, bytes and ops are missing
+    roofline_fraction: float | None = None  # achieved FLOP/s over the hardware's measured ceiling
+    bound: str | None = None  # `compute` or `memory`: which roof the workload's intensity is under
 
     def __post_init__(self) -> None:
         # Plain strings, not `reasons` enum members: rows end up in Dagster metadata, which

@@ -44,9 +44,12 @@ class IsolatedCalls:
         memory_cap_bytes: int | None = None,
         preload: Iterable[str] = (),
         guard: Callable[[], AbstractContextManager] | None = None,
+        env: dict[str, str] | None = None,
     ):
         """`preload`: modules the fork server imports before forking. `guard`: entered while any child
-        runs (e.g. the cpu device lock, so that checks never run beside a measurement)."""
+        runs (e.g. the cpu device lock, so that checks never run beside a measurement). `env`: the
+        fork server's environment, which its children inherit (default: this process's)."""
+        self.env = env
         self.preload = list(preload)
         self.jobs, self.timeout_s, self.memory_cap_bytes = max(1, jobs), timeout_s, memory_cap_bytes
         self.guard = guard or nullcontext
@@ -73,9 +76,8 @@ class IsolatedCalls:
             answered = set()
             try:
                 # No startup limit: preloading every model module of transformers takes minutes.
-                with ForkServer(
-                    [*self.preload, function.__module__], dict(os.environ), sys.path, startup_timeout_s=None
-                ) as server:
+                env = dict(os.environ) if self.env is None else self.env
+                with ForkServer([*self.preload, function.__module__], env, sys.path, startup_timeout_s=None) as server:
                     calls = call_each(
                         ForkServerLauncher(server, __name__),
                         function,
@@ -84,6 +86,7 @@ class IsolatedCalls:
                         timeout_s=self.timeout_s,
                         memory_cap_bytes=self.memory_cap_bytes,
                         work_dir=Path(work),
+                        env=env,
                     )
                     for index, result in calls:
                         answered.add(index)
@@ -103,13 +106,14 @@ def call_each(
     timeout_s: float,
     memory_cap_bytes: int | None,
     work_dir: Path,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[int, dict]]:
     """`(index, result)` for each item as its call ends, at most `jobs` children at a time.
 
     The caller sleeps in the launcher's `wait_any` until a child exits or the nearest deadline
     passes. Stopping early (closing the iterator) kills the children still running.
     """
-    env = dict(os.environ)
+    env = dict(os.environ) if env is None else env
     pending = collections.deque(enumerate(items))
     running: dict[Child, tuple[int, float]] = {}  # child -> (index, deadline)
     try:

@@ -7,11 +7,11 @@ import dagster as dg
 from mlperf_pipeline.orchestration.assets.benchmarks import benchmark_results
 from mlperf_pipeline.orchestration.assets.catalog import model_catalog
 from mlperf_pipeline.orchestration.assets.detection import anomalies, regressions
-from mlperf_pipeline.orchestration.assets.hardware import environment, hardware_inventory
+from mlperf_pipeline.orchestration.assets.hardware import environment, hardware_ceilings, hardware_inventory
 from mlperf_pipeline.orchestration.assets.report import benchmark_report
 from mlperf_pipeline.orchestration.assets.skillsets import skillset_overrides, skillsets
 from mlperf_pipeline.orchestration.automation import automation_sensor
-from mlperf_pipeline.orchestration.jobs import analysis_job, benchmark_job, ci_smoke_job
+from mlperf_pipeline.orchestration.jobs import analysis_job, benchmark_job, ceilings_job, ci_smoke_job
 from mlperf_pipeline.orchestration.resources import resources_for_deployment
 from mlperf_pipeline.orchestration.schedules import nightly_schedule
 from mlperf_pipeline.orchestration.sensors import (
@@ -29,6 +29,7 @@ def build_definitions(resources: dict) -> dg.Definitions:
             environment,
             skillset_overrides,
             hardware_inventory,
+            hardware_ceilings,
             model_catalog,
             skillsets,
             benchmark_results,
@@ -36,7 +37,7 @@ def build_definitions(resources: dict) -> dg.Definitions:
             anomalies,
             benchmark_report,
         ],
-        jobs=[ci_smoke_job, benchmark_job, analysis_job],
+        jobs=[ci_smoke_job, benchmark_job, analysis_job, ceilings_job],
         schedules=[nightly_schedule],
         sensors=[
             model_catalog_sensor,

@@ -32,3 +32,10 @@ analysis_job = dg.define_asset_job(
     description="Regression and anomaly detection over every stored series, then the benchmark report "
     "(HTML and Markdown), from what is stored in DuckDB.",
 )
+
+ceilings_job = dg.define_asset_job(
+    "ceilings_job",
+    selection=["hardware_ceilings"],
+    description="Measure a hardware's roofline ceilings (matrix-product FLOP/s per dtype, memory bandwidth) "
+    "into DuckDB `hardware_ceilings`: one run per hardware partition, e.g. `--partition cpu`.",
+)

@@ -4,6 +4,7 @@
     python -m mlperf_pipeline.orchestration.launch bench --hardware cpu --tier critical
     python -m mlperf_pipeline.orchestration.launch bench --hardware cpu --models bert,gpt2
     python -m mlperf_pipeline.orchestration.launch bench --hardware cpu --tier critical --force   # re-measure anyway
+    python -m mlperf_pipeline.orchestration.launch ceilings --hardware cpu   # measure the roofline's ceilings
     python -m mlperf_pipeline.orchestration.launch run        # the main job: what `make run` does
 
 A run covers one contiguous partition range, so a set of model keys becomes one run per range.
@@ -106,6 +107,16 @@ def bench(
             execute_job("benchmark_job", tags, run_config)
 
 
+def ceilings(hardware_names: list[str], only_missing: bool = False) -> None:
+    """One `ceilings_job` run per hardware; `only_missing`: only where none are stored yet."""
+    from mlperf_pipeline.store.results import read_latest_ceilings
+
+    stored = set(read_latest_ceilings(paths.results_db_path())["hardware"]) if only_missing else set()
+    for hardware in hardware_names:
+        if hardware not in stored:
+            execute_job("ceilings_job", {"dagster/partition": hardware})
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m mlperf_pipeline.orchestration.launch",
@@ -114,6 +125,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("register", help="register every benchmarkable model type as a model_type partition")
+    commands.add_parser("ceilings", help="measure the roofline ceilings of hardware").add_argument(
+        "--hardware", default="", help="comma-separated hardware (default: every present one)"
+    )
     for name in ("bench", "run"):
         command = commands.add_parser(
             name,
@@ -136,6 +150,11 @@ def main(argv: list[str] | None = None) -> None:
         register()
         return
     hardware = [check_hardware(name) for name in args.hardware.split(",") if name] or present_hardware()
+    if args.command == "ceilings":
+        ceilings(hardware)
+        return
+    if args.command == "run":  # the rows' roofline fractions need the ceilings: measured once, first
+        ceilings(hardware, only_missing=True)
     models = [name for name in args.models.split(",") if name] or None
     tier = args.tier or (None if models else settings()["default_tier"])
     bench(hardware, tier, models, args.profile, args.size, args.force)

@@ -21,6 +21,7 @@ import pandas as pd
 from mlperf_pipeline.reasons import Status
 from mlperf_pipeline.report.coverage import coverage_by_family, coverage_table, failures_first, format_params
 from mlperf_pipeline.report.frame import (
+    is_missing,
     RUN_TO_RUN_SIGMA,
     STATUS_ORDER,
     distinct_text,
@@ -36,6 +37,7 @@ from mlperf_pipeline.report.frame import (
     status_counts,
     with_run_to_run_noise,
 )
+from mlperf_pipeline.report.ceilings import ceiling_rows, ceilings_markdown
 from mlperf_pipeline.report.detection import DetectionInput, DetectionSection, detection_section
 from mlperf_pipeline.report.markdown import markdown_summary
 from mlperf_pipeline.report.plots import latency_plot, status_plot, throughput_plot
@@ -120,6 +122,10 @@ def _result_row(row: pd.Series) -> dict[str, str]:
         "peak_mb": fmt_number(row["peak_memory_mb"]),
         "first_call_ms": fmt_number(row["first_call_ms"]),
         "build_s": fmt_number(row["build_s"]),
+        "gflop": fmt_number(row["flops"] / 1e9) if not is_missing(row["flops"]) else "",
+        "roofline_pct": fmt_number(row["roofline_fraction"] * 100) if not is_missing(row["roofline_fraction"]) else "",
+        "bound": fmt_text(row["bound"]),
+        "count_reason": fmt_text(row["count_reason"]),
         "reason_code": fmt_text(row["reason_code"]),
         "reason": fmt_text(row["reason"], REASON_LIMIT),
         "reason_full": fmt_text(row["reason"]),
@@ -151,8 +157,10 @@ def _context(
     extra_sections: dict[str, str] | None,
     coverage: list[dict] | None = None,
     detection: DetectionSection | None = None,
+    ceilings: list[dict] | None = None,
 ) -> dict[str, object]:
     return {
+        "ceilings": ceilings or [],
         "detection": _detection_context(detection),
         "coverage": _coverage_context(coverage or []),
         "title": title,
@@ -224,6 +232,7 @@ def render_report(
     coverage: list[dict] | None = None,
     noise: pd.DataFrame | None = None,
     detection: DetectionInput | None = None,
+    ceilings: pd.DataFrame | None = None,
 ) -> ReportFiles:
     """Write `report.html` and `summary.md` for the current result rows into out_dir.
 
@@ -233,19 +242,23 @@ def render_report(
     one row per series (the `series_noise` view), shown beside each result as its run-to-run
     sigma, so that a reader can tell a real difference from the series' usual scatter.
     detection: the stored findings of the detectors; the report then leads with the confirmed
-    regressions that stand (each with its history plot), then the anomalous results.
+    regressions that stand (each with its history plot), then the anomalous results. ceilings:
+    each hardware's latest `hardware_ceilings` rows, shown as its roofline.
     """
     frame = with_run_to_run_noise(normalise(df), noise)
     section = detection_section(detection)
     markdown = markdown_summary(df, noise=noise)
     if section is not None:
         markdown = section.markdown + "\n\n" + markdown
+    roofs = ceiling_rows(ceilings)
+    if roofs:
+        markdown += "\n\n" + ceilings_markdown(roofs)
     if coverage:
         markdown += "\n\n## Skillset coverage (tiny size, cpu)\n\n" + coverage_table(coverage, failures_only=True)
     html = (
         _environment()
         .get_template(TEMPLATE_NAME)
-        .render(**_context(frame, title, generated_at, extra_sections, coverage, section))
+        .render(**_context(frame, title, generated_at, extra_sections, coverage, section, roofs))
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """The DuckDB results store: schema and migrations, queued connections, idempotent writes, reads."""
 
 from mlperf_pipeline.store.db import StoreError, connect
+from mlperf_pipeline.store.migrations import migrate
 from mlperf_pipeline.store.results import (
     export_parquet,
     read_current_results,
@@ -10,7 +11,7 @@ from mlperf_pipeline.store.results import (
     write_partition_results,
     write_table_rows,
 )
-from mlperf_pipeline.store.schema import REASON_CODES, RESULT_COLUMNS, SERIES_KEY, migrate
+from mlperf_pipeline.store.schema import REASON_CODES, RESULT_COLUMNS, SERIES_KEY
 
 __all__ = [
     "REASON_CODES",

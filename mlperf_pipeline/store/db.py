@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from mlperf_pipeline.isolation.locks import file_lock
-from mlperf_pipeline.store.schema import migrate, pending_migrations
+from mlperf_pipeline.store.migrations import migrate, pending_migrations
 
 _FIRST_DELAY_S = 0.01
 _MAX_DELAY_S = 0.5

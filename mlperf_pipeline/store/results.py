@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mlperf_pipeline.store.db import connect
+from mlperf_pipeline.store.migrations import migrate
 from mlperf_pipeline.store.schema import (
     MEASURED_STATUSES,
     REASON_CODES,
@@ -27,7 +28,6 @@ from mlperf_pipeline.store.schema import (
     SERIES_KEY,
     SIZES,
     TABLE_COLUMNS,
-    migrate,
 )
 from mlperf_pipeline.store.transaction import transaction
 
@@ -207,6 +207,18 @@ def read_regressions(db_path: DbPath, latest_judging: bool = False) -> pd.DataFr
     return _query(db_path, f"SELECT * FROM regressions {where} ORDER BY {_SERIES_ORDER}, baseline_to, run_id", [])
 
 
+def read_latest_ceilings(db_path: DbPath, hardware: str | Iterable[str] | None = None) -> pd.DataFrame:
+    """Each hardware's most recent `hardware_ceilings` measurement: the rows of its latest run."""
+    where, params = _filters(hardware=hardware)
+    return _query(
+        db_path,
+        f"SELECT * FROM hardware_ceilings {where} "
+        "QUALIFY run_id = arg_max(run_id, measured_at) OVER (PARTITION BY hardware) "
+        "ORDER BY hardware, metric, dtype, size",
+        params,
+    )
+
+
 def read_anomalies(db_path: DbPath) -> pd.DataFrame:
     """The stored anomalies, largest |robust z| first."""
     return _query(db_path, f"SELECT * FROM anomalies ORDER BY abs(robust_z) DESC, {_SERIES_ORDER}, run_id", [])
@@ -373,7 +385,8 @@ def _checked_row(table: str, row: dict, fixed: dict[str, Any]) -> dict:
             raise ValueError(f"{table}.{name}: row has {row[name]!r}, but this write is for {expected!r}")
     row = {**row, **fixed}
     for name, allowed in _ALLOWED_VALUES.items():
-        if name in dict(TABLE_COLUMNS[table]) and _violates(name, row.get(name), allowed):
+        # Only text columns hold these sets: `hardware_ceilings.size` is a matrix side, not a model size.
+        if dict(TABLE_COLUMNS[table]).get(name) == "VARCHAR" and _violates(name, row.get(name), allowed):
             raise ValueError(f"{table}.{name}: {row.get(name)!r} is not one of {sorted(allowed)}")
     return row
 

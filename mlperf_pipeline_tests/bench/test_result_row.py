@@ -16,7 +16,7 @@ def test_the_fields_are_the_table_columns_in_table_order():
     assert [item.name for item in fields(ResultRow)] == [name for name, _ in RESULT_COLUMNS]
 
 
-def test_the_benchmark_process_reports_the_fields_it_always_did_and_its_host_probe():
+def test_the_benchmark_process_reports_the_fields_it_always_did_its_host_probe_and_the_workload_counts():
     assert set(MEASURED_FIELDS) == {
         "threads",
         "status",
@@ -44,6 +44,10 @@ def test_the_benchmark_process_reports_the_fields_it_always_did_and_its_host_pro
         "params",
         "foreign_load_pct",
         "host_probe_ms",  # bench 3
+        "flops",  # migration 9: the count pass of process 0
+        "bytes",
+        "ops",
+        "count_reason",
     }
 
 

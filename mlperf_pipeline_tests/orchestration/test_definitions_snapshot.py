@@ -2,9 +2,8 @@
 
 Every set below is written out literally: adding, renaming or dropping an asset, check, job, sensor,
 schedule or partitions definition fails here until the snapshot (and the README, and DESIGN.md) say
-so. Names DESIGN.md marks *planned* (`hardware_ceilings`, `roofline_calibration`,
-`performance_predictor`) do not exist yet
-and are not in it. Loads the definitions only: nothing is materialised.
+so. Names DESIGN.md marks *planned* (`roofline_calibration`, `performance_predictor`) do not
+exist yet and are not in it. Loads the definitions only: nothing is materialised.
 """
 
 import dagster as dg
@@ -18,6 +17,7 @@ ASSET_KEYS = {
     "environment",
     "skillset_overrides",
     "hardware_inventory",
+    "hardware_ceilings",
     "model_catalog",
     "skillsets",
     "benchmark_results",
@@ -27,7 +27,7 @@ ASSET_KEYS = {
 }
 OBSERVABLE_ASSETS = {"environment", "skillset_overrides"}
 ASSET_CHECKS = {("skillsets", "smoke"), ("regressions", "no_confirmed_regressions")}
-JOBS = {"ci_smoke_job", "benchmark_job", "analysis_job"}
+JOBS = {"ci_smoke_job", "benchmark_job", "analysis_job", "ceilings_job"}
 SENSORS = {
     "model_catalog_sensor",
     "environment_sensor",
@@ -44,6 +44,7 @@ PARTITIONED_BY = {
     "environment": "hardware",
     "skillset_overrides": "model_type",
     "hardware_inventory": None,
+    "hardware_ceilings": "hardware",
     "model_catalog": None,
     "skillsets": GRID,
     "benchmark_results": GRID,
@@ -132,12 +133,13 @@ UPSTREAM = {
     "environment": set(),
     "skillset_overrides": set(),
     "hardware_inventory": set(),
+    "hardware_ceilings": {"environment"},
     "model_catalog": set(),
     "skillsets": {"model_catalog", "skillset_overrides", "environment"},
     "benchmark_results": {"skillsets", "environment"},
     "regressions": {"benchmark_results"},
     "anomalies": {"benchmark_results"},
-    "benchmark_report": {"benchmark_results", "regressions", "anomalies"},
+    "benchmark_report": {"benchmark_results", "regressions", "anomalies", "hardware_ceilings"},
 }
 
 
@@ -156,6 +158,7 @@ def test_duckdb_tables_show_their_column_schema(asset_graph):
         ("benchmark_results", "benchmark_results"),
         ("regressions", "regressions"),
         ("anomalies", "anomalies"),
+        ("hardware_ceilings", "hardware_ceilings"),
     ):
         schema = asset_graph.get(dg.AssetKey(asset)).metadata["dagster/column_schema"]
         assert [(column.name, column.type) for column in schema.columns] == TABLE_COLUMNS[table]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
+import pandas as pd
 import pytest
 from markupsafe import escape
 
@@ -96,3 +97,29 @@ def test_results_show_each_series_run_to_run_noise(page):
     assert ">±2.4% (7 runs)<" in _results_row(page, "bert", "encoder", "cpu", "tiny", "1", "128", "float32", "latency")
     assert ">n/a (2 runs)<" in _results_row(page, "gpt2", "decoder", "cpu")
     assert ">n/a (0 runs)<" in _results_row(page, "t5")
+
+
+def test_the_roofline_shows_each_hardwares_ceilings_and_each_rows_place_under_them(tmp_path):
+    from mlperf_pipeline.bench.ceilings import CeilingPlan, ceiling_rows
+    from mlperf_pipeline.hardware.ceilings import CeilingKernel
+
+    plan = CeilingPlan(
+        "cpu", threads=2, processes=2,
+        only=(CeilingKernel("matmul_flops", "float32", 512, "FLOP/s"), CeilingKernel("copy_bandwidth", "float32", 2**28, "B/s")),
+    )  # fmt: skip
+    ceilings = ceiling_rows(
+        plan, [[{"median_ms": 2.0}, {"median_ms": 20.0}]] * 2, device_name="cpu", env_fingerprint="e"
+    )
+    results = build_results()
+    results.loc[0, ["flops", "roofline_fraction", "bound"]] = [2.5e9, 0.123, "compute"]
+    report = render_report(results, tmp_path, ceilings=pd.DataFrame(ceilings))
+    page = report.html_path.read_text()
+    assert "<h2>Hardware ceilings (the roofline)</h2>" in page
+    assert (
+        ">134 GFLOP/s<" in page and ">512²<" in page and ">256 MiB<" in page
+    )  # 2 x 512³ in 2 ms; 2 x 256 MiB in 20 ms
+    assert ">26.8 GB/s<" in page
+    assert "## Hardware ceilings (the roofline)" in report.markdown
+    row = _results_row(page, "bert", "encoder", "cpu", "tiny", "1", "128", "float32", "latency")
+    assert ">2.50<" in row and ">12.3<" in row and ">compute<" in row
+    assert "Hardware ceilings" not in render_report(build_results(), tmp_path / "none").html_path.read_text()

@@ -138,7 +138,7 @@ def test_a_reader_brings_a_database_of_an_older_version_up_to_date_first(tmp_pat
     import duckdb
 
     from mlperf_pipeline.store.results import read_series_noise
-    from mlperf_pipeline.store.schema import MIGRATIONS
+    from mlperf_pipeline.store.migrations import MIGRATIONS
 
     path = tmp_path / "old.duckdb"
     with duckdb.connect(str(path)) as conn:  # as an older version left it: migrations 1-3 only

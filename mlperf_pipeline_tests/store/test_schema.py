@@ -7,7 +7,8 @@ import duckdb
 import pytest
 
 from mlperf_pipeline.store.db import connect
-from mlperf_pipeline.store.schema import MIGRATIONS, RESULT_COLUMNS, SERIES_NOISE_COLUMNS, TABLE_COLUMNS, migrate
+from mlperf_pipeline.store.migrations import MIGRATIONS, migrate
+from mlperf_pipeline.store.schema import RESULT_COLUMNS, SERIES_NOISE_COLUMNS, TABLE_COLUMNS
 
 
 def test_migrations_are_applied_once_and_rerunning_is_a_no_op(db_path):
@@ -33,7 +34,7 @@ def test_migrated_tables_match_the_declared_columns(db_path):
 
 def test_a_failed_migration_leaves_nothing_behind(db_path, monkeypatch):
     broken = (99, "broken on purpose", ["CREATE TABLE half_done (x INTEGER)", "SELECT no_such_column"])
-    monkeypatch.setattr("mlperf_pipeline.store.schema.MIGRATIONS", [*MIGRATIONS, broken])
+    monkeypatch.setattr("mlperf_pipeline.store.migrations.MIGRATIONS", [*MIGRATIONS, broken])
     with pytest.raises(duckdb.Error):
         with connect(db_path):
             pass

@@ -8,6 +8,7 @@ from typing import Optional
 
 import dagster as dg
 
+from mlperf_pipeline.analysis.roofline import Roofline
 from mlperf_pipeline.bench.forkserver import ForkServerPool
 from mlperf_pipeline.bench.partition import (
     PartitionContext,
@@ -30,7 +31,12 @@ from mlperf_pipeline.orchestration.run_health import claim_run
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, benchmark_profile
 from mlperf_pipeline.skillsets.generate import SkillsetRecord, load_record
 from mlperf_pipeline.orchestration.metadata import column_schema
-from mlperf_pipeline.store.results import read_stored_inputs, record_environments, write_partition_results
+from mlperf_pipeline.store.results import (
+    read_latest_ceilings,
+    read_stored_inputs,
+    record_environments,
+    write_partition_results,
+)
 
 BENCHMARK_RESULTS = dg.AssetKey("benchmark_results")
 DATA_VERSION_TAG = "dagster/data_version"
@@ -71,6 +77,7 @@ class _Range:
     devices: dict[str, DeviceInfo]
     fingerprints: dict[str, str]
     launcher: ForkServerPool | None
+    rooflines: dict[str, Roofline | None]  # the latest measured ceilings of each hardware, if any
 
 
 def _previous_versions(instance: dg.DagsterInstance, keys: list[str]) -> dict[str, str]:
@@ -131,7 +138,7 @@ def benchmark_results(
         if bench_settings.launcher == "fork_server"
         else None
     )
-    shared = _Range(grid, previous, records, devices, fingerprints, launcher)
+    shared = _Range(grid, previous, records, devices, fingerprints, launcher, _rooflines(results_store, devices))
     started = time.monotonic()
     try:
         materializations = list(_measure_range(context, bench_settings, results_store, shared))
@@ -191,7 +198,7 @@ def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared
             )
             write_partition_results(
                 store.path,
-                result.row_dicts(),
+                _under_roofline(result.row_dicts(), shared.rooflines.get(partition.hardware)),
                 result.samples,
                 dagster_run_id=context.run.run_id,
                 hardware=partition.hardware,
@@ -204,6 +211,20 @@ def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared
             tags={DATA_VERSION_TAG: inputs.measured_by(result.rows[0].run_id).encode()},
             metadata={**result.summary(), "wall_s": round(result.wall_s, 2), "measured": True},
         )
+
+
+def _rooflines(store: ResultsStore, devices: dict[str, DeviceInfo]) -> dict[str, Roofline | None]:
+    ceilings = read_latest_ceilings(store.path, list(devices))
+    return {
+        hardware: Roofline.from_ceilings(hardware, ceilings[ceilings["hardware"] == hardware].to_dict("records"))
+        for hardware in devices
+    }
+
+
+def _under_roofline(rows: list[dict], roofline: Roofline | None) -> list[dict]:
+    """The rows with their roofline fraction and bound, where the hardware's ceilings are measured
+    (`hardware_ceilings`); without them both stay empty until a later measurement."""
+    return rows if roofline is None else [{**row, **roofline.row_fields(row)} for row in rows]
 
 
 def _process_plan(grid: BenchGrid, index: int) -> str:

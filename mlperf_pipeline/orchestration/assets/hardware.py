@@ -1,10 +1,30 @@
-"""What hardware this host has: the inventory and the per-hardware environment fingerprint."""
+"""What hardware this host has: the inventory, the per-hardware environment fingerprint, and the
+measured ceilings of each present hardware (its roofline)."""
+
+import time
+from typing import Optional
 
 import dagster as dg
 
-from mlperf_pipeline.hardware.detect import inventory
-from mlperf_pipeline.hardware.fingerprint import environment_versions
+from mlperf_pipeline.analysis.roofline import Roofline
+from mlperf_pipeline.bench.ceilings import (
+    CEILINGS_VERSION,
+    DEFAULT_PROCESSES,
+    DEFAULT_SECONDS_PER_KERNEL,
+    CeilingPlan,
+    measure_ceilings,
+)
+from mlperf_pipeline.hardware.detect import detect, inventory, usable_cores
+from mlperf_pipeline.hardware.dtypes import can_time
+from mlperf_pipeline.hardware.fingerprint import environment as environment_of
+from mlperf_pipeline.hardware.fingerprint import environment_versions, fingerprint
+from mlperf_pipeline.isolation.device import device_lock
+from mlperf_pipeline.orchestration.automation import outdated_or_missing
+from mlperf_pipeline.orchestration.metadata import column_schema
 from mlperf_pipeline.orchestration.partitions import hardware_partitions
+from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
+from mlperf_pipeline.report.ceilings import ceiling_rows, ceilings_table
+from mlperf_pipeline.store.results import write_table_rows
 
 
 @dg.observable_source_asset(
@@ -30,4 +50,71 @@ def hardware_inventory(context: dg.AssetExecutionContext) -> dg.MaterializeResul
             "present": dg.MetadataValue.json(present),
             "devices": dg.MetadataValue.json({hardware: info.to_dict() for hardware, info in devices.items()}),
         }
+    )
+
+
+class CeilingsConfig(dg.Config):
+    """Run config of `hardware_ceilings`."""
+
+    processes: int = DEFAULT_PROCESSES  # independent processes, one after another
+    seconds_per_kernel: float = DEFAULT_SECONDS_PER_KERNEL  # each process's time per kernel
+    threads: Optional[int] = None  # default: the usable cores, as benchmarks use
+
+
+@dg.asset(
+    partitions_def=hardware_partitions,
+    deps=["environment"],
+    group_name="hardware",
+    kinds={"pytorch", "duckdb"},
+    automation_condition=outdated_or_missing(),
+    code_version=f"ceilings-{CEILINGS_VERSION}",
+    description="Measured matrix-product FLOP/s per dtype and size, and memory bandwidth (copy, triad): the "
+    "roofline of the hardware. Measured in isolated processes under the device lock, with an interval over "
+    "the processes; appended to the DuckDB `hardware_ceilings` table. Re-measured when the hardware's "
+    "environment fingerprint changes.",
+    metadata=column_schema("hardware_ceilings"),
+)
+def hardware_ceilings(
+    context: dg.AssetExecutionContext,
+    config: CeilingsConfig,
+    bench_settings: BenchSettings,
+    results_store: ResultsStore,
+) -> dg.MaterializeResult:
+    hardware = context.partition_key
+    device = detect(hardware)
+    if not device.present or not can_time(hardware):
+        reason = f"no {hardware} device on this host" if not device.present else f"no timer for {hardware} yet"
+        context.log.info(f"{hardware}: nothing measured ({reason})")
+        return dg.MaterializeResult(
+            metadata={"measured": False, "reason": reason}, data_version=dg.DataVersion("absent")
+        )
+    if config.processes < 1 or config.seconds_per_kernel <= 0:
+        raise dg.Failure(
+            f"hardware_ceilings config: processes must be ≥ 1 and seconds_per_kernel > 0, got "
+            f"processes={config.processes}, seconds_per_kernel={config.seconds_per_kernel}"
+        )
+    plan = CeilingPlan(hardware, config.threads or usable_cores(), config.processes, config.seconds_per_kernel)
+    context.log.info(f"{hardware}: {len(plan.kernels())} kernels in {plan.processes} processes, {plan.threads} threads")
+    started = time.monotonic()
+    rows = measure_ceilings(
+        plan,
+        lock_dir=bench_settings.lock_dir,
+        device_name=(device.device_names or [None])[0],
+        env_fingerprint=fingerprint(environment_of(device)),
+        progress=context.log.info,
+    )
+    with device_lock(bench_settings.lock_dir, hardware):  # one writer on this host at a time
+        write_table_rows(results_store.path, "hardware_ceilings", rows)
+    roofline = Roofline.from_ceilings(hardware, rows)
+    context.log.info(f"{hardware}: ceilings measured in {time.monotonic() - started:.0f} s")
+    return dg.MaterializeResult(
+        metadata={
+            "measured": True,
+            "dagster/row_count": len(rows),
+            "bandwidth_gb_s": round(roofline.bytes_per_s / 1e9, 2),
+            **{f"peak_{dtype}_gflop_s": round(rate / 1e9, 1) for dtype, rate in roofline.flops_per_s.items()},
+            "ceilings": dg.MetadataValue.md(ceilings_table(ceiling_rows(rows))),
+            "seconds": round(time.monotonic() - started, 1),
+        },
+        data_version=dg.DataVersion(rows[0]["run_id"]),
     )

@@ -6,18 +6,24 @@ import dagster as dg
 
 from mlperf_pipeline.orchestration.automation import refresh_after_results
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
-from mlperf_pipeline.store.results import read_current_results, read_series_noise, read_skillset_coverage
+from mlperf_pipeline.store.results import (
+    read_current_results,
+    read_latest_ceilings,
+    read_series_noise,
+    read_skillset_coverage,
+)
 
 
 @dg.asset(
-    deps=["benchmark_results", "regressions", "anomalies"],
+    deps=["benchmark_results", "regressions", "anomalies", "hardware_ceilings"],
     automation_condition=refresh_after_results(),
     group_name="reports",
     kinds={"html"},
     description="HTML report (confirmed regressions first, with history plots; anomalous results; the "
     "results table, plots, what could not be measured and why) built from the DuckDB `regressions` and "
     "`anomalies` tables, the `current_results` view with each series' run-to-run σ (`series_noise`), the skillset "
-    "coverage table (`current_skillset_checks`, with parameter counts at tiny and full size), plus a "
+    "coverage table (`current_skillset_checks`, with parameter counts at tiny and full size), each hardware's "
+    "measured ceilings (`hardware_ceilings`), plus a "
     "Markdown summary shown here.",
 )
 def benchmark_report(
@@ -33,7 +39,12 @@ def benchmark_report(
 
     detection = stored_detection_input(results_store.path)
     report = render_report(
-        results, Path(bench_settings.reports_dir), coverage=coverage, noise=noise, detection=detection
+        results,
+        Path(bench_settings.reports_dir),
+        coverage=coverage,
+        noise=noise,
+        detection=detection,
+        ceilings=read_latest_ceilings(results_store.path),
     )
     context.log.info(f"report: {report.html_path} ({report.n_rows} rows, {len(report.models)} model types)")
     return dg.MaterializeResult(

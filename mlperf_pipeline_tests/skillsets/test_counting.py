@@ -1,0 +1,99 @@
+"""FLOPs, bytes and operators of a forward (`skillsets/runtime/counting.py`), against closed forms."""
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from mlperf_pipeline.skillsets.generate import spec_for
+from mlperf_pipeline.skillsets.runtime import build_config, build_model, make_inputs, model_class
+from mlperf_pipeline.skillsets.runtime.counting import _traffic_counter, count_forward, count_on_meta
+
+TOKENS = 128
+
+
+def _attention_flops(layers: int, hidden: int, tokens: int = TOKENS) -> float:
+    """Scores (QK^T) and values (AV): two products of tokens x tokens x hidden per layer."""
+    return layers * 2 * (2 * tokens * tokens * hidden)
+
+
+def test_a_linear_layer_counts_its_product_and_the_bytes_it_reads_and_writes():
+    layer, inputs = torch.nn.Linear(4, 3), torch.ones(2, 4)
+    count = count_forward(layer, {"input": inputs})
+    assert count.flops == 2 * 2 * 4 * 3
+    # addmm reads bias (3), input (2x4), weight (4x3, a view: free) and writes 2x3; float32.
+    assert count.bytes == (3 + 8 + 12 + 6) * 4
+    assert count.ops == 2 and count.reason is None  # the transpose view and addmm
+
+
+@pytest.mark.slow
+def test_bert_base_agrees_with_two_flops_per_parameter_and_token_plus_attention():
+    info = spec_for("bert").info()
+    model = build_model(info, "full")  # BertModel: bert needs real values (a mask's .item()), not meta
+    count = count_forward(model, make_inputs(model, info, 1, TOKENS, "cpu", "float32"))
+    config = model.config
+    embeddings = sum(parameter.numel() for parameter in model.embeddings.parameters())
+    pooler = sum(parameter.numel() for parameter in model.pooler.parameters())
+    body = sum(parameter.numel() for parameter in model.parameters()) - embeddings - pooler
+    # The pooler's dense layer sees one token (the first), the encoder every token.
+    closed_form = 2 * body * TOKENS + 2 * pooler + _attention_flops(config.num_hidden_layers, config.hidden_size)
+    assert count.flops == pytest.approx(closed_form, rel=0.01)
+    assert count.bytes > 4 * (body + embeddings)  # every weight is read at least once
+
+
+def test_gpt2_agrees_with_the_closed_form_on_the_meta_device_and_scales_with_the_batch():
+    info = spec_for("gpt2").info()
+    one, eight = count_on_meta(info, "full", 1, TOKENS), count_on_meta(info, "full", 8, TOKENS)
+    with torch.device("meta"):
+        from transformers import GPT2Config, GPT2Model
+
+        model = GPT2Model(GPT2Config())
+    embeddings = model.wte.weight.numel() + model.wpe.weight.numel()
+    body = sum(parameter.numel() for parameter in model.parameters()) - embeddings
+    closed_form = 2 * body * TOKENS + _attention_flops(model.config.n_layer, model.config.n_embd)
+    assert one.flops == pytest.approx(closed_form, rel=0.01)
+    assert eight.flops == pytest.approx(8 * one.flops, rel=1e-6)
+    assert one.bytes < eight.bytes < 8 * one.bytes  # the weights are read once per call, whatever the batch
+
+
+def test_meta_and_real_tensors_count_alike():
+    info = spec_for("gpt2").info()
+    model = build_model(info, "tiny")
+    real = count_forward(model, make_inputs(model, info, 2, 32, "cpu", "float32"))
+    meta = count_on_meta(info, "tiny", 2, 32)
+    assert (real.flops, real.bytes) == (meta.flops, meta.bytes)
+
+
+def test_mixture_of_experts_counts_every_routed_token_through_one_expert():
+    info = spec_for("mixtral").info()
+    count = count_on_meta(info, "tiny", 1, TOKENS)
+    with torch.device("meta"):
+        model = model_class(info)._from_config(build_config(info, "tiny")).eval()
+    inputs = make_inputs(model, info, 1, TOKENS, "meta", "float32")
+    library_only = FlopCounterMode(display=False)  # its grouped products count 0
+    with torch.inference_mode(), _traffic_counter(), library_only:
+        model(**inputs)
+    config = model.config
+    hidden, inter, chosen = config.hidden_size, config.intermediate_size, config.num_experts_per_tok
+    # Each routed copy of a token: gate and up (hidden -> 2 x inter), then down (inter -> hidden).
+    experts = config.num_hidden_layers * 2 * TOKENS * chosen * (hidden * 2 * inter + inter * hidden)
+    assert count.flops - library_only.get_total_flops() == experts
+
+
+class _Broken(torch.nn.Module):
+    def forward(self, **inputs):
+        raise RuntimeError("needs real values")
+
+
+def test_what_cannot_be_counted_has_a_reason_and_no_numbers():
+    failed = count_forward(_Broken(), {})
+    assert failed.reason == "counting failed: RuntimeError: needs real values"
+    assert (failed.flops, failed.bytes, failed.ops) == (None, None, None)
+    assert failed.fields() == {"flops": None, "bytes": None, "ops": None, "count_reason": failed.reason}
+    no_products = count_forward(torch.nn.ReLU(), {"input": torch.ones(3)})
+    assert no_products.reason == "no matrix product or convolution was counted" and no_products.flops is None
+
+
+def test_counting_leaves_the_model_as_it_was():
+    layer = torch.nn.Linear(4, 3)
+    count_forward(layer, {"input": torch.ones(2, 4)})
+    assert all(parameter.requires_grad for parameter in layer.parameters())
