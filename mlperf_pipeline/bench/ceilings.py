@@ -105,6 +105,7 @@ def ceiling_rows(
                 "size": kernel.size,
                 "n_processes": len(medians),
                 # A rate is work over time: the slow end of the time interval is the rate's low end.
+                # A fast end at or below 0 ms (few, scattered processes) leaves the rate unbounded: empty.
                 "ci_low": kernel.work / (interval.high_ms / 1e3) if interval and interval.high_ms > 0 else None,
                 "ci_high": kernel.work / (interval.low_ms / 1e3) if interval and interval.low_ms > 0 else None,
             }

@@ -46,7 +46,9 @@ def test_ceilings_are_measured_in_separate_processes(tmp_path):
     plan = CeilingPlan("cpu", threads=1, processes=2, seconds_per_kernel=0.05, only=SMALL)
     rows = measure_ceilings(plan, lock_dir=tmp_path / "locks", device_name="cpu", env_fingerprint="e")
     assert [row["metric"] for row in rows] == ["matmul_flops", "copy_bandwidth", "triad_bandwidth"]
-    assert all(row["value"] > 0 and row["n_processes"] == 2 and row["ci_low"] <= row["ci_high"] for row in rows)
+    assert all(row["value"] > 0 and row["n_processes"] == 2 and row["ci_low"] <= row["value"] for row in rows)
+    # Two processes give a wide t interval: its fast end may reach 0 ms, an unbounded rate (empty).
+    assert all(row["ci_high"] is None or row["ci_high"] >= row["value"] for row in rows)
     assert len({row["run_id"] for row in rows}) == 1
 
 
