@@ -57,3 +57,13 @@ class Roofline:
         flops, latency_ms, peak = row.get("flops"), row.get("latency_ms_p50"), self.peak(row.get("dtype"))
         fraction = flops / (latency_ms / 1e3) / peak if flops and latency_ms and peak else None
         return {"roofline_fraction": fraction, "bound": self.bound(flops, row.get("bytes"), row.get("dtype"))}
+
+
+def rooflines_of(ceilings) -> dict[str, Roofline]:
+    """Each hardware's roofline from a frame of ceiling rows (e.g. `read_latest_ceilings`)."""
+    rooflines = {}
+    for hardware, rows in ceilings.groupby("hardware", sort=True):
+        roofline = Roofline.from_ceilings(hardware, rows.to_dict("records"))
+        if roofline is not None:
+            rooflines[hardware] = roofline
+    return rooflines

@@ -8,6 +8,7 @@ from mlperf_pipeline.orchestration.assets.benchmarks import benchmark_results
 from mlperf_pipeline.orchestration.assets.catalog import model_catalog
 from mlperf_pipeline.orchestration.assets.detection import anomalies, regressions
 from mlperf_pipeline.orchestration.assets.hardware import environment, hardware_ceilings, hardware_inventory
+from mlperf_pipeline.orchestration.assets.modelling import roofline_calibration
 from mlperf_pipeline.orchestration.assets.report import benchmark_report
 from mlperf_pipeline.orchestration.assets.skillsets import skillset_overrides, skillsets
 from mlperf_pipeline.orchestration.automation import automation_sensor
@@ -33,6 +34,7 @@ def build_definitions(resources: dict) -> dg.Definitions:
             model_catalog,
             skillsets,
             benchmark_results,
+            roofline_calibration,
             regressions,
             anomalies,
             benchmark_report,

@@ -28,9 +28,9 @@ benchmark_job = dg.define_asset_job(
 
 analysis_job = dg.define_asset_job(
     "analysis_job",
-    selection=["regressions", "anomalies", "benchmark_report"],
-    description="Regression and anomaly detection over every stored series, then the benchmark report "
-    "(HTML and Markdown), from what is stored in DuckDB.",
+    selection=["roofline_calibration", "regressions", "anomalies", "benchmark_report"],
+    description="The calibrated roofline, regression and anomaly detection over every stored series, then the "
+    "benchmark report (HTML and Markdown), from what is stored in DuckDB.",
 )
 
 ceilings_job = dg.define_asset_job(

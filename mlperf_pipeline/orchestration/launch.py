@@ -109,7 +109,7 @@ def bench(
 
 def ceilings(hardware_names: list[str], only_missing: bool = False) -> None:
     """One `ceilings_job` run per hardware; `only_missing`: only where none are stored yet."""
-    from mlperf_pipeline.store.results import read_latest_ceilings
+    from mlperf_pipeline.store.modelling import read_latest_ceilings
 
     stored = set(read_latest_ceilings(paths.results_db_path())["hardware"]) if only_missing else set()
     for hardware in hardware_names:

@@ -269,6 +269,23 @@ _MIGRATION_9 = [
     _CURRENT_RESULTS_VIEW,
 ]
 
+_MIGRATION_10 = [
+    "ALTER TABLE calibration_params ADD COLUMN n_types INTEGER",
+    "ALTER TABLE calibration_params ADD COLUMN drift BOOLEAN",
+    "ALTER TABLE calibration_params ADD COLUMN drift_method VARCHAR",
+    "ALTER TABLE calibration_params ADD COLUMN drift_p_value DOUBLE",
+    "ALTER TABLE predictions ADD COLUMN family VARCHAR",
+    "ALTER TABLE predictions ADD COLUMN lower_ms DOUBLE",
+    "ALTER TABLE predictions ADD COLUMN upper_ms DOUBLE",
+    "ALTER TABLE predictions ADD COLUMN bound VARCHAR",
+    "ALTER TABLE predictions ADD COLUMN measured_ms DOUBLE",
+    "ALTER TABLE predictions ADD COLUMN holdout BOOLEAN",
+    "ALTER TABLE predictions ADD COLUMN extrapolated BOOLEAN",
+    "ALTER TABLE predictions ADD COLUMN flops DOUBLE",
+    "ALTER TABLE predictions ADD COLUMN bytes DOUBLE",
+    "ALTER TABLE predictions ADD COLUMN count_reason VARCHAR",
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "results, samples, analysis tables and the current_results view", _MIGRATION_1),
     (2, "measurement conditions (OpenMP wait policy, foreign load), concurrent speedup, inputs version", _MIGRATION_2),
@@ -286,6 +303,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         9,
         "results: operator count, count reason, roofline fraction and bound; ceilings: threads, size, interval",
         _MIGRATION_9,
+    ),
+    (
+        10,
+        "calibration_params: types, drift; predictions: family, interval, bound, measured, holdout, extrapolated, counts",
+        _MIGRATION_10,
     ),
 ]
 

@@ -207,18 +207,6 @@ def read_regressions(db_path: DbPath, latest_judging: bool = False) -> pd.DataFr
     return _query(db_path, f"SELECT * FROM regressions {where} ORDER BY {_SERIES_ORDER}, baseline_to, run_id", [])
 
 
-def read_latest_ceilings(db_path: DbPath, hardware: str | Iterable[str] | None = None) -> pd.DataFrame:
-    """Each hardware's most recent `hardware_ceilings` measurement: the rows of its latest run."""
-    where, params = _filters(hardware=hardware)
-    return _query(
-        db_path,
-        f"SELECT * FROM hardware_ceilings {where} "
-        "QUALIFY run_id = arg_max(run_id, measured_at) OVER (PARTITION BY hardware) "
-        "ORDER BY hardware, metric, dtype, size",
-        params,
-    )
-
-
 def read_anomalies(db_path: DbPath) -> pd.DataFrame:
     """The stored anomalies, largest |robust z| first."""
     return _query(db_path, f"SELECT * FROM anomalies ORDER BY abs(robust_z) DESC, {_SERIES_ORDER}, run_id", [])

@@ -116,6 +116,12 @@ CALIBRATION_COLUMNS: ColumnList = [
     *_typed("DOUBLE", "value", "ci_low", "ci_high"),
     ("n_points", "INTEGER"),
     ("run_id", "VARCHAR"),
+    # Migration 10: how many model types the fit saw, and whether this parameter drifted since the
+    # fit before (`analysis/drift.py`: `previous_fit` or `change_point`, with the test's p-value).
+    ("n_types", "INTEGER"),
+    ("drift", "BOOLEAN"),
+    ("drift_method", "VARCHAR"),
+    ("drift_p_value", "DOUBLE"),
 ]
 
 PREDICTION_COLUMNS: ColumnList = [
@@ -125,6 +131,16 @@ PREDICTION_COLUMNS: ColumnList = [
     ("dtype", "VARCHAR"),
     *_typed("DOUBLE", "predicted_ms", "roofline_ms"),
     *_typed("VARCHAR", "model_version", "run_id"),
+    # Migration 10: the 90% prediction interval, the (uncalibrated) roofline's bound, the measured
+    # multi-level median where the configuration was measured, whether its type was held out of
+    # training or the configuration lies outside the measured range, and the counts it rests on.
+    ("family", "VARCHAR"),
+    *_typed("DOUBLE", "lower_ms", "upper_ms"),
+    ("bound", "VARCHAR"),
+    ("measured_ms", "DOUBLE"),
+    *_typed("BOOLEAN", "holdout", "extrapolated"),
+    *_typed("DOUBLE", "flops", "bytes"),
+    ("count_reason", "VARCHAR"),
 ]
 
 ANOMALY_COLUMNS: ColumnList = [

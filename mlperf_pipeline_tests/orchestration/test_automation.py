@@ -87,7 +87,15 @@ def test_automation_is_on_by_default_and_has_no_eager_conditions():
     schedule = defs.resolve_schedule_def("nightly_schedule")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING and schedule.cron_schedule == "0 2 * * *"
     graph = defs.resolve_asset_graph()
-    for key in ("skillsets", "benchmark_results", "regressions", "anomalies", "benchmark_report"):
+    for key in (
+        "skillsets",
+        "benchmark_results",
+        "hardware_ceilings",
+        "roofline_calibration",
+        "regressions",
+        "anomalies",
+        "benchmark_report",
+    ):
         condition = graph.get(dg.AssetKey(key)).automation_condition
         assert condition is not None and "eager" not in str(condition.get_label())
     assert isinstance(defs.resolve_sensor_def("mlperf_automation_sensor"), dg.AutomationConditionSensorDefinition)
@@ -130,7 +138,12 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
 
     landed = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=first.cursor)
     # Detection and the report refresh after the benchmarks.
-    assert _requested(landed) == {"regressions": {None}, "anomalies": {None}, "benchmark_report": {None}}
+    assert _requested(landed) == {
+        "roofline_calibration": {None},
+        "regressions": {None},
+        "anomalies": {None},
+        "benchmark_report": {None},
+    }
     assert automation_defs.resolve_job_def("analysis_job").execute_in_process(instance=instance).success
     quiet = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=landed.cursor)
     assert quiet.total_requested == 0  # nothing changed, nothing requested
@@ -153,7 +166,7 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
     assert set(history[history["hardware"] == "cuda"]["status"]) == {"skipped"}
     assert set(history[history["hardware"] == "cuda"]["reason_code"]) == {"hardware_absent"}
     after_edit = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=edited.cursor)
-    assert set(_requested(after_edit)) <= {"regressions", "anomalies", "benchmark_report"}
+    assert set(_requested(after_edit)) <= {"roofline_calibration", "regressions", "anomalies", "benchmark_report"}
 
     # A changed cpu environment (say a new torch): only cpu's partitions.
     real = fingerprint_module.fingerprint
@@ -165,6 +178,7 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
     upgraded = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=after_edit.cursor)
     requested = _requested(upgraded)
     assert {str(key) for key in requested["benchmark_results"]} == {"cpu|bert", "cpu|distilbert"}
+    assert requested["hardware_ceilings"] == {"cpu"}  # a new torch: the roofline is measured again
     rows_before = len(read_results_history(tmp_path / "results.duckdb"))
     _materialise_requested(requested, instance, resources)
     assert len(read_results_history(tmp_path / "results.duckdb")) == rows_before + 2  # both re-measured

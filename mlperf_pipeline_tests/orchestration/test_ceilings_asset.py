@@ -7,7 +7,8 @@ from mlperf_pipeline.orchestration.assets.benchmarks import benchmark_results
 from mlperf_pipeline.orchestration.assets.hardware import hardware_ceilings
 from mlperf_pipeline.orchestration.assets.skillsets import skillsets
 from mlperf_pipeline.orchestration.resources import resources_under
-from mlperf_pipeline.store.results import read_current_results, read_latest_ceilings
+from mlperf_pipeline.store.modelling import read_latest_ceilings
+from mlperf_pipeline.store.results import read_current_results
 
 QUICK = dg.RunConfig(ops={"hardware_ceilings": {"config": {"processes": 2, "seconds_per_kernel": 0.05}}})
 

@@ -2,8 +2,7 @@
 
 Every set below is written out literally: adding, renaming or dropping an asset, check, job, sensor,
 schedule or partitions definition fails here until the snapshot (and the README, and DESIGN.md) say
-so. Names DESIGN.md marks *planned* (`roofline_calibration`, `performance_predictor`) do not
-exist yet and are not in it. Loads the definitions only: nothing is materialised.
+so. Names DESIGN.md marks *planned* (`performance_predictor`) do not exist yet and are not in it. Loads the definitions only: nothing is materialised.
 """
 
 import dagster as dg
@@ -21,12 +20,18 @@ ASSET_KEYS = {
     "model_catalog",
     "skillsets",
     "benchmark_results",
+    "roofline_calibration",
     "regressions",
     "anomalies",
     "benchmark_report",
 }
 OBSERVABLE_ASSETS = {"environment", "skillset_overrides"}
-ASSET_CHECKS = {("skillsets", "smoke"), ("regressions", "no_confirmed_regressions")}
+ASSET_CHECKS = {
+    ("skillsets", "smoke"),
+    ("regressions", "no_confirmed_regressions"),
+    ("roofline_calibration", "no_calibration_drift"),
+    ("roofline_calibration", "held_out_error_within_bound"),
+}
 JOBS = {"ci_smoke_job", "benchmark_job", "analysis_job", "ceilings_job"}
 SENSORS = {
     "model_catalog_sensor",
@@ -48,6 +53,7 @@ PARTITIONED_BY = {
     "model_catalog": None,
     "skillsets": GRID,
     "benchmark_results": GRID,
+    "roofline_calibration": None,
     "regressions": None,
     "anomalies": None,
     "benchmark_report": None,
@@ -93,7 +99,12 @@ def test_asset_checks_with_their_asset(asset_graph):
     assert checks == ASSET_CHECKS
     # `smoke` runs per partition: its spec carries the grid's partitions definition
     described = {key.name: _describe(asset_graph.get(key).partitions_def) for key in asset_graph.asset_check_keys}
-    assert described == {"smoke": GRID, "no_confirmed_regressions": None}
+    assert described == {
+        "smoke": GRID,
+        "no_confirmed_regressions": None,
+        "no_calibration_drift": None,
+        "held_out_error_within_bound": None,
+    }
 
 
 def test_jobs():
@@ -137,6 +148,7 @@ UPSTREAM = {
     "model_catalog": set(),
     "skillsets": {"model_catalog", "skillset_overrides", "environment"},
     "benchmark_results": {"skillsets", "environment"},
+    "roofline_calibration": {"benchmark_results", "hardware_ceilings"},
     "regressions": {"benchmark_results"},
     "anomalies": {"benchmark_results"},
     "benchmark_report": {"benchmark_results", "regressions", "anomalies", "hardware_ceilings"},
@@ -159,6 +171,7 @@ def test_duckdb_tables_show_their_column_schema(asset_graph):
         ("regressions", "regressions"),
         ("anomalies", "anomalies"),
         ("hardware_ceilings", "hardware_ceilings"),
+        ("roofline_calibration", "calibration_params"),
     ):
         schema = asset_graph.get(dg.AssetKey(asset)).metadata["dagster/column_schema"]
         assert [(column.name, column.type) for column in schema.columns] == TABLE_COLUMNS[table]

@@ -8,7 +8,7 @@ from typing import Optional
 
 import dagster as dg
 
-from mlperf_pipeline.analysis.roofline import Roofline
+from mlperf_pipeline.analysis.roofline import Roofline, rooflines_of
 from mlperf_pipeline.bench.forkserver import ForkServerPool
 from mlperf_pipeline.bench.partition import (
     PartitionContext,
@@ -25,14 +25,14 @@ from mlperf_pipeline.hardware.detect import DeviceInfo, detect, usable_cores
 from mlperf_pipeline.hardware.fingerprint import environment, fingerprint
 from mlperf_pipeline.isolation.device import device_lock
 from mlperf_pipeline.orchestration.automation import outdated_or_missing
+from mlperf_pipeline.orchestration.metadata import column_schema
 from mlperf_pipeline.orchestration.partitions import BY_HARDWARE, benchmark_partitions, split_key
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.orchestration.run_health import claim_run
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, benchmark_profile
 from mlperf_pipeline.skillsets.generate import SkillsetRecord, load_record
-from mlperf_pipeline.orchestration.metadata import column_schema
+from mlperf_pipeline.store.modelling import read_latest_ceilings
 from mlperf_pipeline.store.results import (
-    read_latest_ceilings,
     read_stored_inputs,
     record_environments,
     write_partition_results,
@@ -77,7 +77,7 @@ class _Range:
     devices: dict[str, DeviceInfo]
     fingerprints: dict[str, str]
     launcher: ForkServerPool | None
-    rooflines: dict[str, Roofline | None]  # the latest measured ceilings of each hardware, if any
+    rooflines: dict[str, Roofline]  # the latest measured ceilings of each hardware, if any
 
 
 def _previous_versions(instance: dg.DagsterInstance, keys: list[str]) -> dict[str, str]:
@@ -213,12 +213,8 @@ def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared
         )
 
 
-def _rooflines(store: ResultsStore, devices: dict[str, DeviceInfo]) -> dict[str, Roofline | None]:
-    ceilings = read_latest_ceilings(store.path, list(devices))
-    return {
-        hardware: Roofline.from_ceilings(hardware, ceilings[ceilings["hardware"] == hardware].to_dict("records"))
-        for hardware in devices
-    }
+def _rooflines(store: ResultsStore, devices: dict[str, DeviceInfo]) -> dict[str, Roofline]:
+    return rooflines_of(read_latest_ceilings(store.path, list(devices)))
 
 
 def _under_roofline(rows: list[dict], roofline: Roofline | None) -> list[dict]:

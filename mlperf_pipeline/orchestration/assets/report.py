@@ -6,9 +6,9 @@ import dagster as dg
 
 from mlperf_pipeline.orchestration.automation import refresh_after_results
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
+from mlperf_pipeline.store.modelling import read_latest_ceilings
 from mlperf_pipeline.store.results import (
     read_current_results,
-    read_latest_ceilings,
     read_series_noise,
     read_skillset_coverage,
 )

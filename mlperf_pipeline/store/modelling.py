@@ -1,0 +1,48 @@
+"""Reading the modelling tables: measured ceilings, calibration history, predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+from mlperf_pipeline.store.results import DbPath, _filters, _query
+
+
+def read_latest_ceilings(db_path: DbPath, hardware: str | Iterable[str] | None = None) -> pd.DataFrame:
+    """Each hardware's most recent `hardware_ceilings` measurement: the rows of its latest run."""
+    where, params = _filters(hardware=hardware)
+    return _query(
+        db_path,
+        f"SELECT * FROM hardware_ceilings {where} "
+        "QUALIFY run_id = arg_max(run_id, measured_at) OVER (PARTITION BY hardware) "
+        "ORDER BY hardware, metric, dtype, size",
+        params,
+    )
+
+
+def read_calibration_history(db_path: DbPath) -> pd.DataFrame:
+    """Every fit's `calibration_params` rows, oldest fit first."""
+    return _query(
+        db_path, "SELECT * FROM calibration_params ORDER BY fitted_at, hardware, family, dtype, parameter", []
+    )
+
+
+def read_latest_calibration(db_path: DbPath) -> pd.DataFrame:
+    """The rows of the most recent fit (empty before the first)."""
+    return _query(
+        db_path,
+        "SELECT * FROM calibration_params WHERE run_id = (SELECT arg_max(run_id, fitted_at) FROM calibration_params) "
+        "ORDER BY hardware, family, dtype, parameter",
+        [],
+    )
+
+
+def read_latest_predictions(db_path: DbPath) -> pd.DataFrame:
+    """The rows of the most recent `predictions` run (empty before the first)."""
+    return _query(
+        db_path,
+        "SELECT * FROM predictions WHERE run_id = (SELECT arg_max(run_id, predicted_at) FROM predictions) "
+        "ORDER BY hardware, model_type, size, batch_size, seq_len, dtype",
+        [],
+    )
