@@ -17,7 +17,7 @@ SIZE ?=
 FORCE ?=
 LAUNCH := $(BIN)/python -m mlperf_pipeline.orchestration.launch
 
-.PHONY: install home run test test-fast ceilings bench register dev validate smoke clean incremental agreement reproducibility detection regressions-scale
+.PHONY: install home run test test-fast ceilings bench register dev validate smoke clean incremental agreement reproducibility detection regressions-scale modelling
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -82,6 +82,11 @@ detection: install
 # `regressions` over 1,000,000 stored rows (20,000 series x 50 runs): seconds and peak RSS.
 regressions-scale: install
 	$(BIN)/python benchmarks/regressions_scale.py $(ARGS)
+
+# Held-out accuracy of the roofline and the predictor on a store measured with PROFILE=modelling.
+DB ?= $(MLPERF_HOME)/results.duckdb
+modelling: install
+	$(BIN)/python benchmarks/modelling.py --db $(DB) $(ARGS)
 
 clean:
 	rm -rf $(MLPERF_HOME) .env

@@ -68,7 +68,7 @@ import torch
 from torch.utils import benchmark
 from pathlib import Path
 from mlperf_pipeline.bench.turns import DONE, TurnGate
-from mlperf_pipeline.skillsets.render import load_skillset_module
+from mlperf_pipeline.skillsets.runtime.loading import load_skillset_module
 path, threads, seq_len, wait_fifo, pass_fifo, slice_s, hands_over_first, max_turns = sys.argv[1:9]
 WARMUP_CALLS = 5
 torch.set_num_threads(int(threads))

@@ -48,6 +48,8 @@ class ReasonCode(_TextEnum):
     HARDWARE_ABSENT = "hardware_absent"
     UNSUPPORTED_DTYPE = "unsupported_dtype"
     UNSUPPORTED_HARDWARE = "unsupported_hardware"
+    # the configuration cannot reach a verdict within its time budget (estimated from its FLOPs)
+    TOO_SLOW = "too_slow"
 
 
 STATUSES: tuple[str, ...] = tuple(status.value for status in Status)

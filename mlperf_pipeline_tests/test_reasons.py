@@ -28,6 +28,7 @@ def test_the_store_checks_against_the_one_list():
         "hardware_absent",
         "unsupported_dtype",
         "unsupported_hardware",
+        "too_slow",
     }
 
 

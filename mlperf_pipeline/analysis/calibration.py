@@ -122,8 +122,20 @@ class Calibration:
     n_types: dict[Group, int]
 
     def params_for(self, hardware: str, family: str, dtype: str) -> Params | None:
-        """A family's parameters, or the pooled ones of its hardware and dtype for a family never measured."""
-        return self.params.get(Group(hardware, family, dtype)) or self.params.get(Group(hardware, POOLED, dtype))
+        """A family's parameters; else its hardware's pooled ones for the dtype (a family never
+        measured); else the same from the dtype measured most on that hardware (a dtype never
+        measured: its own peak, the efficiencies of another, an extrapolation)."""
+        for candidate in (dtype, *self._dtypes_on(hardware)):
+            found = self.params.get(Group(hardware, family, candidate)) or self.params.get(
+                Group(hardware, POOLED, candidate)
+            )
+            if found is not None:
+                return found
+        return None
+
+    def _dtypes_on(self, hardware: str) -> list[str]:
+        pooled = [group for group in self.params if group.hardware == hardware and group.family == POOLED]
+        return [group.dtype for group in sorted(pooled, key=lambda group: -self.n_points[group])]
 
     def predict(self, work: pd.DataFrame) -> np.ndarray:
         """Calibrated seconds per row (NaN where its hardware and dtype were never fitted)."""

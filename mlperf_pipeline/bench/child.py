@@ -221,7 +221,7 @@ def _build(module, request: BenchRequest, timer, dtype: str):
 
 def _load(request: BenchRequest, process_started: float):
     from mlperf_pipeline.bench.timers import timer_for
-    from mlperf_pipeline.skillsets.render import load_skillset_module
+    from mlperf_pipeline.skillsets.runtime.loading import load_skillset_module
     from mlperf_pipeline.skillsets.runtime import model_class
 
     threads = _configure_threads(request)

@@ -6,7 +6,7 @@ import logging
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -43,6 +43,8 @@ class PartitionContext:
     skip_reason_code: str | None = None
     skip_reason: str | None = None
     inputs_version: str | None = None  # what the measurement depends on (`bench.versions`)
+    # (batch, seq, dtype) -> why it is skipped before launch (`analysis/budget.py`: too slow)
+    too_slow: dict = field(default_factory=dict)
 
     @classmethod
     def of_record(
@@ -67,8 +69,22 @@ class PartitionContext:
     def request(self, grid: BenchGrid) -> BenchRequest:
         """What to measure for this partition: the run's grid on its skillset and hardware."""
         return BenchRequest(
-            skillset_path=str(self.skillset_path), model_type=self.model_type, hardware=self.hardware, **grid.to_dict()
+            skillset_path=str(self.skillset_path),
+            model_type=self.model_type,
+            hardware=self.hardware,
+            excluded=[list(config) for config in self.too_slow],
+            **grid.to_dict(),
         )
+
+    def with_too_slow(self, reasons: dict, grid: BenchGrid) -> PartitionContext:
+        """This context with configurations skipped as too slow; not runnable when all of them are."""
+        if not reasons:
+            return self
+        every = len(grid.batch_sizes) * len(grid.seq_lens) * len(grid.dtypes)
+        if len(reasons) < every:
+            return replace(self, too_slow=reasons)
+        reason = next(iter(reasons.values()))
+        return replace(self, too_slow=reasons, runnable=False, skip_reason_code=ReasonCode.TOO_SLOW, skip_reason=reason)
 
 
 @dataclass
@@ -276,17 +292,25 @@ def concurrent_row(
     return result, _sample_rows(result, by_worker)
 
 
-def skipped_rows(context: PartitionContext, request: BenchRequest) -> list[ResultRow]:
-    run_id = uuid.uuid4().hex
-    return [
-        ResultRow(
-            **_base_fields(context, request, run_id, batch, seq, dtype),
-            status=Status.SKIPPED,
-            reason_code=context.skip_reason_code,
-            reason=context.skip_reason,
+def skipped_rows(
+    context: PartitionContext, request: BenchRequest, run_id: str | None = None, only_too_slow: bool = False
+) -> list[ResultRow]:
+    """A skipped row per configuration of the grid: its too-slow reason, or the partition's."""
+    run_id = run_id or uuid.uuid4().hex
+    rows = []
+    for batch, seq, dtype in request.grid_configs():
+        slow = context.too_slow.get((batch, seq, dtype))
+        if only_too_slow and slow is None:
+            continue
+        rows.append(
+            ResultRow(
+                **_base_fields(context, request, run_id, batch, seq, dtype),
+                status=Status.SKIPPED,
+                reason_code=ReasonCode.TOO_SLOW if slow else context.skip_reason_code,
+                reason=slow or context.skip_reason,
+            )
         )
-        for batch, seq, dtype in request.configs()
-    ]
+    return rows
 
 
 def benchmark_partition(
@@ -384,6 +408,7 @@ def partition_result(
             log.warning("%s on %s: %s", context.model_type, context.hardware, outcome.reason)
     run_id = uuid.uuid4().hex
     rows, samples = _rows_from_slices(context, request, run_id, slices)
+    rows += skipped_rows(context, request, run_id, only_too_slow=True)
     # Concurrency is worth measuring only once a single stream works.
     for workers in request.workers if rows and rows[0].status in (Status.OK, Status.INVALID) else []:
         outcomes = run_concurrent(

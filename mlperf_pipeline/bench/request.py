@@ -102,9 +102,16 @@ class BenchRequest(BenchGrid):
     # call per process (full-size bert: 0.17 s). `bench/partition.isolated_slices` clears it for
     # the other processes.
     memory_pass: bool = True
+    # [batch, seq, dtype] configurations of the grid not to measure (skipped before launch: too slow).
+    excluded: list[list] = field(default_factory=list)
+
+    def grid_configs(self) -> list[tuple[int, int, str]]:
+        return [(batch, seq, dtype) for dtype in self.dtypes for seq in self.seq_lens for batch in self.batch_sizes]
 
     def configs(self) -> list[tuple[int, int, str]]:
-        return [(batch, seq, dtype) for dtype in self.dtypes for seq in self.seq_lens for batch in self.batch_sizes]
+        """The configurations to measure: the grid's, less the excluded ones."""
+        excluded = {tuple(config) for config in self.excluded}
+        return [config for config in self.grid_configs() if config not in excluded]
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))

@@ -8,7 +8,7 @@ from mlperf_pipeline.orchestration.assets.benchmarks import benchmark_results
 from mlperf_pipeline.orchestration.assets.catalog import model_catalog
 from mlperf_pipeline.orchestration.assets.detection import anomalies, regressions
 from mlperf_pipeline.orchestration.assets.hardware import environment, hardware_ceilings, hardware_inventory
-from mlperf_pipeline.orchestration.assets.modelling import roofline_calibration
+from mlperf_pipeline.orchestration.assets.modelling import performance_predictor, roofline_calibration
 from mlperf_pipeline.orchestration.assets.report import benchmark_report
 from mlperf_pipeline.orchestration.assets.skillsets import skillset_overrides, skillsets
 from mlperf_pipeline.orchestration.automation import automation_sensor
@@ -35,6 +35,7 @@ def build_definitions(resources: dict) -> dg.Definitions:
             skillsets,
             benchmark_results,
             roofline_calibration,
+            performance_predictor,
             regressions,
             anomalies,
             benchmark_report,

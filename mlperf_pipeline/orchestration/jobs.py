@@ -28,8 +28,8 @@ benchmark_job = dg.define_asset_job(
 
 analysis_job = dg.define_asset_job(
     "analysis_job",
-    selection=["roofline_calibration", "regressions", "anomalies", "benchmark_report"],
-    description="The calibrated roofline, regression and anomaly detection over every stored series, then the "
+    selection=["roofline_calibration", "performance_predictor", "regressions", "anomalies", "benchmark_report"],
+    description="The calibrated roofline and the predictor, regression and anomaly detection over every stored series, then the "
     "benchmark report (HTML and Markdown), from what is stored in DuckDB.",
 )
 

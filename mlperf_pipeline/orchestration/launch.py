@@ -159,7 +159,12 @@ def main(argv: list[str] | None = None) -> None:
     tier = args.tier or (None if models else settings()["default_tier"])
     bench(hardware, tier, models, args.profile, args.size, args.force)
     if args.command == "run":
-        execute_job("analysis_job", {})
+        # The predictor predicts what the run measured (its default, the whole catalogue, counts every
+        # type on the meta device the first time: minutes more than `make run` may take).
+        entries = select(build_catalog(with_configs=False), tier=tier, models=models)
+        measured = [entry.model_type for entry in entries if entry.has_model_class]
+        predictor = {"ops": {"performance_predictor": {"config": {"model_types": measured}}}}
+        execute_job("analysis_job", {}, predictor)
         print(f"report: {paths.reports_dir() / 'report.html'}")
 
 

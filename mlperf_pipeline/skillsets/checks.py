@@ -165,7 +165,7 @@ def examine_module(path: str) -> dict:
     """Child side: the smoke check of a hand-written skillset module, through its own build()/inputs()."""
     import torch
 
-    from mlperf_pipeline.skillsets.render import load_skillset_module
+    from mlperf_pipeline.skillsets.runtime.loading import load_skillset_module
 
     torch.set_num_threads(1)
     started = time.perf_counter()

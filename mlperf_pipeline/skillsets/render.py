@@ -78,16 +78,3 @@ def override_problem(path: Path) -> str | None:
     defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
     missing = [name for name in REQUIRED_FUNCTIONS if name not in defined]
     return f"override {path} does not define {', '.join(missing)}()" if missing else None
-
-
-def load_skillset_module(path: Path):
-    """Import a skillset module from its file, under a private name."""
-    import importlib.util
-
-    module_name = f"mlperf_skillset_{path.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import skillset from {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

@@ -286,6 +286,25 @@ _MIGRATION_10 = [
     "ALTER TABLE predictions ADD COLUMN count_reason VARCHAR",
 ]
 
+_MIGRATION_11 = [
+    """
+    CREATE TABLE workload_counts (
+        model_type VARCHAR NOT NULL,
+        size VARCHAR NOT NULL,
+        batch_size INTEGER NOT NULL,
+        seq_len INTEGER NOT NULL,
+        counts_version VARCHAR NOT NULL,
+        flops DOUBLE,
+        bytes DOUBLE,
+        ops BIGINT,
+        params BIGINT,
+        count_reason VARCHAR,
+        counted_at TIMESTAMP,
+        PRIMARY KEY (model_type, size, batch_size, seq_len, counts_version)
+    )
+    """,
+]
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "results, samples, analysis tables and the current_results view", _MIGRATION_1),
     (2, "measurement conditions (OpenMP wait policy, foreign load), concurrent speedup, inputs version", _MIGRATION_2),
@@ -309,6 +328,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "calibration_params: types, drift; predictions: family, interval, bound, measured, holdout, extrapolated, counts",
         _MIGRATION_10,
     ),
+    (11, "workload_counts: FLOPs, bytes and operators of the prediction grid, counted once per version", _MIGRATION_11),
 ]
 
 

@@ -6,7 +6,9 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from mlperf_pipeline.store.results import DbPath, _filters, _query
+from mlperf_pipeline.store.db import connect
+from mlperf_pipeline.store.results import DbPath, _filters, _insert, _query, _staged_frame
+from mlperf_pipeline.store.transaction import transaction
 
 
 def read_latest_ceilings(db_path: DbPath, hardware: str | Iterable[str] | None = None) -> pd.DataFrame:
@@ -46,3 +48,26 @@ def read_latest_predictions(db_path: DbPath) -> pd.DataFrame:
         "ORDER BY hardware, model_type, size, batch_size, seq_len, dtype",
         [],
     )
+
+
+def read_workload_counts(db_path: DbPath, counts_versions: Iterable[str] | None = None) -> pd.DataFrame:
+    """Stored counts of the prediction grid, of the given versions (default: all)."""
+    where, params = _filters(counts_version=counts_versions)
+    return _query(db_path, f"SELECT * FROM workload_counts {where} ORDER BY model_type, size, batch_size", params)
+
+
+def write_workload_counts(db_path: DbPath, rows: list[dict], timeout_s: float = 60.0) -> int:
+    """Store counts, replacing any of the same key (a recount of one version is the same count)."""
+    if not rows:
+        return 0
+    frame = _staged_frame("workload_counts", rows, fixed={})
+    key = ["model_type", "size", "batch_size", "seq_len", "counts_version"]
+    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+        conn.register("incoming", frame[key])
+        conn.execute(
+            "DELETE FROM workload_counts USING incoming WHERE "
+            + " AND ".join(f"workload_counts.{name} = incoming.{name}" for name in key)
+        )
+        conn.unregister("incoming")
+        _insert(conn, "workload_counts", frame)
+    return len(frame)

@@ -216,6 +216,19 @@ SERIES_NOISE_COLUMNS: ColumnList = [
     *_typed("TIMESTAMP", "first_measured_at", "last_measured_at"),
 ]
 
+# Migration 11: the counts of the prediction grid (`analysis/prediction_grid.py`), one row per
+# (type, size, batch, sequence length) and version of what the count depends on (transformers,
+# the counting convention, a tiny size's skillset), so a type is counted once, not per prediction.
+WORKLOAD_COUNT_COLUMNS: ColumnList = [
+    *_typed("VARCHAR", "model_type", "size"),
+    *_typed("INTEGER", "batch_size", "seq_len"),
+    ("counts_version", "VARCHAR"),
+    *_typed("DOUBLE", "flops", "bytes"),
+    *_typed("BIGINT", "ops", "params"),
+    ("count_reason", "VARCHAR"),
+    ("counted_at", "TIMESTAMP"),
+]
+
 TABLE_COLUMNS: dict[str, ColumnList] = {
     "benchmark_results": RESULT_COLUMNS,
     "benchmark_samples": SAMPLE_COLUMNS,
@@ -227,4 +240,5 @@ TABLE_COLUMNS: dict[str, ColumnList] = {
     "skillset_checks": SKILLSET_CHECK_COLUMNS,
     "detection_runs": DETECTION_RUN_COLUMNS,
     "environments": ENVIRONMENT_COLUMNS,
+    "workload_counts": WORKLOAD_COUNT_COLUMNS,
 }

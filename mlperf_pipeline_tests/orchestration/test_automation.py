@@ -92,6 +92,7 @@ def test_automation_is_on_by_default_and_has_no_eager_conditions():
         "benchmark_results",
         "hardware_ceilings",
         "roofline_calibration",
+        "performance_predictor",
         "regressions",
         "anomalies",
         "benchmark_report",
@@ -140,6 +141,7 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
     # Detection and the report refresh after the benchmarks.
     assert _requested(landed) == {
         "roofline_calibration": {None},
+        "performance_predictor": {None},
         "regressions": {None},
         "anomalies": {None},
         "benchmark_report": {None},
@@ -166,7 +168,13 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
     assert set(history[history["hardware"] == "cuda"]["status"]) == {"skipped"}
     assert set(history[history["hardware"] == "cuda"]["reason_code"]) == {"hardware_absent"}
     after_edit = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=edited.cursor)
-    assert set(_requested(after_edit)) <= {"roofline_calibration", "regressions", "anomalies", "benchmark_report"}
+    assert set(_requested(after_edit)) <= {
+        "roofline_calibration",
+        "performance_predictor",
+        "regressions",
+        "anomalies",
+        "benchmark_report",
+    }
 
     # A changed cpu environment (say a new torch): only cpu's partitions.
     real = fingerprint_module.fingerprint

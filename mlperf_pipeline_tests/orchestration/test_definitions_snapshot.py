@@ -2,7 +2,7 @@
 
 Every set below is written out literally: adding, renaming or dropping an asset, check, job, sensor,
 schedule or partitions definition fails here until the snapshot (and the README, and DESIGN.md) say
-so. Names DESIGN.md marks *planned* (`performance_predictor`) do not exist yet and are not in it. Loads the definitions only: nothing is materialised.
+so. Loads the definitions only: nothing is materialised.
 """
 
 import dagster as dg
@@ -21,6 +21,7 @@ ASSET_KEYS = {
     "skillsets",
     "benchmark_results",
     "roofline_calibration",
+    "performance_predictor",
     "regressions",
     "anomalies",
     "benchmark_report",
@@ -31,6 +32,7 @@ ASSET_CHECKS = {
     ("regressions", "no_confirmed_regressions"),
     ("roofline_calibration", "no_calibration_drift"),
     ("roofline_calibration", "held_out_error_within_bound"),
+    ("performance_predictor", "predictor_error_within_bound"),
 }
 JOBS = {"ci_smoke_job", "benchmark_job", "analysis_job", "ceilings_job"}
 SENSORS = {
@@ -54,6 +56,7 @@ PARTITIONED_BY = {
     "skillsets": GRID,
     "benchmark_results": GRID,
     "roofline_calibration": None,
+    "performance_predictor": None,
     "regressions": None,
     "anomalies": None,
     "benchmark_report": None,
@@ -104,6 +107,7 @@ def test_asset_checks_with_their_asset(asset_graph):
         "no_confirmed_regressions": None,
         "no_calibration_drift": None,
         "held_out_error_within_bound": None,
+        "predictor_error_within_bound": None,
     }
 
 
@@ -149,6 +153,7 @@ UPSTREAM = {
     "skillsets": {"model_catalog", "skillset_overrides", "environment"},
     "benchmark_results": {"skillsets", "environment"},
     "roofline_calibration": {"benchmark_results", "hardware_ceilings"},
+    "performance_predictor": {"roofline_calibration", "benchmark_results", "hardware_ceilings", "skillsets"},
     "regressions": {"benchmark_results"},
     "anomalies": {"benchmark_results"},
     "benchmark_report": {"benchmark_results", "regressions", "anomalies", "hardware_ceilings"},
@@ -172,6 +177,7 @@ def test_duckdb_tables_show_their_column_schema(asset_graph):
         ("anomalies", "anomalies"),
         ("hardware_ceilings", "hardware_ceilings"),
         ("roofline_calibration", "calibration_params"),
+        ("performance_predictor", "predictions"),
     ):
         schema = asset_graph.get(dg.AssetKey(asset)).metadata["dagster/column_schema"]
         assert [(column.name, column.type) for column in schema.columns] == TABLE_COLUMNS[table]

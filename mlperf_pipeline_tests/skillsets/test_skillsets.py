@@ -8,7 +8,7 @@ import torch
 
 from mlperf_pipeline.hardware.detect import inventory
 from mlperf_pipeline.skillsets.generate import generate, load_record, spec_for
-from mlperf_pipeline.skillsets.render import load_skillset_module
+from mlperf_pipeline.skillsets.runtime.loading import load_skillset_module
 from mlperf_pipeline.skillsets.runtime import first_tensor
 from mlperf_pipeline.skillsets.spec import verdict_for
 

@@ -168,6 +168,7 @@ def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared
             record, shared.devices[record.hardware], shared.fingerprints[record.hardware], grid.size, inputs.encode()
         )
         partitions[str(partition_key)] = (partition, partition.request(grid), inputs)
+    _skip_too_slow(context, settings, store, shared, partitions)
     limits = {
         "timeout_s": settings.timeout_s,
         "memory_cap_bytes": settings.memory_cap_bytes,
@@ -211,6 +212,51 @@ def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared
             tags={DATA_VERSION_TAG: inputs.measured_by(result.rows[0].run_id).encode()},
             metadata={**result.summary(), "wall_s": round(result.wall_s, 2), "measured": True},
         )
+
+
+def _skip_too_slow(context, settings: BenchSettings, store: ResultsStore, shared: _Range, partitions: dict) -> None:
+    """At full size, mark the configurations that cannot reach a verdict in their budget
+    (`analysis/budget.py`), from FLOPs counted on the meta device (stored in `workload_counts`)."""
+    from mlperf_pipeline.analysis.budget import too_slow
+    from mlperf_pipeline.analysis.prediction_grid import CountRequest, counted, counts_version
+    from mlperf_pipeline.skillsets.isolated import IsolatedCalls
+
+    grid = shared.grid
+    runnable = {key: entry for key, entry in partitions.items() if entry[0].runnable}
+    if (
+        grid.size != "full"
+        or not runnable
+        or not any(shared.rooflines.get(p.hardware) for p, _, _ in runnable.values())
+    ):
+        return  # a tiny model is never near its budget; without ceilings there is no estimate
+    requests = [
+        CountRequest(p.model_type, p.family, "full", counts_version("full"), skillset_path=str(p.skillset_path),
+                     batches=tuple(grid.batch_sizes), seq_len=seq)
+        for p, _, _ in runnable.values()
+        for seq in grid.seq_lens
+    ]  # fmt: skip
+    calls = IsolatedCalls(
+        jobs=settings.check_jobs or usable_cores(),
+        timeout_s=settings.check_timeout_s,
+        memory_cap_bytes=settings.memory_cap_bytes,
+        guard=lambda: device_lock(settings.lock_dir, "cpu"),
+    )
+    counts = counted(store.path, requests, calls, progress=context.log.info)
+    flops = {(row.model_type, row.batch_size, row.seq_len): row.flops for row in counts.itertuples(index=False)}
+    skipped = 0
+    for key, (partition, _, inputs) in runnable.items():
+        by_config = {
+            (batch, seq, dtype): flops.get((partition.model_type, batch, seq))
+            for batch, seq, dtype in partition.request(grid).configs()
+        }
+        reasons = too_slow(
+            by_config, shared.rooflines.get(partition.hardware), grid.processes, grid.max_seconds_per_config
+        )
+        if reasons:
+            skipped += len(reasons)
+            partition = partition.with_too_slow(reasons, grid)
+            partitions[key] = (partition, partition.request(grid), inputs)
+    context.log.info(f"{skipped} configuration(s) skipped before launch as too slow for their time budget")
 
 
 def _rooflines(store: ResultsStore, devices: dict[str, DeviceInfo]) -> dict[str, Roofline]:

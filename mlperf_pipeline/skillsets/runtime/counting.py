@@ -124,3 +124,73 @@ def count_on_meta(info, size: str, batch_size: int, seq_len: int, dtype: str = "
     with torch.device("meta"):
         model = model_class(info)._from_config(config, dtype=torch_dtype(dtype)).eval()
     return count_forward(model, make_inputs(model, info, batch_size, seq_len, "meta", dtype))
+
+
+# A model whose forward needs real values on the meta device is counted on real cpu tensors up to
+# this many parameters (4 GB in float32); a larger one keeps the reason.
+REAL_COUNT_MAX_PARAMS = 1_000_000_000
+COUNTING_VERSION = "1"  # bumped when the convention changes: stored counts are then counted again
+
+
+def count_workload(info, size: str, batch_size: int, seq_len: int) -> ForwardCount:
+    """The count of one float32 forward, without allocating a full-size model where possible.
+
+    On the meta device first. A forward that needs real values there (bert and t5 ask an all-ones
+    attention mask `.all()`) is counted again without the mask: an all-ones mask changes nothing but
+    the mask's own elementwise operators (no FLOPs, a few bytes). Failing that, on real cpu tensors,
+    for a model of at most REAL_COUNT_MAX_PARAMS parameters."""
+    from mlperf_pipeline.skillsets.runtime.build import build_model, count_parameters_on_meta
+    from mlperf_pipeline.skillsets.runtime.inputs import make_inputs
+
+    try:
+        count = count_on_meta(info, size, batch_size, seq_len)
+        if count.reason and "meta tensors" in count.reason:
+            count = _without_mask(info, size, batch_size, seq_len) or count
+        if count.reason is None:
+            return count
+        if count_parameters_on_meta(info, size) > REAL_COUNT_MAX_PARAMS:
+            return count
+        model = build_model(info, size)
+        return count_forward(model, make_inputs(model, info, batch_size, seq_len, "cpu", "float32"))
+    except Exception as error:  # building or the inputs failed: the type cannot be counted
+        return ForwardCount.failed(f"counting failed: {type(error).__name__}: {error}")
+
+
+def _without_mask(info, size: str, batch_size: int, seq_len: int) -> ForwardCount | None:
+    import torch
+
+    from mlperf_pipeline.skillsets.runtime.build import _config_for_class, build_config, model_class
+    from mlperf_pipeline.skillsets.runtime.inputs import make_inputs
+
+    config = _config_for_class(model_class(info), build_config(info, size))
+    with torch.device("meta"):
+        model = model_class(info)._from_config(config).eval()
+    inputs = make_inputs(model, info, batch_size, seq_len, "meta", "float32")
+    if "attention_mask" not in inputs:
+        return None
+    inputs.pop("attention_mask")
+    count = count_forward(model, inputs)
+    return count if count.reason is None else None
+
+
+def count_grid(item: dict) -> dict:
+    """In an isolated process: the counts of one model type at one size for each batch of `item`
+    (`info`: a `SkillsetInfo`'s fields, or `skillset_path`: a generated module whose INFO to use)."""
+    from mlperf_pipeline.skillsets.runtime.build import SkillsetInfo, count_parameters_on_meta
+
+    if item.get("skillset_path"):
+        from pathlib import Path
+
+        from mlperf_pipeline.skillsets.runtime.loading import load_skillset_module
+
+        info = load_skillset_module(Path(item["skillset_path"])).INFO
+    else:
+        info = SkillsetInfo(**item["info"])
+    counts = {
+        str(batch): count_workload(info, item["size"], batch, item["seq_len"]).fields() for batch in item["batches"]
+    }
+    try:
+        params = count_parameters_on_meta(info, item["size"])
+    except Exception:
+        params = None
+    return {"status": "ok", "counts": counts, "params": params}
