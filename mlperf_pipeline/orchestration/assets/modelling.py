@@ -23,6 +23,7 @@ ROOFLINE_CALIBRATION = dg.AssetKey("roofline_calibration")
 PERFORMANCE_PREDICTOR = dg.AssetKey("performance_predictor")
 # The predictor's target on held-out architectures (issue: MAPE ≤ 10%).
 PREDICTOR_MAPE_BOUND_PCT = 10.0
+NOTHING_TO_FIT = "no measured row has FLOPs, bytes, operators and its hardware's ceilings (run `make ceilings`)"
 # The calibrated roofline's target on held-out architectures (issue: MAPE ≤ 15%).
 CALIBRATED_MAPE_BOUND_PCT = 15.0
 
@@ -68,7 +69,7 @@ def roofline_calibration(
             write_table_rows(results_store.path, "calibration_params", records_for("calibration_params", run.rows))
     seconds = time.monotonic() - started
     if run is None:
-        reason = "no measured row has FLOPs, bytes, operators and its hardware's ceilings (run `make ceilings`)"
+        reason = NOTHING_TO_FIT
         context.log.warning(f"roofline_calibration: nothing fitted: {reason}")
         return dg.MaterializeResult(
             metadata={"rows_fitted": 0, "reason": reason},
@@ -204,7 +205,7 @@ def performance_predictor(
             write_table_rows(results_store.path, "predictions", records_for("predictions", run.rows))
     seconds = time.monotonic() - started
     if run is None:
-        reason = "no measured row has FLOPs, bytes, operators and its hardware's ceilings (run `make ceilings`)"
+        reason = NOTHING_TO_FIT
         context.log.warning(f"performance_predictor: nothing trained: {reason}")
         return dg.MaterializeResult(
             metadata={"predictions": 0, "reason": reason},
