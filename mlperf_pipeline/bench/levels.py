@@ -129,6 +129,8 @@ def _aggregated(records: list[dict]) -> dict:
         for name in names:
             values = present(name)
             row[name] = reduce(values) if values else None
+    if row.get("warmup_n") is not None:  # a count: the median of an even number of processes may fall halfway
+        row["warmup_n"] = round(row["warmup_n"])
     return row
 
 

@@ -93,6 +93,15 @@ class PartitionResult:
     samples: list[dict]
     wall_s: float = 0.0
 
+    @classmethod
+    def joined(cls, results: list[PartitionResult]) -> PartitionResult:
+        """The results of one partition's sizes as one (a run over several sizes)."""
+        return cls(
+            [row for result in results for row in result.rows],
+            [sample for result in results for sample in result.samples],
+            sum(result.wall_s for result in results),
+        )
+
     def status_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for row in self.rows:
@@ -104,8 +113,9 @@ class PartitionResult:
         return [row.to_dict() for row in self.rows]
 
     def summary(self) -> dict:
-        """The first row's verdict and figures, and the number of rows: a materialisation's metadata."""
-        first = self.rows[0]
+        """The first measured row's verdict and figures (the first row's where all are skipped), and
+        the number of rows: a materialisation's metadata."""
+        first = next((row for row in self.rows if row.status != Status.SKIPPED), self.rows[0])
         return {
             "status": first.status,
             "reason_code": first.reason_code or "",

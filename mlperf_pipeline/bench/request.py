@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from mlperf_pipeline.sizes import SIZES
@@ -32,7 +32,9 @@ MAX_PROCESSES = 16
 class BenchGrid:
     """The configurations to measure and how hard to try; validated on creation."""
 
-    size: str = "tiny"
+    # One size, or a list of them measured in the same run (the `modelling` profile: full and
+    # tiny, so that each type spans a wide FLOP range). A row, and a request, has one size.
+    size: str | list[str] = "tiny"
     batch_sizes: list[int] = field(default_factory=lambda: [1])
     seq_lens: list[int] = field(default_factory=lambda: [128])
     dtypes: list[str] = field(default_factory=lambda: ["float32"])
@@ -81,6 +83,17 @@ class BenchGrid:
             )
 
     @property
+    def sizes(self) -> list[str]:
+        """The sizes to measure, in the order given."""
+        return [self.size] if isinstance(self.size, str) else list(self.size)
+
+    def at_size(self, size: str) -> BenchGrid:
+        """The same grid at one of its sizes."""
+        if size not in self.sizes:
+            raise ValueError(f"size {size!r} is not in this grid's sizes {self.sizes}")
+        return replace(self, size=size)
+
+    @property
     def process_cap(self) -> int:
         """The most processes a configuration gets: `max_processes`, else `processes`."""
         return self.processes if self.max_processes is None else self.max_processes
@@ -104,6 +117,11 @@ class BenchRequest(BenchGrid):
     memory_pass: bool = True
     # [batch, seq, dtype] configurations of the grid not to measure (skipped before launch: too slow).
     excluded: list[list] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.size, str):
+            raise ValueError(f"a benchmark request measures one size, got {self.size!r} (use BenchGrid.at_size)")
 
     def grid_configs(self) -> list[tuple[int, int, str]]:
         return [(batch, seq, dtype) for dtype in self.dtypes for seq in self.seq_lens for batch in self.batch_sizes]
@@ -129,12 +147,20 @@ def _positive_ints(name: str, values: list[int], ceiling: int) -> None:
             raise ValueError(f"{name} must hold integers from 1 to {ceiling}, got {value!r}")
 
 
+def _sizes(size) -> None:
+    if isinstance(size, str):
+        size = [size]
+    if not isinstance(size, list) or not size or any(not isinstance(one, str) or one not in SIZES for one in size):
+        raise ValueError(f"size must be one of {SIZES} or a non-empty list of them, got {size!r}")
+    if len(set(size)) != len(size):
+        raise ValueError(f"size lists a size more than once: {size!r}")
+
+
 def validate_grid(size, batch_sizes, seq_lens, dtypes, target_ci_pct, max_seconds_per_config, threads) -> None:
     """Reject a bad benchmark configuration with an error naming the field."""
     from mlperf_pipeline.skillsets.runtime import DTYPES
 
-    if size not in SIZES:
-        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    _sizes(size)
     _positive_ints("batch_sizes", batch_sizes, MAX_BATCH_SIZE)
     _positive_ints("seq_lens", seq_lens, MAX_SEQ_LEN)
     if not dtypes or any(dtype not in DTYPES for dtype in dtypes):

@@ -23,8 +23,12 @@ STORED_BY_ANOTHER_RUN = "db"
 
 
 def grid_hash(grid: BenchGrid) -> str:
-    """8 hex digits that change whenever any field of the grid does."""
-    return hashlib.sha256(json.dumps(grid.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:8]
+    """8 hex digits that change whenever any field of the grid does (one size given as a list of
+    one is the same grid)."""
+    fields = grid.to_dict()
+    if len(grid.sizes) == 1:
+        fields["size"] = grid.sizes[0]
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True)

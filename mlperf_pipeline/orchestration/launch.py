@@ -87,7 +87,7 @@ def bench(
     tier: str | None,
     models: list[str] | None,
     profile: str | None,
-    size: str | None,
+    size: list[str] | None,
     force: bool = False,
 ) -> None:
     register()
@@ -96,7 +96,9 @@ def bench(
         registered = instance.get_dynamic_partitions(model_type_partitions.name)
         for run_id in mark_dead_runs_failed(instance):
             print(f"marked run {run_id} failed: its process is gone")
-    run_config = {"ops": {"benchmark_results": {"config": {"size": size}}}} if size else None
+    run_config = (
+        {"ops": {"benchmark_results": {"config": {"size": size if len(size) > 1 else size[0]}}}} if size else None
+    )
     for hardware in hardware_names:
         for first, last in contiguous_ranges(wanted, registered):
             tags = {
@@ -115,6 +117,16 @@ def ceilings(hardware_names: list[str], only_missing: bool = False) -> None:
     for hardware in hardware_names:
         if hardware not in stored:
             execute_job("ceilings_job", {"dagster/partition": hardware})
+
+
+def _sizes(text: str) -> list[str]:
+    sizes = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in sizes if name not in SIZES]
+    if not sizes or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown size {', '.join(unknown) or repr(text)}: expected {', '.join(SIZES)}"
+        )
+    return sizes
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -138,8 +150,14 @@ def main(argv: list[str] | None = None) -> None:
         command.add_argument("--hardware", default="", help="comma-separated hardware (default: every present one)")
         command.add_argument("--tier", default=None, help="critical, high, medium or all")
         command.add_argument("--models", default="", help="comma-separated model types")
-        command.add_argument("--profile", default=None, help="benchmark profile from defaults.yaml")
-        command.add_argument("--size", default=None, choices=SIZES)
+        command.add_argument(
+            "--profile",
+            default=None,
+            help="benchmark profile from defaults.yaml (default: `main` for run, `default` for bench)",
+        )
+        command.add_argument(
+            "--size", default=None, type=_sizes, help=f"a size from {', '.join(SIZES)}, or a comma-separated list"
+        )
         command.add_argument(
             "--force",
             action="store_true",
@@ -157,7 +175,9 @@ def main(argv: list[str] | None = None) -> None:
         ceilings(hardware, only_missing=True)
     models = [name for name in args.models.split(",") if name] or None
     tier = args.tier or (None if models else settings()["default_tier"])
-    bench(hardware, tier, models, args.profile, args.size, args.force)
+    # The main job measures its tier at full size where that fits, tiny for coverage (profile `main`).
+    profile = args.profile or ("main" if args.command == "run" else None)
+    bench(hardware, tier, models, profile, args.size, args.force)
     if args.command == "run":
         # The predictor predicts what the run measured (its default, the whole catalogue, counts every
         # type on the meta device the first time: minutes more than `make run` may take).

@@ -12,7 +12,22 @@ from contextlib import AbstractContextManager
 
 from mlperf_pipeline.isolation import calls
 
-DEFAULT_PRELOAD = ("torch", "transformers", "mlperf_pipeline.skillsets.runtime")
+# What every check and count imports on its first model, once in the server rather than in each
+# child: transformers' model base (it pulls in torch.distributed, generation, quantizers), the
+# FLOP counter (sympy, torch._dynamo) and scipy. Without them a child spent ~2 s importing 1,400
+# modules before its first count (0.1-1.6 s of work); with them a catalogue count is ~3x faster.
+DEFAULT_PRELOAD = (
+    "torch",
+    "transformers",
+    "transformers.modeling_utils",
+    "transformers.masking_utils",
+    "transformers.modeling_layers",
+    "transformers.processing_utils",
+    "torch.utils.flop_counter",
+    "scipy.optimize",
+    "mlperf_pipeline.skillsets.runtime",
+    "mlperf_pipeline.skillsets.runtime.counting",
+)
 
 
 def model_modules(model_classes) -> list[str]:

@@ -69,3 +69,8 @@ def test_a_single_process_keeps_its_own_verdict():
     row, samples = combine([_record(100.0, status="invalid", reason_code="too_noisy", reason="±3%")], 1, 2.0)
     assert (row["status"], row["reason_code"], row["n_processes"]) == ("invalid", "too_noisy", 1)
     assert "samples" not in row and len(samples) == 12
+
+
+def test_counts_stay_whole_over_an_even_number_of_processes():
+    row, _ = combine([_record(100.0, warmup_n=14), _record(101.0, warmup_n=15)], 1, 5.0)
+    assert row["warmup_n"] in (14, 15) and isinstance(row["warmup_n"], int)

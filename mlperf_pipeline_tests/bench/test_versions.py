@@ -26,6 +26,9 @@ def test_the_grid_hash_follows_every_field_of_the_grid():
     assert grid_hash(BenchGrid()) == "5e79766a" and grid_hash(BenchGrid(**OTHER_GRID)) == "6df3dd0a"
     assert grid_hash(BenchGrid(processes=2)) != grid_hash(BenchGrid())
     assert grid_hash(BenchGrid(max_processes=8)) != grid_hash(BenchGrid())
+    # A list of one size is the grid of that size (stored versions stay valid); two sizes are another grid.
+    assert grid_hash(BenchGrid(size=["tiny"])) == grid_hash(BenchGrid())
+    assert grid_hash(BenchGrid(size=["full", "tiny"])) != grid_hash(BenchGrid(size=["tiny", "full"]))
     made = BenchmarkVersion.of_inputs("0123456789abcdef", "fedcba9876543210", BenchGrid())
     assert made == BenchmarkVersion("0123456789abcdef", "fedcba9876543210", BENCH_VERSION, "5e79766a")
 
@@ -81,3 +84,24 @@ def test_the_schedule_reads_measurements_and_ignores_anything_else():
     assert measurement(None) is None
     assert measurement("d41d8cd98f00b204") is None  # Dagster's own default data version
     assert measurement(DEFAULT_GRID_INPUTS) is None  # inputs alone are not a measurement
+
+
+def test_a_grid_of_several_sizes_measures_each_as_a_grid_of_one():
+    grid = BenchGrid(size=["full", "tiny"], batch_sizes=[1, 8])
+    assert grid.sizes == ["full", "tiny"] and BenchGrid().sizes == ["tiny"]
+    assert grid.at_size("tiny").size == "tiny" and grid.at_size("tiny").batch_sizes == [1, 8]
+    with pytest.raises(ValueError, match="not in this grid's sizes"):
+        BenchGrid().at_size("full")
+
+
+@pytest.mark.parametrize("size", [["tiny", "huge"], [], ["tiny", "tiny"], "large", [1]])
+def test_a_bad_size_is_refused_naming_the_field(size):
+    with pytest.raises(ValueError, match="size"):
+        BenchGrid(size=size)
+
+
+def test_a_request_measures_one_size():
+    from mlperf_pipeline.bench.request import BenchRequest
+
+    with pytest.raises(ValueError, match="one size"):
+        BenchRequest(skillset_path="x.py", model_type="bert", hardware="cpu", size=["full", "tiny"])

@@ -117,11 +117,60 @@ def test_key_sets_split_into_contiguous_ranges():
 
 
 @pytest.mark.slow
-def test_bad_run_config_is_refused_before_anything_is_stored(instance, tmp_path):
+def test_a_run_over_two_sizes_writes_both_per_partition_with_one_materialisation(instance, tmp_path):
+    instance.add_dynamic_partitions("model_type", ["bert", "distilbert"])
+    grid = {
+        "size": ["tiny", "full"],
+        "seq_lens": [16],
+        "max_seconds_per_config": 1.0,
+        "processes": 2,
+        "max_processes": 2,
+    }
+    result = dg.materialize(
+        [skillsets, benchmark_results],
+        instance=instance,
+        resources=resources_under(tmp_path),
+        run_config=dg.RunConfig(ops={"benchmark_results": {"config": grid}}),
+        tags={"dagster/asset_partition_range_start": "cpu|bert", "dagster/asset_partition_range_end": "cpu|distilbert"},
+    )
+    assert result.success
+    current = read_current_results(tmp_path / "results.duckdb")
+    assert sorted(zip(current["model_type"], current["size"])) == [
+        ("bert", "full"),
+        ("bert", "tiny"),
+        ("distilbert", "full"),
+        ("distilbert", "tiny"),
+    ]
+    assert current["status"].isin(["ok", "invalid"]).all(), current[["model_type", "size", "status", "reason"]]
+    assert (current["n_processes"] == 2).all()
+    # A full-size model costs more FLOPs than its tiny config: the two sizes are really different models.
+    by_size = current.set_index(["model_type", "size"])["flops"]
+    assert (by_size.xs("full", level="size") > 10 * by_size.xs("tiny", level="size")).all()
+    materialized = [
+        event.event_specific_data.materialization
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey("benchmark_results")
+        and "rows" in event.event_specific_data.materialization.metadata  # not the range's output
+    ]
+    assert sorted(m.partition for m in materialized) == ["cpu|bert", "cpu|distilbert"]
+    assert all(m.metadata["rows"].value == 2 for m in materialized)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "field, config",
+    [
+        ("batch_sizes", {"batch_sizes": [-1]}),
+        ("size", {"size": ["tiny", "huge"]}),
+        ("size", {"size": ["tiny", "tiny"]}),
+        ("size", {"size": []}),
+    ],
+)
+def test_bad_run_config_is_refused_before_anything_is_stored(instance, tmp_path, field, config):
     instance.add_dynamic_partitions("model_type", ["bert"])
     resources = resources_under(tmp_path)
-    config = dg.RunConfig(ops={"benchmark_results": {"config": {"batch_sizes": [-1]}}})
-    with pytest.raises(Exception, match="batch_sizes"):
+    config = dg.RunConfig(ops={"benchmark_results": {"config": config}})
+    with pytest.raises(Exception, match=field):
         dg.materialize(
             [skillsets, benchmark_results],
             partition_key="cpu|bert",

@@ -4,9 +4,10 @@ import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import dagster as dg
+from pydantic import Field
 
 from mlperf_pipeline.analysis.roofline import Roofline, rooflines_of
 from mlperf_pipeline.bench.forkserver import ForkServerPool
@@ -18,7 +19,7 @@ from mlperf_pipeline.bench.partition import (
     passes_over,
     skipped_rows,
 )
-from mlperf_pipeline.bench.request import BENCH_VERSION, BenchGrid
+from mlperf_pipeline.bench.request import BENCH_VERSION, BenchGrid, BenchRequest
 from mlperf_pipeline.bench.runner import child_environment
 from mlperf_pipeline.bench.versions import STORED_BY_ANOTHER_RUN, BenchmarkVersion
 from mlperf_pipeline.hardware.detect import DeviceInfo, detect, usable_cores
@@ -50,7 +51,9 @@ class BenchmarkConfig(dg.Config):
     defaults travel as a tag.
     """
 
-    size: Optional[str] = None
+    # A size from `sizes.SIZES`, or a list of them measured in one run (e.g. [full, tiny]): Dagster
+    # config has no union of a string and a list, so the type is open here and `BenchGrid` checks it.
+    size: Any = Field(default=None, description="a model size (tiny, small, full) or a list of them")
     batch_sizes: Optional[list[int]] = None
     seq_lens: Optional[list[int]] = None
     dtypes: Optional[list[str]] = None
@@ -64,7 +67,12 @@ class BenchmarkConfig(dg.Config):
     def resolved(self, profile_name: Optional[str]) -> BenchGrid:
         profile = benchmark_profile(profile_name)
         given = {name: value for name, value in self.model_dump().items() if value is not None}
-        return BenchGrid(**{**profile, **given})
+        try:
+            return BenchGrid(**{**profile, **given})
+        except ValueError as error:
+            raise ValueError(
+                f"benchmark profile {profile_name or 'default'!r} with run config {given}: {error}"
+            ) from error
 
 
 @dataclass
@@ -153,10 +161,26 @@ def benchmark_results(
     yield from materializations
 
 
+@dataclass
+class _Unit:
+    """One size of one partition: what the passes measure. A partition of a run over several sizes
+    has one unit per size; its rows are written together once its last unit is done."""
+
+    key: str  # the partition key
+    context: PartitionContext
+    request: BenchRequest
+    grid: BenchGrid  # the run's grid at this unit's size
+
+
+def _unit_key(key: str, size: str, grid: BenchGrid) -> str:
+    return key if len(grid.sizes) == 1 else f"{key} {size}"
+
+
 def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared: _Range):
     """Materialisations of the range: unchanged partitions at once, the others measured in
-    `grid.processes` round-robin passes (`bench/passes.py`), each written when its last process is done."""
-    grid, partitions = shared.grid, {}
+    `grid.processes` round-robin passes (`bench/passes.py`) over their sizes, each written when
+    the last process of its last size is done."""
+    grid, units, inputs_of = shared.grid, {}, {}
     for partition_key in context.partition_keys:
         record = shared.records[str(partition_key)]
         inputs = BenchmarkVersion.of_inputs(record.data_version, shared.fingerprints[record.hardware], grid)
@@ -164,17 +188,21 @@ def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared
         if unchanged is not None:
             yield unchanged
             continue
-        partition = PartitionContext.of_record(
-            record, shared.devices[record.hardware], shared.fingerprints[record.hardware], grid.size, inputs.encode()
-        )
-        partitions[str(partition_key)] = (partition, partition.request(grid), inputs)
-    _skip_too_slow(context, settings, store, shared, partitions)
+        inputs_of[str(partition_key)] = inputs
+        device, env_fingerprint = shared.devices[record.hardware], shared.fingerprints[record.hardware]
+        for size in grid.sizes:
+            partition = PartitionContext.of_record(record, device, env_fingerprint, size, inputs.encode())
+            unit_grid = grid.at_size(size)
+            units[_unit_key(str(partition_key), size, grid)] = _Unit(
+                str(partition_key), partition, partition.request(unit_grid), unit_grid
+            )
+    _skip_too_slow(context, settings, store, shared, units)
     limits = {
         "timeout_s": settings.timeout_s,
         "memory_cap_bytes": settings.memory_cap_bytes,
         "omp_wait_policy": settings.omp_wait_policy,
     }
-    runnable = {key: (partition, request) for key, (partition, request, _) in partitions.items() if partition.runnable}
+    runnable = {key: (unit.context, unit.request) for key, unit in units.items() if unit.context.runnable}
     if runnable and shared.launcher is not None:
         # The servers of the k slots preload at once, before anything is timed (an idle host gets
         # ACTIVE under `auto`; a loaded one starts its PASSIVE servers when it first needs them).
@@ -188,52 +216,67 @@ def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared
         **limits,
     )
     finished = passes_over(runnable, grid, run_slice)
-    skipped = ((key, None) for key, (partition, _, _) in partitions.items() if not partition.runnable)
-    for index, (key, slices) in enumerate(itertools.chain(skipped, finished), start=1):
-        partition, request, inputs = partitions[key]
-        with device_lock(settings.lock_dir, partition.hardware):
-            result = (
-                PartitionResult(skipped_rows(partition, request), [])
-                if slices is None
-                else partition_result(partition, request, slices, lock_dir=None, **limits)
-            )
-            write_partition_results(
-                store.path,
-                _under_roofline(result.row_dicts(), shared.rooflines.get(partition.hardware)),
-                result.samples,
-                dagster_run_id=context.run.run_id,
-                hardware=partition.hardware,
-                model_type=partition.model_type,
-            )
-        context.log.info(f"[{index}/{len(partitions)}] {key}: {result.status_counts()} in {result.wall_s:.1f} s")
-        yield dg.AssetMaterialization(
-            BENCHMARK_RESULTS,
-            partition=key,
-            tags={DATA_VERSION_TAG: inputs.measured_by(result.rows[0].run_id).encode()},
-            metadata={**result.summary(), "wall_s": round(result.wall_s, 2), "measured": True},
+    skipped = ((key, None) for key, unit in units.items() if not unit.context.runnable)
+    left = {key: sum(unit.key == key for unit in units.values()) for key in inputs_of}
+    done: dict[str, list[PartitionResult]] = {key: [] for key in inputs_of}
+    for unit_key, slices in itertools.chain(skipped, finished):
+        unit = units[unit_key]
+        done[unit.key].append(_unit_result(unit, slices, limits))
+        if len(done[unit.key]) < left[unit.key]:
+            continue
+        result = PartitionResult.joined(done.pop(unit.key))
+        materialization = _written(context, settings, store, shared, unit, result, inputs_of[unit.key])
+        index = len(inputs_of) - len(done)
+        context.log.info(f"[{index}/{len(inputs_of)}] {unit.key}: {result.status_counts()} in {result.wall_s:.1f} s")
+        yield materialization
+
+
+def _unit_result(unit: _Unit, slices, limits: dict) -> PartitionResult:
+    if slices is None:
+        return PartitionResult(skipped_rows(unit.context, unit.request), [])
+    return partition_result(unit.context, unit.request, slices, lock_dir=None, **limits)
+
+
+def _written(context, settings: BenchSettings, store: ResultsStore, shared: _Range, unit: _Unit, result, inputs):
+    """Write a partition's rows of every size in one transaction; its materialisation."""
+    hardware = unit.context.hardware
+    with device_lock(settings.lock_dir, hardware):
+        write_partition_results(
+            store.path,
+            _under_roofline(result.row_dicts(), shared.rooflines.get(hardware)),
+            result.samples,
+            dagster_run_id=context.run.run_id,
+            hardware=hardware,
+            model_type=unit.context.model_type,
         )
+    return dg.AssetMaterialization(
+        BENCHMARK_RESULTS,
+        partition=unit.key,
+        tags={DATA_VERSION_TAG: inputs.measured_by(result.rows[0].run_id).encode()},
+        metadata={**result.summary(), "wall_s": round(result.wall_s, 2), "measured": True},
+    )
 
 
-def _skip_too_slow(context, settings: BenchSettings, store: ResultsStore, shared: _Range, partitions: dict) -> None:
+def _skip_too_slow(context, settings: BenchSettings, store: ResultsStore, shared: _Range, units: dict) -> None:
     """At full size, mark the configurations that cannot reach a verdict in their budget
     (`analysis/budget.py`), from FLOPs counted on the meta device (stored in `workload_counts`)."""
     from mlperf_pipeline.analysis.budget import too_slow
     from mlperf_pipeline.analysis.prediction_grid import CountRequest, counted, counts_version
     from mlperf_pipeline.skillsets.isolated import IsolatedCalls
 
-    grid = shared.grid
-    runnable = {key: entry for key, entry in partitions.items() if entry[0].runnable}
-    if (
-        grid.size != "full"
-        or not runnable
-        or not any(shared.rooflines.get(p.hardware) for p, _, _ in runnable.values())
-    ):
-        return  # a tiny model is never near its budget; without ceilings there is no estimate
+    # A tiny model is never near its budget; without ceilings there is no estimate.
+    full = {
+        key: unit
+        for key, unit in units.items()
+        if unit.grid.size == "full" and unit.context.runnable and shared.rooflines.get(unit.context.hardware)
+    }
+    if not full:
+        return
     requests = [
-        CountRequest(p.model_type, p.family, "full", counts_version("full"), skillset_path=str(p.skillset_path),
-                     batches=tuple(grid.batch_sizes), seq_len=seq)
-        for p, _, _ in runnable.values()
-        for seq in grid.seq_lens
+        CountRequest(u.context.model_type, u.context.family, "full", counts_version("full"),
+                     skillset_path=str(u.context.skillset_path), batches=tuple(u.grid.batch_sizes), seq_len=seq)
+        for u in full.values()
+        for seq in u.grid.seq_lens
     ]  # fmt: skip
     calls = IsolatedCalls(
         jobs=settings.check_jobs or usable_cores(),
@@ -244,18 +287,18 @@ def _skip_too_slow(context, settings: BenchSettings, store: ResultsStore, shared
     counts = counted(store.path, requests, calls, progress=context.log.info)
     flops = {(row.model_type, row.batch_size, row.seq_len): row.flops for row in counts.itertuples(index=False)}
     skipped = 0
-    for key, (partition, _, inputs) in runnable.items():
+    for key, unit in full.items():
+        model_type, grid = unit.context.model_type, unit.grid
         by_config = {
-            (batch, seq, dtype): flops.get((partition.model_type, batch, seq))
-            for batch, seq, dtype in partition.request(grid).configs()
+            (batch, seq, dtype): flops.get((model_type, batch, seq)) for batch, seq, dtype in unit.request.configs()
         }
         reasons = too_slow(
-            by_config, shared.rooflines.get(partition.hardware), grid.processes, grid.max_seconds_per_config
+            by_config, shared.rooflines.get(unit.context.hardware), grid.processes, grid.max_seconds_per_config
         )
         if reasons:
             skipped += len(reasons)
-            partition = partition.with_too_slow(reasons, grid)
-            partitions[key] = (partition, partition.request(grid), inputs)
+            partition = unit.context.with_too_slow(reasons, grid)
+            units[key] = _Unit(unit.key, partition, partition.request(grid), grid)
     context.log.info(f"{skipped} configuration(s) skipped before launch as too slow for their time budget")
 
 
