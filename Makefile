@@ -17,7 +17,7 @@ SIZE ?=
 FORCE ?=
 LAUNCH := $(BIN)/python -m mlperf_pipeline.orchestration.launch
 
-.PHONY: install home run test test-fast ceilings bench register dev validate smoke clean incremental agreement reproducibility detection regressions-scale modelling
+.PHONY: install home run test test-fast ceilings bench register dev validate smoke clean incremental agreement reproducibility detection regressions-scale modelling counting
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -87,6 +87,10 @@ regressions-scale: install
 DB ?= $(MLPERF_HOME)/results.duckdb
 modelling: install
 	$(BIN)/python benchmarks/modelling.py --db $(DB) $(ARGS)
+
+# The predictor's first count of the whole catalogue, and the fork-server preload against the baseline.
+counting: install
+	$(BIN)/python benchmarks/counting.py --skillsets $(MLPERF_HOME)/skillsets $(ARGS)
 
 clean:
 	rm -rf $(MLPERF_HOME) .env

@@ -17,6 +17,7 @@ _AUTOMATION_DEFAULTS = {
     "timezone": "UTC",
     "sentinel_tier": "critical",
     "sentinel_models": [],
+    "sentinel_profile": "main",
     "nightly_tier": "all",
     "nightly_profile": "default",
     "catalog_interval_s": 300,

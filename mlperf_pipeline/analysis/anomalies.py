@@ -10,6 +10,14 @@ is as suspect as a slow one (a skipped layer, a cached result).
 
 Nothing flags a fixed share: a series whose runs all agree has no anomaly at all. Pure functions
 over a `steps.History`, and `anomaly_findings`, which turns stored runs into `anomalies` rows.
+
+The performance predictor gives a second expectation, across models rather than along a series
+(`predictor_anomalies`, method `predictor`): a type's current row against what a predictor trained
+without its architecture group expects (the out-of-fold predictions of `predictor.train`), so even a
+type measured once is judged, and by what the rest of the catalogue says its FLOPs, bytes and
+operators should cost. A family with `MIN_GROUP_RESIDUALS` residuals is centred on its median miss
+(a family the roofline misses by 10% everywhere is no anomaly) and scored in its own robust sigma;
+a smaller one keeps the out-of-fold expectation of zero and the pooled sigma.
 """
 
 from __future__ import annotations
@@ -35,6 +43,9 @@ from mlperf_pipeline.store.schema import SERIES_KEY
 ANOMALY_Z = 3.0
 # A run is scored only when its segment has at least this many other runs to predict it from.
 MIN_OTHER_RUNS = 5
+PREDICTOR_METHOD = "predictor"
+# A family's own centre and sigma need this many out-of-fold residuals; fewer are scored pooled.
+MIN_GROUP_RESIDUALS = 20
 
 
 @dataclass(frozen=True)
@@ -148,3 +159,42 @@ def _anomaly_row(key: dict, runs: pd.DataFrame, anomaly: Anomaly, detected_at: d
         "noise_sigma_pct": anomaly.sigma_pct,
         "run_id": runs["run_id"].iloc[anomaly.index],
     }
+
+
+def predictor_anomalies(
+    work: pd.DataFrame, out_of_fold_s: np.ndarray, detected_at: datetime, threshold: float = ANOMALY_Z
+) -> pd.DataFrame:
+    """`anomalies` rows (method `predictor`) of the rows of `work` (`modelling.stored_work`) whose
+    log residual against their out-of-fold prediction is at least `threshold` robust sigmas from
+    their family's median residual."""
+    residuals = np.log(work["seconds"].to_numpy(float) / np.asarray(out_of_fold_s, float))
+    finite = np.isfinite(residuals)
+    families = work["family"].fillna("other").to_numpy()
+    # A family with enough residuals is centred on its own median miss and scored in its own sigma;
+    # the others keep the out-of-fold expectation of zero and the pooled sigma of every deviation.
+    centres, sigmas, pooled = np.zeros(residuals.size), np.full(residuals.size, np.nan), finite.copy()
+    for family in np.unique(families[finite]):
+        mine = finite & (families == family)
+        if mine.sum() >= MIN_GROUP_RESIDUALS:
+            centres[mine] = np.median(residuals[mine])
+            sigmas[mine] = robust_sigma(residuals[mine] - centres[mine])
+            pooled &= ~mine
+    if pooled.any():
+        sigmas[pooled] = robust_sigma(residuals[finite] - centres[finite])
+    z = (residuals - centres) / sigmas
+    flagged = np.flatnonzero(finite & (np.abs(np.nan_to_num(z)) >= threshold))
+    rows = [
+        {
+            **{name: work[name].iloc[i] for name in (*SERIES_KEY, "run_id")},
+            "detected_at": detected_at,
+            "metric": METRIC,
+            "value": float(work["seconds"].iloc[i]) * 1e3,
+            "expected": float(out_of_fold_s[i]) * math.exp(centres[i]) * 1e3,
+            "robust_z": float(z[i]),
+            "method": PREDICTOR_METHOD,
+            "noise_sigma_pct": (math.exp(sigmas[i]) - 1.0) * 100.0,
+        }
+        for i in flagged
+    ]
+    return pd.DataFrame(rows, columns=[*SERIES_KEY, "run_id", "detected_at", "metric", "value", "expected",
+                                       "robust_z", "method", "noise_sigma_pct"])  # fmt: skip

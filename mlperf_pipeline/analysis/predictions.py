@@ -12,12 +12,13 @@ hardware (its peak is measured, its efficiencies are another dtype's).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mlperf_pipeline.analysis.anomalies import predictor_anomalies
 from mlperf_pipeline.analysis.modelling import stored_work
 from mlperf_pipeline.analysis.prediction_grid import GRID_SEQ_LEN, count_requests, counted, grid_rows, skillsets_in
 from mlperf_pipeline.analysis.predictor import MODEL_VERSION, train
@@ -36,6 +37,8 @@ class PredictionRun:
     trained_rows: int
     held_out: Accuracy | None  # the training rows predicted out of fold, held out by architecture
     holdout_accuracy: Accuracy | None  # the holdout types' measured rows against their predictions
+    # `anomalies` rows of method `predictor`: training rows far from their out-of-fold prediction
+    anomalies: pd.DataFrame = field(default_factory=pd.DataFrame)
     model_version: str = MODEL_VERSION
 
 
@@ -72,6 +75,7 @@ def predict_stored(
         accuracy(measured_holdout["measured_ms"].to_numpy(), measured_holdout["predicted_ms"].to_numpy())
         if not measured_holdout.empty
         else None,
+        predictor_anomalies(training, trained.out_of_fold_s, predicted_at),
     )
 
 

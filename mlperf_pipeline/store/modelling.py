@@ -1,4 +1,5 @@
-"""Reading the modelling tables: measured ceilings, calibration history, predictions."""
+"""Reading and writing the modelling tables: measured ceilings, calibration history, predictions,
+counts, and the predictor's anomalies."""
 
 from __future__ import annotations
 
@@ -70,4 +71,15 @@ def write_workload_counts(db_path: DbPath, rows: list[dict], timeout_s: float = 
         )
         conn.unregister("incoming")
         _insert(conn, "workload_counts", frame)
+    return len(frame)
+
+
+def write_predictor_anomalies(db_path: DbPath, rows: list[dict], timeout_s: float = 60.0) -> int:
+    """Replace every stored anomaly of method `predictor` with `rows`: each predictor run judges
+    the whole current set again. The series detector's anomalies (`write_anomalies`) stay."""
+    frame = _staged_frame("anomalies", rows, fixed={})
+    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+        conn.execute("DELETE FROM anomalies WHERE method = 'predictor'")
+        if not frame.empty:
+            _insert(conn, "anomalies", frame)
     return len(frame)

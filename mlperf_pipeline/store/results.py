@@ -134,7 +134,10 @@ def write_anomalies(
     matches = " AND ".join(f"a.{name} IS NOT DISTINCT FROM j.{name}" for name in SERIES_KEY)
     with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
         conn.register("judged_series", judged[list(SERIES_KEY)])
-        conn.execute(f"DELETE FROM anomalies a USING judged_series j WHERE {matches}")
+        # The predictor's anomalies (method `predictor`, `store/modelling.py`) are its to replace.
+        conn.execute(
+            f"DELETE FROM anomalies a USING judged_series j WHERE {matches} AND a.method IS DISTINCT FROM 'predictor'"
+        )
         conn.unregister("judged_series")
         if not frame.empty:
             _insert(conn, "anomalies", frame)

@@ -84,3 +84,41 @@ def test_leave_one_out_medians_from_one_sort_match_the_plain_ones(size):
     y[2] = y[3]
     plain = [np.median(np.delete(y, i)) for i in range(size)]
     assert np.allclose(expected_levels(y, []), plain)
+
+
+def _work(residuals: np.ndarray, families: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    n = residuals.size
+    work = pd.DataFrame(
+        {
+            "hardware": "cpu",
+            "model_type": [f"type{i}" for i in range(n)],
+            "size": "full",
+            "batch_size": 1,
+            "seq_len": 128,
+            "dtype": "float32",
+            "scenario": "latency",
+            "workers": 1,
+            "run_id": [f"run{i}" for i in range(n)],
+            "family": families,
+            "seconds": 0.1 * np.exp(residuals),
+        }
+    )
+    return work, np.full(n, 0.1)
+
+
+def test_the_predictor_flags_a_type_far_from_its_out_of_fold_prediction_not_a_family_it_misses_alike():
+    from mlperf_pipeline.analysis.anomalies import predictor_anomalies
+
+    # Family "text": 40 types the predictor misses by +30% alike (within ±8% of that), one of them
+    # 2x slower still; family "vision": 6 types missed by ±5% (scored against zero, pooled sigma).
+    text = np.log(1.3) + np.linspace(-0.08, 0.08, 40)
+    text[7] += np.log(2.0)
+    vision = np.linspace(-0.05, 0.05, 6)
+    work, predicted = _work(np.concatenate([text, vision]), ["text"] * 40 + ["vision"] * 6)
+    found = predictor_anomalies(work, predicted, datetime(2026, 12, 1))
+    assert found["model_type"].tolist() == ["type7"] and found["method"].tolist() == ["predictor"]
+    assert found["robust_z"].iloc[0] > ANOMALY_Z and found["run_id"].iloc[0] == "run7"
+    assert found["expected"].iloc[0] == pytest.approx(100.0 * 1.3, rel=0.05)  # the family's own miss
+    # Misses spread evenly within ±8%: nothing flagged (no fixed share).
+    calm, predicted = _work(np.linspace(-0.08, 0.08, 46), ["text"] * 46)
+    assert predictor_anomalies(calm, predicted, datetime(2026, 12, 1)).empty

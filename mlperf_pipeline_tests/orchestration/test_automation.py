@@ -243,3 +243,6 @@ def test_nightly_schedule_forces_sentinels_and_fills_gaps_in_ranges(instance):
     assert not any(start.startswith("cuda|bert") for start, _, _ in runs)
     assert not any(force for start, _, force in runs if not start.startswith("cpu|"))
     assert len({r.run_key for r in requests}) == len(requests)
+    # Sentinels at full size where it fits (profile `main`), the sweep as the tiny coverage pass.
+    profiles = {r.tags[RANGE_START_TAG]: r.tags["mlperf/profile"] for r in requests}
+    assert profiles["cpu|bert"] == "main" and profiles["cpu|beit"] == "default"

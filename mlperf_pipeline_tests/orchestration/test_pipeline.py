@@ -181,6 +181,30 @@ def test_bad_run_config_is_refused_before_anything_is_stored(instance, tmp_path,
     assert read_current_results(tmp_path / "results.duckdb").empty
 
 
+@pytest.mark.slow
+def test_a_profile_asking_for_an_unknown_size_is_refused_naming_the_profile_and_the_field(
+    instance, tmp_path, monkeypatch
+):
+    import yaml
+
+    from mlperf_pipeline.settings import _PACKAGED
+
+    settings = yaml.safe_load(_PACKAGED.read_text())
+    settings["profiles"]["huge"] = {"size": ["full", "huge"]}
+    (tmp_path / "settings.yaml").write_text(yaml.safe_dump(settings))
+    monkeypatch.setenv("MLPERF_SETTINGS", str(tmp_path / "settings.yaml"))
+    instance.add_dynamic_partitions("model_type", ["bert"])
+    with pytest.raises(Exception, match=r"benchmark profile 'huge'.*size must be one of"):
+        dg.materialize(
+            [skillsets, benchmark_results],
+            partition_key="cpu|bert",
+            instance=instance,
+            resources=resources_under(tmp_path),
+            tags={"mlperf/profile": "huge"},
+        )
+    assert read_current_results(tmp_path / "results.duckdb").empty
+
+
 def test_a_run_whose_process_died_is_marked_failed_by_the_next_start(instance):
     import subprocess
     import sys

@@ -97,3 +97,19 @@ def test_counting_leaves_the_model_as_it_was():
     layer = torch.nn.Linear(4, 3)
     count_forward(layer, {"input": torch.ones(2, 4)})
     assert all(parameter.requires_grad for parameter in layer.parameters())
+
+
+def test_a_grid_of_batches_is_counted_on_one_model_as_each_batch_alone():
+    from mlperf_pipeline.skillsets.runtime.build import count_parameters_on_meta
+    from mlperf_pipeline.skillsets.runtime.counting import count_workloads
+
+    gpt2, bert = spec_for("gpt2").info(), spec_for("bert").info()
+    counts, params = count_workloads(gpt2, "tiny", [1, 8], 32)
+    assert params == count_parameters_on_meta(gpt2, "tiny")
+    for batch in (1, 8):
+        alone = count_on_meta(gpt2, "tiny", batch, 32)
+        assert (counts[batch].flops, counts[batch].bytes, counts[batch].ops) == (alone.flops, alone.bytes, alone.ops)
+    # bert's mask asks for real values on meta: each batch is counted again without it, on the same model.
+    masked, _ = count_workloads(bert, "tiny", [1, 4], 32)
+    assert all(count.reason is None for count in masked.values())
+    assert masked[4].flops == pytest.approx(4 * masked[1].flops, rel=1e-6)

@@ -263,3 +263,19 @@ def test_environments_are_recorded_once_per_fingerprint_and_read_back(db_path):
     assert record_environments(db_path, {"cpu": ("fp-1", {"changed": True})}) == 0  # first recorded stands
     assert record_environments(db_path, {"cpu": ("fp-2", {**first, "packages": {"torch": "2.14.0"}})}) == 1
     assert read_environments(db_path) == {"fp-1": first, "fp-2": {"hardware": "cpu", "packages": {"torch": "2.14.0"}}}
+
+
+def test_the_predictor_and_the_series_detector_each_replace_only_their_own_anomalies(db_path):
+    from mlperf_pipeline.store.modelling import write_predictor_anomalies
+    from mlperf_pipeline.store.results import read_anomalies, write_anomalies
+
+    key = {"hardware": "cpu", "model_type": "bert", "size": "full", "batch_size": 1, "seq_len": 128}
+    key.update(dtype="float32", scenario="latency", workers=1)
+    anomaly = {**key, "metric": "latency_ms_p50", "detected_at": datetime(2025, 1, 2)}
+    write_anomalies(db_path, [{**anomaly, "run_id": "s-1", "robust_z": 4.0, "method": "series"}], pd.DataFrame([key]))
+    assert write_predictor_anomalies(db_path, [{**anomaly, "run_id": "p-1", "robust_z": 5.0, "method": "predictor"}])
+    write_anomalies(db_path, [], pd.DataFrame([key]))  # the series detector clears its own finding
+    assert read_anomalies(db_path)["run_id"].tolist() == ["p-1"]
+    write_anomalies(db_path, [{**anomaly, "run_id": "s-2", "robust_z": 4.0, "method": "series"}], pd.DataFrame([key]))
+    assert write_predictor_anomalies(db_path, []) == 0  # the next predictor run finds nothing
+    assert read_anomalies(db_path)["run_id"].tolist() == ["s-2"]

@@ -221,7 +221,9 @@ def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared
     done: dict[str, list[PartitionResult]] = {key: [] for key in inputs_of}
     for unit_key, slices in itertools.chain(skipped, finished):
         unit = units[unit_key]
-        done[unit.key].append(_unit_result(unit, slices, limits))
+        # Under the device lock: the concurrent scenario (`workers`) starts its processes here.
+        with device_lock(settings.lock_dir, unit.context.hardware):
+            done[unit.key].append(_unit_result(unit, slices, limits))
         if len(done[unit.key]) < left[unit.key]:
             continue
         result = PartitionResult.joined(done.pop(unit.key))

@@ -17,6 +17,7 @@ from mlperf_pipeline.orchestration.automation import refresh_after_results
 from mlperf_pipeline.orchestration.metadata import column_schema
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.report.markdown import markdown_table
+from mlperf_pipeline.store.modelling import write_predictor_anomalies
 from mlperf_pipeline.store.results import records_for, write_table_rows
 
 ROOFLINE_CALIBRATION = dg.AssetKey("roofline_calibration")
@@ -203,6 +204,7 @@ def performance_predictor(
         )
         if run is not None:
             write_table_rows(results_store.path, "predictions", records_for("predictions", run.rows))
+            write_predictor_anomalies(results_store.path, records_for("anomalies", run.anomalies))
     seconds = time.monotonic() - started
     if run is None:
         reason = NOTHING_TO_FIT
@@ -225,6 +227,8 @@ def performance_predictor(
             "held_out_by_architecture": dg.MetadataValue.json(held_out.to_dict() if held_out else {}),
             "holdout_accuracy": dg.MetadataValue.json(run.holdout_accuracy.to_dict() if run.holdout_accuracy else {}),
             "model_version": run.model_version,
+            # rows ≥ 3 robust sigmas from what a predictor trained without their architecture expects
+            "predictor_anomalies": len(run.anomalies),
             "preview": dg.MetadataValue.md(_predictions_preview(run.rows)),
             "seconds": round(seconds, 1),
         },

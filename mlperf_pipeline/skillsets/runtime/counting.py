@@ -111,18 +111,24 @@ def count_forward(model, inputs: dict) -> ForwardCount:
     return ForwardCount(float(flops), float(traffic.bytes), traffic.ops)
 
 
+def _meta_model(info, size: str, dtype: str = "float32"):
+    """`build_model(info, size)` on the meta device: a full size without allocating it."""
+    import torch
+
+    from mlperf_pipeline.skillsets.runtime.build import _config_for_class, build_config, model_class, torch_dtype
+
+    config = _config_for_class(model_class(info), build_config(info, size))
+    with torch.device("meta"):
+        return model_class(info)._from_config(config, dtype=torch_dtype(dtype)).eval()
+
+
 def count_on_meta(info, size: str, batch_size: int, seq_len: int, dtype: str = "float32") -> ForwardCount:
     """The count of a forward of `build_model(info, size)` built on the meta device: full sizes
     are counted without allocating them. Raises what building or the inputs raise; a forward
     that needs real values (`.item()`, weight-norm parametrisations) fails on meta."""
-    import torch
-
-    from mlperf_pipeline.skillsets.runtime.build import _config_for_class, build_config, model_class, torch_dtype
     from mlperf_pipeline.skillsets.runtime.inputs import make_inputs
 
-    config = _config_for_class(model_class(info), build_config(info, size))
-    with torch.device("meta"):
-        model = model_class(info)._from_config(config, dtype=torch_dtype(dtype)).eval()
+    model = _meta_model(info, size, dtype)
     return count_forward(model, make_inputs(model, info, batch_size, seq_len, "meta", dtype))
 
 
@@ -132,51 +138,61 @@ REAL_COUNT_MAX_PARAMS = 1_000_000_000
 COUNTING_VERSION = "1"  # bumped when the convention changes: stored counts are then counted again
 
 
-def count_workload(info, size: str, batch_size: int, seq_len: int) -> ForwardCount:
-    """The count of one float32 forward, without allocating a full-size model where possible.
+def count_workloads(info, size: str, batches, seq_len: int) -> tuple[dict[int, ForwardCount], int | None]:
+    """The count of one float32 forward at each batch size, without allocating a full-size model
+    where possible, each model built once for all the batches.
 
     On the meta device first. A forward that needs real values there (bert and t5 ask an all-ones
     attention mask `.all()`) is counted again without the mask: an all-ones mask changes nothing but
     the mask's own elementwise operators (no FLOPs, a few bytes). Failing that, on real cpu tensors,
-    for a model of at most REAL_COUNT_MAX_PARAMS parameters."""
-    from mlperf_pipeline.skillsets.runtime.build import build_model, count_parameters_on_meta
+    for a model of at most REAL_COUNT_MAX_PARAMS parameters. Also returns the parameter count
+    (tied weights once), None where the model cannot be built."""
+    from mlperf_pipeline.skillsets.runtime.build import build_model
+
+    try:
+        model = _meta_model(info, size)
+    except Exception as error:  # the config or the class cannot be built: the type cannot be counted
+        return dict.fromkeys(batches, _failed(error)), None
+    params = sum(parameter.numel() for parameter in model.parameters())
+    counts = {batch: _counted(model, info, batch, seq_len, "meta") for batch in batches}
+    for batch, count in counts.items():
+        if count.reason and "meta tensors" in count.reason:
+            counts[batch] = _counted(model, info, batch, seq_len, "meta", without_mask=True) or count
+    failing = [batch for batch, count in counts.items() if count.reason]
+    if not failing or params > REAL_COUNT_MAX_PARAMS:
+        return counts, params
+    try:
+        real = build_model(info, size)
+    except Exception as error:
+        return {**counts, **dict.fromkeys(failing, _failed(error))}, params
+    return {**counts, **{batch: _counted(real, info, batch, seq_len, "cpu") for batch in failing}}, params
+
+
+def _failed(error: Exception) -> ForwardCount:
+    return ForwardCount.failed(f"counting failed: {type(error).__name__}: {error}")
+
+
+def _counted(model, info, batch_size: int, seq_len: int, device: str, without_mask: bool = False):
+    """The count of `model` on inputs made on `device`; None where `without_mask` finds no mask
+    to leave out or still fails."""
     from mlperf_pipeline.skillsets.runtime.inputs import make_inputs
 
     try:
-        count = count_on_meta(info, size, batch_size, seq_len)
-        if count.reason and "meta tensors" in count.reason:
-            count = _without_mask(info, size, batch_size, seq_len) or count
-        if count.reason is None:
-            return count
-        if count_parameters_on_meta(info, size) > REAL_COUNT_MAX_PARAMS:
-            return count
-        model = build_model(info, size)
-        return count_forward(model, make_inputs(model, info, batch_size, seq_len, "cpu", "float32"))
-    except Exception as error:  # building or the inputs failed: the type cannot be counted
-        return ForwardCount.failed(f"counting failed: {type(error).__name__}: {error}")
-
-
-def _without_mask(info, size: str, batch_size: int, seq_len: int) -> ForwardCount | None:
-    import torch
-
-    from mlperf_pipeline.skillsets.runtime.build import _config_for_class, build_config, model_class
-    from mlperf_pipeline.skillsets.runtime.inputs import make_inputs
-
-    config = _config_for_class(model_class(info), build_config(info, size))
-    with torch.device("meta"):
-        model = model_class(info)._from_config(config).eval()
-    inputs = make_inputs(model, info, batch_size, seq_len, "meta", "float32")
-    if "attention_mask" not in inputs:
-        return None
-    inputs.pop("attention_mask")
-    count = count_forward(model, inputs)
-    return count if count.reason is None else None
+        inputs = make_inputs(model, info, batch_size, seq_len, device, "float32")
+    except Exception as error:  # the inputs cannot be made: the type cannot be counted
+        return None if without_mask else _failed(error)
+    if without_mask:
+        if inputs.pop("attention_mask", None) is None:
+            return None
+        count = count_forward(model, inputs)
+        return count if count.reason is None else None
+    return count_forward(model, inputs)
 
 
 def count_grid(item: dict) -> dict:
     """In an isolated process: the counts of one model type at one size for each batch of `item`
     (`info`: a `SkillsetInfo`'s fields, or `skillset_path`: a generated module whose INFO to use)."""
-    from mlperf_pipeline.skillsets.runtime.build import SkillsetInfo, count_parameters_on_meta
+    from mlperf_pipeline.skillsets.runtime.build import SkillsetInfo
 
     if item.get("skillset_path"):
         from pathlib import Path
@@ -186,11 +202,5 @@ def count_grid(item: dict) -> dict:
         info = load_skillset_module(Path(item["skillset_path"])).INFO
     else:
         info = SkillsetInfo(**item["info"])
-    counts = {
-        str(batch): count_workload(info, item["size"], batch, item["seq_len"]).fields() for batch in item["batches"]
-    }
-    try:
-        params = count_parameters_on_meta(info, item["size"])
-    except Exception:
-        params = None
-    return {"status": "ok", "counts": counts, "params": params}
+    counts, params = count_workloads(info, item["size"], item["batches"], item["seq_len"])
+    return {"status": "ok", "counts": {str(batch): count.fields() for batch, count in counts.items()}, "params": params}

@@ -1,0 +1,109 @@
+"""How long the predictor's first count of the whole catalogue takes: every type × its grid, from nothing.
+
+    .venv/bin/python benchmarks/counting.py [--skillsets .mlperf/skillsets] [--sample 16] [--rounds 2]
+
+`performance_predictor` counts FLOPs, bytes and operators of every catalogue type at full size (and
+at tiny size where a skillset is generated) for batch 1, 8 and 32, seq 128, on the meta device in
+isolated processes (`analysis/prediction_grid.py`), and keeps them in `workload_counts`. A fresh
+store counts everything once. This prints:
+
+1. a sample of (type, size) pairs counted by fork servers that preload only torch, transformers and
+   the runtime (the baseline: what every child imported again before the preload of
+   `skillsets/isolated.DEFAULT_PRELOAD`) and by today's, taking turns over `--rounds` rounds, each
+   with fresh servers: seconds per pair and the ratio;
+2. the whole catalogue counted into a fresh temporary store through `counted()`, as the asset does
+   (2 processes at a time): wall time, pairs, pairs per second, and the types that cannot be counted
+   by reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE_PRELOAD = ("torch", "transformers", "mlperf_pipeline.skillsets.runtime")
+
+
+def _requests(skillsets_dir: Path):
+    from mlperf_pipeline.analysis.prediction_grid import count_requests, skillsets_in
+    from mlperf_pipeline.catalog.catalog import build_catalog
+
+    entries = [entry for entry in build_catalog(with_configs=False) if entry.has_model_class]
+    return count_requests(entries, skillsets_in(skillsets_dir, "cpu"))
+
+
+def _seconds_per_pair(requests, preload) -> float:
+    from mlperf_pipeline.skillsets.isolated import IsolatedCalls
+    from mlperf_pipeline.skillsets.runtime.counting import count_grid
+
+    calls = IsolatedCalls(jobs=2, timeout_s=300, preload=preload)
+    started = time.perf_counter()
+    for _ in calls.results(count_grid, [request.item() for request in requests]):
+        pass
+    return (time.perf_counter() - started) / len(requests)
+
+
+def compare_preloads(requests, sample: int, rounds: int) -> None:
+    from mlperf_pipeline.skillsets.isolated import DEFAULT_PRELOAD
+
+    chosen = random.Random(0).sample(requests, min(sample, len(requests)))
+    timings = {"baseline": [], "today": []}
+    for _ in range(rounds):
+        for name, preload in (("baseline", BASELINE_PRELOAD), ("today", DEFAULT_PRELOAD)):
+            timings[name].append(_seconds_per_pair(chosen, preload))
+            print(f"  {name}: {timings[name][-1]:.2f} s a pair", flush=True)
+    base, today = statistics.median(timings["baseline"]), statistics.median(timings["today"])
+    print(f"\n{len(chosen)} pairs, {rounds} rounds, 2 processes at a time")
+    print("| preload | s a pair (median of rounds) | ratio to baseline |\n|---|---|---|")
+    print(f"| torch, transformers, runtime (baseline) | {base:.2f} | 1.00 |")
+    print(f"| `DEFAULT_PRELOAD` | {today:.2f} | {today / base:.2f} |")
+
+
+def whole_catalogue(requests) -> None:
+    from mlperf_pipeline.analysis.prediction_grid import counted
+    from mlperf_pipeline.skillsets.isolated import IsolatedCalls
+    from mlperf_pipeline.store.db import connect
+
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "results.duckdb"
+        with connect(db):  # a fresh store, migrated
+            pass
+        started = time.perf_counter()
+        counts = counted(db, requests, IsolatedCalls(jobs=2, timeout_s=300), progress=lambda line: print(f"  {line}"))
+        wall = time.perf_counter() - started
+    sizes = Counter(request.size for request in requests)
+    reasons = Counter(
+        reason.split(":")[0] + ": " + reason.split(":")[1].strip()[:40] if ":" in reason else reason
+        for reason in counts["count_reason"].dropna()
+    )
+    print(f"\nwhole catalogue: {len(requests)} (type, size) pairs ({sizes['full']} full, {sizes['tiny']} tiny)")
+    print("| wall time | pairs a second | grid points | without a count |\n|---|---|---|---|")
+    print(
+        f"| {wall / 60:.1f} min | {len(requests) / wall:.2f} | {len(counts)} | {counts['count_reason'].notna().sum()} |"
+    )
+    for reason, n in reasons.most_common(10):
+        print(f"  {n:4d}  {reason}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--skillsets", default=str(ROOT / ".mlperf" / "skillsets"))
+    parser.add_argument("--sample", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--skip-catalogue", action="store_true", help="only the preload comparison")
+    args = parser.parse_args(argv)
+    requests = _requests(Path(args.skillsets))
+    compare_preloads(requests, args.sample, args.rounds)
+    if not args.skip_catalogue:
+        whole_catalogue(requests)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
