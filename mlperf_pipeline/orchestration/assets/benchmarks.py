@@ -217,14 +217,13 @@ def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared
     )
     finished = passes_over(runnable, grid, run_slice)
     skipped = ((key, None) for key, unit in units.items() if not unit.context.runnable)
-    left = {key: sum(unit.key == key for unit in units.values()) for key in inputs_of}
     done: dict[str, list[PartitionResult]] = {key: [] for key in inputs_of}
     for unit_key, slices in itertools.chain(skipped, finished):
         unit = units[unit_key]
         # Under the device lock: the concurrent scenario (`workers`) starts its processes here.
         with device_lock(settings.lock_dir, unit.context.hardware):
             done[unit.key].append(_unit_result(unit, slices, limits))
-        if len(done[unit.key]) < left[unit.key]:
+        if len(done[unit.key]) < len(grid.sizes):  # every partition has one unit per size
             continue
         result = PartitionResult.joined(done.pop(unit.key))
         materialization = _written(context, settings, store, shared, unit, result, inputs_of[unit.key])
