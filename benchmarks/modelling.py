@@ -15,8 +15,9 @@ Reads a results store that holds `hardware_ceilings` and measured rows with coun
    come from a predictor trained (with its own inner held-out residuals) without that fold;
 4. with `--rerun-db` (a store of the same configurations measured again): the noise floor, how far
    the re-measured medians land from the first (the same statistics, re-measurement as the
-   "prediction"); and the drift test: a fit on the re-measurement against the first fit, and on the
-   re-measurement with every row of one family made 20% slower;
+   "prediction"); and the drift test (`analysis/drift.py`, each family's predicted time): a fit on
+   the re-measurement against the first fit, and, for each family the test judges in turn, a fit
+   on the re-measurement with every row of that family made 20% slower;
 5. the wall time of each step.
 """
 
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from mlperf_pipeline.analysis.calibration import calibrate
-from mlperf_pipeline.analysis.drift import against_previous
+from mlperf_pipeline.analysis.drift import drifts, family_times
 from mlperf_pipeline.analysis.modelling import stored_work
 from mlperf_pipeline.analysis.predictor import predict_point, train
 from mlperf_pipeline.analysis.validation import (
@@ -44,6 +45,26 @@ from mlperf_pipeline.analysis.validation import (
 
 TOKENS = 128
 SERIES = ["hardware", "model_type", "size", "batch_size", "seq_len", "dtype"]
+
+
+def drift_table(first: pd.DataFrame, rerun: pd.DataFrame) -> list[str]:
+    """The drift test of a fit on the re-measurement against the first fit, then with each judged
+    family of the re-measurement made 20% slower in turn: which families each fit flags."""
+    calibration = calibrate(rerun)
+    judged = [time.key for time in family_times(calibration, rerun, first)]
+    lines = ["| re-measurement | families flagged | change of the family's predicted time |", "|---|---|---|"]
+    cases = [("unchanged", None)] + [(f"{family} 20% slower", family) for _, family, _ in judged]
+    for label, family in cases:
+        work = rerun.copy()
+        if family is not None:
+            work.loc[work["family"] == family, "seconds"] *= 1.2
+            work["latency_ms_p50"] = work["seconds"] * 1e3
+            calibration = calibrate(work)
+        found = drifts(calibration, work, first)
+        flagged = ", ".join(f"{d.key[1]} ({d.method})" for d in found) or "none"
+        change = ", ".join(f"{d.change_pct:+.1f}% (p={d.p_value:.2g})" for d in found) or "-"
+        lines.append(f"| {label} | {flagged} | {change} |")
+    return [f"families judged (own interval, ≥ 3 types): {', '.join(key[1] for key in judged)}\n", *lines]
 
 
 def closed_form_table() -> list[str]:
@@ -161,13 +182,7 @@ def main() -> None:
               f"{floor.within_pct:.0f}% within ±10%\n")  # fmt: skip
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         first = pd.DataFrame(_timed("calibration with bootstrap", timings, calibrate, work).param_rows(now, "first"))
-        again = pd.DataFrame(calibrate(rerun).param_rows(now, "rerun"))
-        print(f"drift, fresh re-measurement: {[d.describe() for d in against_previous(first, again)] or 'none'}")
-        family = rerun["family"].value_counts().index[0]
-        slowed = rerun.copy()
-        slowed.loc[slowed["family"] == family, "seconds"] *= 1.2
-        drifted = against_previous(first, pd.DataFrame(calibrate(slowed).param_rows(now, "slowed")))
-        print(f"drift, {family} 20% slower: {[d.describe() for d in drifted] or 'none'}\n")
+        print("\n".join(_timed("drift tests", timings, drift_table, first, rerun)), "\n")
     print("## Wall time\n")
     print("| step | seconds |\n|---|---|")
     for label, seconds in timings.items():

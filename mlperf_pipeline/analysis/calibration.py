@@ -15,7 +15,7 @@ small models on cpu. They are fitted per (hardware, family, dtype):
   on its log-parameters worth the types it lacks (one type: two types' worth of its rows), so one
   or two types do not fit their own noise; from `OWN_FIT_TYPES` types on, a family follows its data;
 - with 95% intervals from a bootstrap that resamples whole model types (the rows of one type are
-  not independent evidence), percentiles of the refitted parameters.
+  not independent evidence) within each family, percentiles of the refitted parameters.
 """
 
 from __future__ import annotations
@@ -100,17 +100,19 @@ class Group:
     dtype: str
 
 
-def _fit_groups(work: pd.DataFrame) -> dict[Group, Params]:
-    """The pooled fit of each (hardware, dtype), then each family's, pulled towards its pool."""
+def _fit_groups(work: pd.DataFrame, types_of: dict[Group, int] | None = None) -> dict[Group, Params]:
+    """The pooled fit of each (hardware, dtype), then each family's, pulled towards its pool by a
+    penalty that depends on its number of types (`types_of`, default: as many as `work` holds)."""
     fitted: dict[Group, Params] = {}
     for (hardware, dtype), pool in work.groupby(["hardware", "dtype"], sort=True):
         pooled = fit(pool)
         fitted[Group(hardware, POOLED, dtype)] = pooled
         for family, rows in pool.groupby("family", sort=True):
             # The penalty is in rows: the missing types' worth of the family's rows per type.
-            types = max(rows["model_type"].nunique(), 1)
+            group = Group(hardware, family, dtype)
+            types = max((types_of or {}).get(group) or rows["model_type"].nunique(), 1)
             weight = max(OWN_FIT_TYPES - types, 0) * len(rows) / types
-            fitted[Group(hardware, family, dtype)] = fit(rows, pooled, weight)
+            fitted[group] = fit(rows, pooled, weight)
     return fitted
 
 
@@ -120,6 +122,7 @@ class Calibration:
     intervals: dict[Group, dict[str, tuple[float, float] | None]]
     n_points: dict[Group, int]
     n_types: dict[Group, int]
+    draws: dict[Group, np.ndarray]  # the bootstrap's refitted log-parameters (one row per draw), for the drift test
 
     def params_for(self, hardware: str, family: str, dtype: str) -> Params | None:
         """A family's parameters; else its hardware's pooled ones for the dtype (a family never
@@ -177,32 +180,39 @@ def calibrate(work: pd.DataFrame, bootstrap: int = BOOTSTRAP, seed: int = 0) -> 
         raise ValueError("no rows to calibrate on: none has FLOPs, bytes, operators and measured ceilings")
     params = _fit_groups(work)
     draws: dict[Group, list[np.ndarray]] = {group: [] for group in params}
-    types = np.array(sorted(work["model_type"].unique()))
+    types_of = {group: members(work, group)["model_type"].nunique() for group in params}
+    # Resampled within each family, which keeps its number of types, and refitted with the
+    # penalty the real fit had: a resample that happens to hold two distinct types of a family of
+    # six would otherwise be pulled to the pool, a swing the real fit can never make.
+    strata = [np.array(sorted(rows["model_type"].unique())) for _, rows in work.groupby("family", sort=True)]
     by_type = {model_type: rows for model_type, rows in work.groupby("model_type")}
     generator = np.random.default_rng(seed)
-    for _ in range(bootstrap if types.size >= MIN_TYPES_FOR_INTERVAL else 0):
-        chosen = generator.choice(types, size=types.size, replace=True)
+    total_types = sum(stratum.size for stratum in strata)
+    for _ in range(bootstrap if total_types >= MIN_TYPES_FOR_INTERVAL else 0):
+        chosen = [model_type for stratum in strata for model_type in generator.choice(stratum, size=stratum.size)]
         resampled = pd.concat([by_type[model_type] for model_type in chosen], ignore_index=True)
-        for group, refitted in _fit_groups(resampled).items():
+        for group, refitted in _fit_groups(resampled, types_of).items():
             draws[group].append(refitted.logs)
     tail = (1 - CONFIDENCE) / 2 * 100
     intervals = {}
     for group, logs in draws.items():
-        types_in_group = _members(work, group)["model_type"].nunique()
+        types_in_group = members(work, group)["model_type"].nunique()
         if not logs or len(logs) < bootstrap / 2 or types_in_group < MIN_TYPES_FOR_INTERVAL:
             intervals[group] = {}  # too few types for a bootstrap to mean anything
             continue
         low, high = np.exp(np.percentile(np.array(logs), [tail, 100 - tail], axis=0))
         intervals[group] = {name: (float(low[i]), float(high[i])) for i, name in enumerate(PARAMETERS)}
-    members = {group: _members(work, group) for group in params}
+    rows_of = {group: members(work, group) for group in params}
     return Calibration(
         params,
         intervals,
-        {group: len(rows) for group, rows in members.items()},
-        {group: rows["model_type"].nunique() for group, rows in members.items()},
+        {group: len(rows) for group, rows in rows_of.items()},
+        {group: rows["model_type"].nunique() for group, rows in rows_of.items()},
+        {group: np.array(logs) for group, logs in draws.items() if logs},
     )
 
 
-def _members(work: pd.DataFrame, group: Group) -> pd.DataFrame:
+def members(work: pd.DataFrame, group: Group) -> pd.DataFrame:
+    """The rows of `work` a group was fitted to: its family's, or for the pool every family's."""
     rows = work[(work["hardware"] == group.hardware) & (work["dtype"] == group.dtype)]
     return rows if group.family == POOLED else rows[rows["family"] == group.family]

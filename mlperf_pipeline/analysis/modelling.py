@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from mlperf_pipeline.analysis.calibration import BOOTSTRAP, Calibration, calibrate, fit_rows
-from mlperf_pipeline.analysis.drift import KEY, Drift, against_previous, change_points
+from mlperf_pipeline.analysis.drift import KEY, Drift, drifts
 from mlperf_pipeline.analysis.roofline import rooflines_of
 from mlperf_pipeline.analysis.validation import (
     Accuracy,
@@ -53,10 +53,9 @@ def calibrate_stored(db_path: DbPath, fitted_at, run_id: str, bootstrap: int = B
     calibration = calibrate(work, bootstrap=bootstrap)
     rows = pd.DataFrame(calibration.param_rows(fitted_at, run_id))
     rows["n_types"] = [calibration.n_types[group] for group in _groups_of_rows(calibration, rows)]
-    history = read_calibration_history(db_path)
-    drifts = _drifts(history, rows)
-    _mark(rows, drifts)
-    return CalibrationRun(calibration, rows, drifts, work, _held_out(work))
+    found = drifts(calibration, work, read_calibration_history(db_path))
+    _mark(rows, found)
+    return CalibrationRun(calibration, rows, found, work, _held_out(work))
 
 
 def _groups_of_rows(calibration: Calibration, rows: pd.DataFrame):
@@ -64,16 +63,9 @@ def _groups_of_rows(calibration: Calibration, rows: pd.DataFrame):
     return [lookup[key] for key in zip(rows["hardware"], rows["family"], rows["dtype"])]
 
 
-def _drifts(history: pd.DataFrame, rows: pd.DataFrame) -> list[Drift]:
-    if history.empty:
-        return []
-    previous = history[history["run_id"] == history.sort_values("fitted_at")["run_id"].iloc[-1]]
-    combined = pd.concat([history[list(rows.columns.intersection(history.columns))], rows], ignore_index=True)
-    return against_previous(previous, rows) + change_points(combined)
-
-
-def _mark(rows: pd.DataFrame, drifts: list[Drift]) -> None:
-    by_key = {drift.key: drift for drift in drifts}
+def _mark(rows: pd.DataFrame, found: list[Drift]) -> None:
+    """A drifted family's time moved: every parameter row of its group is marked."""
+    by_key = {drift.key: drift for drift in found}
     keys = list(zip(*(rows[name] for name in KEY)))
     rows["drift"] = [key in by_key for key in keys]
     rows["drift_method"] = [by_key[key].method if key in by_key else None for key in keys]

@@ -16,7 +16,7 @@ are a negligible share). FLOPs and operators do not depend on the dtype.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -52,8 +52,13 @@ class CountRequest:
             "seq_len": self.seq_len,
         }
 
-    def stored(self, have: set[tuple]) -> bool:
-        return all((self.model_type, self.size, batch, self.seq_len, self.version) in have for batch in self.batches)
+    def unstored(self, have: set[tuple]) -> CountRequest | None:
+        """This request narrowed to the batches `have` lacks (e.g. batch 32 where a benchmark run
+        counted 1 and 8 already); None when every batch is stored."""
+        batches = tuple(
+            b for b in self.batches if (self.model_type, self.size, b, self.seq_len, self.version) not in have
+        )
+        return replace(self, batches=batches) if batches else None
 
 
 def counts_version(size: str, skillset_hash: str | None = None) -> str:
@@ -94,7 +99,7 @@ def counted(
     have = set(
         zip(stored["model_type"], stored["size"], stored["batch_size"], stored["seq_len"], stored["counts_version"])
     )
-    missing = [request for request in requests if not request.stored(have)]
+    missing = [narrowed for request in requests if (narrowed := request.unstored(have)) is not None]
     if missing:
         progress(f"counting {len(missing)} (type, size) pairs of the grid; {len(requests) - len(missing)} stored")
     from mlperf_pipeline.skillsets.runtime.counting import count_grid

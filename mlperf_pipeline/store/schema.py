@@ -116,8 +116,9 @@ CALIBRATION_COLUMNS: ColumnList = [
     *_typed("DOUBLE", "value", "ci_low", "ci_high"),
     ("n_points", "INTEGER"),
     ("run_id", "VARCHAR"),
-    # Migration 10: how many model types the fit saw, and whether this parameter drifted since the
-    # fit before (`analysis/drift.py`: `previous_fit` or `change_point`, with the test's p-value).
+    # Migration 10: how many model types the fit saw, and whether its group's predicted time drifted
+    # (`analysis/drift.py`: `previous_fit` or `change_point`, with the test's p-value; every
+    # parameter row of a drifted group is marked).
     ("n_types", "INTEGER"),
     ("drift", "BOOLEAN"),
     ("drift_method", "VARCHAR"),

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mlperf_pipeline.analysis.calibration import POOLED, Group, Params, calibrate, predicted_seconds
-from mlperf_pipeline.analysis.drift import against_previous, change_points, holm
+from mlperf_pipeline.analysis.drift import FamilyTime, against_previous, change_points, drifts, holm
 from mlperf_pipeline.analysis.validation import (
     accuracy,
     calibrated_out_of_fold,
@@ -91,25 +91,87 @@ def test_holm_controls_the_family_wise_error():
     assert holm([]) == []
 
 
-def _fit_rows(work, fitted_at):
+def _history(work, fitted_at):
+    """`calibration_params` rows of a fit of `work`, as the store holds them."""
     return pd.DataFrame(calibrate(work, bootstrap=100).param_rows(pd.Timestamp(fitted_at), fitted_at))
+
+
+def _drifts_since(history, work):
+    return drifts(calibrate(work, bootstrap=100), work, history)
 
 
 @pytest.mark.slow
 def test_an_unchanged_remeasurement_shows_no_drift_and_a_slower_family_does():
-    first = _fit_rows(_rows(seed=1), "2026-12-01")
-    assert against_previous(first, _fit_rows(_rows(seed=2), "2026-12-02")) == []
-    drifted = against_previous(first, _fit_rows(_rows(seed=2, slow_family="decoder", slowdown=1.2), "2026-12-02"))
-    assert drifted and {drift.key[1] for drift in drifted} == {"decoder"}
-    assert all(drift.method == "previous_fit" and drift.p_value <= 0.05 for drift in drifted)
+    first = _history(_rows(seed=1), "2026-12-01")
+    assert _drifts_since(first, _rows(seed=2)) == []
+    drifted = _drifts_since(first, _rows(seed=2, slow_family="decoder", slowdown=1.2))
+    assert [drift.key for drift in drifted] == [("cpu", "decoder", "float32")]
+    (drift,) = drifted
+    assert drift.method == "previous_fit" and drift.p_value <= 0.05
+    assert drift.change_pct == pytest.approx(20, abs=4)  # the family's time, not one parameter's swing
 
 
-def test_a_step_in_a_parameters_history_is_a_change_point():
-    fits = [{"hardware": "cpu", "family": "encoder", "dtype": "float32", "parameter": "e_compute",
-             "fitted_at": pd.Timestamp("2026-11-01") + pd.Timedelta(days=day),
-             "value": 0.45 * (0.8 if day >= 8 else 1.0) * np.exp(0.01 * np.sin(day)),
-             "ci_low": 0.44, "ci_high": 0.46} for day in range(16)]  # fmt: skip
-    appeared = [len(change_points(pd.DataFrame(fits[:end]))) for end in range(8, 17)]
+def test_parameters_that_trade_against_each_other_are_not_drift():
+    """A refit that moves e_compute and the overhead in opposite directions but predicts the same
+    times (a flat direction of the fit) is not drift; the same times 20% slower are."""
+    work = _rows(seed=3)
+    calibration = calibrate(work, bootstrap=50)
+    decoder = Group("cpu", "decoder", "float32")
+    fitted = calibration.params[decoder]
+    rows = work[work["family"] == "decoder"]
+    # The previous fit: compute efficiency 30% lower, and an overhead lower by what keeps the
+    # family's mean log time where it is.
+    moved = _same_time(fitted, rows)
+    assert abs(moved.e_compute / fitted.e_compute - 1) > 0.2
+    history = pd.DataFrame(
+        [{"fitted_at": pd.Timestamp("2026-11-30"), "run_id": "before", "hardware": "cpu", "family": "decoder",
+          "dtype": "float32", "parameter": name, "value": getattr(moved, name)}
+         for name in ("e_compute", "e_memory", "overhead_s")]
+    )  # fmt: skip
+    assert drifts(calibration, work, history) == []
+    slower = Params(fitted.e_compute / 1.2, fitted.e_memory / 1.2, fitted.overhead_s * 1.2)
+    history["value"] = [getattr(slower, name) for name in ("e_compute", "e_memory", "overhead_s")]
+    (drift,) = drifts(calibration, work, history)
+    assert drift.key == ("cpu", "decoder", "float32") and drift.change_pct == pytest.approx(-100 / 6, abs=0.5)
+
+
+def _same_time(fitted: Params, rows: pd.DataFrame) -> Params:
+    """Parameters with e_compute 30% lower and the overhead chosen so the mean log time is unchanged."""
+    from scipy.optimize import brentq
+
+    target = np.mean(np.log(predicted_seconds(fitted, rows)))
+
+    def gap(overhead):
+        params = Params(fitted.e_compute * 0.7, fitted.e_memory, overhead)
+        return np.mean(np.log(predicted_seconds(params, rows))) - target
+
+    return Params(fitted.e_compute * 0.7, fitted.e_memory, brentq(gap, 1e-12, fitted.overhead_s))
+
+
+def test_a_step_in_a_familys_time_is_a_change_point():
+    def times(fits):
+        *stored, now = [np.log(0.1 * (1.25 if day >= 8 else 1.0)) + 0.01 * np.sin(day) for day in range(fits)]
+        return [FamilyTime(("cpu", "encoder", "float32"), stored, now, 0.02, 6)]
+
+    appeared = [len(change_points(times(end))) for end in range(8, 17)]
     assert sum(appeared) == 1  # the step is flagged once, at the fit that makes it appear
-    (drift,) = change_points(pd.DataFrame(fits[: 8 + appeared.index(1)]))
-    assert drift.method == "change_point" and drift.change_pct == pytest.approx(-20, abs=2)
+    (drift,) = change_points(times(8 + appeared.index(1)))
+    assert drift.method == "change_point" and drift.change_pct == pytest.approx(25, abs=3)
+    assert against_previous(times(7)) == []  # the fit before is on the same side: no jump
+
+
+def test_a_change_every_family_shares_is_the_hardwares_and_one_family_beyond_it_drifts():
+    """Between two collections on a noisy host every family's time moves together (the host's speed,
+    a re-measured ceiling): that common change is taken out, and a family that moved beyond it drifts."""
+
+    def times(ratios):
+        return [FamilyTime(("cpu", family, "float32"), [0.0], float(np.log(ratio)), 0.01, 6)
+                for family, ratio in ratios.items()]  # fmt: skip
+
+    host_faster = {"encoder": 0.9, "decoder": 0.9, "vision": 0.9, "speech/audio": 0.9}
+    assert against_previous(times(host_faster)) == []
+    (drift,) = against_previous(times({**host_faster, "decoder": 0.9 * 1.2}))
+    assert drift.key == ("cpu", "decoder", "float32") and drift.change_pct == pytest.approx(20, abs=0.1)
+    assert drift.common_pct == pytest.approx(-10, abs=0.1) and "beyond the hardware's common -10.0%" in drift.describe()
+    # With fewer than 3 families nothing is common: a shared change is each family's own.
+    assert {d.key[1] for d in against_previous(times({"encoder": 0.8, "decoder": 0.8}))} == {"encoder", "decoder"}

@@ -113,3 +113,27 @@ def test_a_grid_of_batches_is_counted_on_one_model_as_each_batch_alone():
     masked, _ = count_workloads(bert, "tiny", [1, 4], 32)
     assert all(count.reason is None for count in masked.values())
     assert masked[4].flops == pytest.approx(4 * masked[1].flops, rel=1e-6)
+
+
+@pytest.mark.parametrize("model_type", ["gpt2", "bert", "t5"])
+def test_on_real_tensors_a_large_batch_is_extrapolated_from_batches_2_and_4_as_counted(model_type):
+    """The real-cpu fallback counts batches 1, 2 and 4 and extrapolates larger ones along the line
+    through 2 and 4: the same numbers as counting the larger batch itself."""
+    from mlperf_pipeline.skillsets.runtime.counting import _on_cpu
+
+    info = spec_for(model_type).info()
+    model = build_model(info, "tiny")
+    counts = _on_cpu(model, info, [1, 8, 32], 32)
+    for batch in (8, 32):
+        direct = count_forward(model, make_inputs(model, info, batch, 32, "cpu", "float32"))
+        assert counts[batch].flops == pytest.approx(direct.flops, rel=1e-6)
+        assert counts[batch].bytes == pytest.approx(direct.bytes, rel=1e-6)
+        assert counts[batch].ops == direct.ops
+
+
+def test_an_extrapolated_count_keeps_the_reason_a_count_failed():
+    from mlperf_pipeline.skillsets.runtime.counting import ForwardCount, along
+
+    ok, failed = ForwardCount(10.0, 100.0, 5), ForwardCount.failed("counting failed: boom")
+    assert along(ok, failed, 8) == failed and along(failed, ok, 8) == failed
+    assert along(ok, ForwardCount(20.0, 150.0, 5), 8) == ForwardCount(40.0, 250.0, 5)  # 3 steps of 2

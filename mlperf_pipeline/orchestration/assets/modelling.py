@@ -81,7 +81,7 @@ def roofline_calibration(
         )
     context.log.info(
         f"roofline_calibration: {len(run.calibration.params)} groups from {len(run.work)} rows of "
-        f"{run.work['model_type'].nunique()} model types, {len(run.drifts)} drifted parameter(s), {seconds:.1f} s"
+        f"{run.work['model_type'].nunique()} model types, {len(run.drifts)} family(ies) drifted, {seconds:.1f} s"
     )
     held_out = {method: accuracy.to_dict() for method, accuracy in run.held_out.items()}
     calibrated = run.held_out.get("calibrated_roofline")
