@@ -180,15 +180,15 @@ def calibrate(work: pd.DataFrame, bootstrap: int = BOOTSTRAP, seed: int = 0) -> 
         raise ValueError("no rows to calibrate on: none has FLOPs, bytes, operators and measured ceilings")
     params = _fit_groups(work)
     draws: dict[Group, list[np.ndarray]] = {group: [] for group in params}
-    types_of = {group: members(work, group)["model_type"].nunique() for group in params}
+    rows_of = {group: members(work, group) for group in params}
+    types_of = {group: rows["model_type"].nunique() for group, rows in rows_of.items()}
     # Resampled within each family, which keeps its number of types, and refitted with the
     # penalty the real fit had: a resample that happens to hold two distinct types of a family of
     # six would otherwise be pulled to the pool, a swing the real fit can never make.
     strata = [np.array(sorted(rows["model_type"].unique())) for _, rows in work.groupby("family", sort=True)]
     by_type = {model_type: rows for model_type, rows in work.groupby("model_type")}
     generator = np.random.default_rng(seed)
-    total_types = sum(stratum.size for stratum in strata)
-    for _ in range(bootstrap if total_types >= MIN_TYPES_FOR_INTERVAL else 0):
+    for _ in range(bootstrap if work["model_type"].nunique() >= MIN_TYPES_FOR_INTERVAL else 0):
         chosen = [model_type for stratum in strata for model_type in generator.choice(stratum, size=stratum.size)]
         resampled = pd.concat([by_type[model_type] for model_type in chosen], ignore_index=True)
         for group, refitted in _fit_groups(resampled, types_of).items():
@@ -196,18 +196,16 @@ def calibrate(work: pd.DataFrame, bootstrap: int = BOOTSTRAP, seed: int = 0) -> 
     tail = (1 - CONFIDENCE) / 2 * 100
     intervals = {}
     for group, logs in draws.items():
-        types_in_group = members(work, group)["model_type"].nunique()
-        if not logs or len(logs) < bootstrap / 2 or types_in_group < MIN_TYPES_FOR_INTERVAL:
+        if not logs or len(logs) < bootstrap / 2 or types_of[group] < MIN_TYPES_FOR_INTERVAL:
             intervals[group] = {}  # too few types for a bootstrap to mean anything
             continue
         low, high = np.exp(np.percentile(np.array(logs), [tail, 100 - tail], axis=0))
         intervals[group] = {name: (float(low[i]), float(high[i])) for i, name in enumerate(PARAMETERS)}
-    rows_of = {group: members(work, group) for group in params}
     return Calibration(
         params,
         intervals,
         {group: len(rows) for group, rows in rows_of.items()},
-        {group: rows["model_type"].nunique() for group, rows in rows_of.items()},
+        types_of,
         {group: np.array(logs) for group, logs in draws.items() if logs},
     )
 

@@ -85,6 +85,11 @@ class FamilyTime:
     se: float  # of `now`, over the bootstrap draws
     types: int  # the model types the se was estimated from
 
+    @property
+    def change(self) -> float:
+        """The log-time change since the fit before (callers check `stored` first)."""
+        return self.now - self.stored[-1]
+
 
 def holm(p_values: list[float]) -> list[float]:
     """Holm's step-down adjustment: family-wise error ≤ α over all the tests, any dependence."""
@@ -144,11 +149,11 @@ def common_changes(times: list[FamilyTime]) -> dict[tuple[str, str], tuple[float
         if time.stored:
             by_roof.setdefault((time.key[0], time.key[2]), []).append(time)
     common = {}
-    for roof, members_ in by_roof.items():
-        if len(members_) >= MIN_FAMILIES_FOR_COMMON:
-            se = float(np.median([time.se for time in members_]))
-            changes = [time.now - time.stored[-1] for time in members_]
-            common[roof] = (float(np.median(changes)), math.pi / 2 * 2 * se**2 / len(members_))
+    for roof, judged in by_roof.items():
+        if len(judged) >= MIN_FAMILIES_FOR_COMMON:
+            se = float(np.median([time.se for time in judged]))
+            changes = [time.change for time in judged]
+            common[roof] = (float(np.median(changes)), math.pi / 2 * 2 * se**2 / len(judged))
     return common
 
 
@@ -163,7 +168,7 @@ def against_previous(times: list[FamilyTime], alpha: float = ALPHA) -> list[Drif
         if not time.stored:
             continue
         shift, shift_variance = common.get((time.key[0], time.key[2]), (0.0, 0.0))
-        change = time.now - time.stored[-1] - shift
+        change = time.change - shift
         spread = math.sqrt(2 * time.se**2 + shift_variance)
         z = abs(change) / spread if spread > 0 else (math.inf if change else 0.0)
         tests.append((time.key, 2 * float(student.sf(z, df=max(time.types - 1, 1))), change, shift))
