@@ -13,7 +13,8 @@ store counts everything once. This prints:
    with fresh servers: seconds per pair and the ratio;
 2. the whole catalogue counted into a fresh temporary store through `counted()`, as the asset does
    (2 processes at a time): wall time, pairs, pairs per second, and the types that cannot be counted
-   by reason.
+   by reason; then where the time went: seconds per counting path (meta, meta without the mask,
+   real cpu tensors) and the slowest pairs, with their path and parameters.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT_S = 300  # a pair's deadline
 BASELINE_PRELOAD = ("torch", "transformers", "mlperf_pipeline.skillsets.runtime")
 
 
@@ -43,7 +45,7 @@ def _seconds_per_pair(requests, preload) -> float:
     from mlperf_pipeline.skillsets.isolated import IsolatedCalls
     from mlperf_pipeline.skillsets.runtime.counting import count_grid
 
-    calls = IsolatedCalls(jobs=2, timeout_s=300, preload=preload)
+    calls = IsolatedCalls(jobs=2, timeout_s=TIMEOUT_S, preload=preload)
     started = time.perf_counter()
     for _ in calls.results(count_grid, [request.item() for request in requests]):
         pass
@@ -75,8 +77,14 @@ def whole_catalogue(requests) -> None:
         db = Path(folder) / "results.duckdb"
         with connect(db):  # a fresh store, migrated
             pass
-        started = time.perf_counter()
-        counts = counted(db, requests, IsolatedCalls(jobs=2, timeout_s=300), progress=lambda line: print(f"  {line}"))
+        started, pairs = time.perf_counter(), []
+        counts = counted(
+            db,
+            requests,
+            IsolatedCalls(jobs=2, timeout_s=TIMEOUT_S),
+            progress=lambda line: print(f"  {line}", flush=True),
+            on_count=lambda request, result: pairs.append((request, result)),
+        )
         wall = time.perf_counter() - started
     sizes = Counter(request.size for request in requests)
     reasons = Counter(
@@ -90,6 +98,42 @@ def whole_catalogue(requests) -> None:
     )
     for reason, n in reasons.most_common(10):
         print(f"  {n:4d}  {reason}")
+    where_time_went(pairs)
+
+
+def _path(result: dict) -> str:
+    """The slowest way a pair's batches were counted (a crash or timeout is its reason code)."""
+    if result.get("status") != "ok":
+        return f"process {result.get('reason_code')}"
+    order = ("meta", "meta without mask", "cpu extrapolated", "cpu")
+    return max(result["paths"].values(), key=order.index)
+
+
+def where_time_went(pairs, slowest: int = 15) -> None:
+    """Seconds each pair's process spent, by path; a timed-out pair spent its whole deadline."""
+    timed_out = TIMEOUT_S
+    seconds = [
+        (result.get("seconds", timed_out if result.get("reason_code") == "timeout" else 0.0), request, result)
+        for request, result in pairs
+    ]
+    by_path: dict[str, list[float]] = {}
+    for spent, _, result in seconds:
+        by_path.setdefault(_path(result), []).append(spent)
+    total = sum(spent for spent, _, _ in seconds) or 1.0
+    print("\nprocess seconds by counting path (2 processes at a time: wall is about half)")
+    print("| path | pairs | seconds | share | median s a pair |\n|---|---|---|---|---|")
+    for path, spent in sorted(by_path.items(), key=lambda item: -sum(item[1])):
+        print(
+            f"| {path} | {len(spent)} | {sum(spent):.0f} | {sum(spent) / total:.0%} | {statistics.median(spent):.2f} |"
+        )
+    print(
+        f"\nthe {slowest} slowest pairs\n| type | size | batches | path | params | seconds |\n|---|---|---|---|---|---|"
+    )
+    for spent, request, result in sorted(seconds, key=lambda item: -item[0])[:slowest]:
+        params = result.get("params")
+        millions = f"{params / 1e6:.0f} M" if params else "-"
+        batches = ",".join(str(batch) for batch in request.batches)
+        print(f"| {request.model_type} | {request.size} | {batches} | {_path(result)} | {millions} | {spent:.1f} |")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,9 +28,14 @@ change was split between two wide intervals (README: what this test finds on the
   fit are corrected together (Holm), so testing ten families does not flag one by chance at every
   fit; drift when the corrected p ≤ `ALPHA`. On those synthetic rows 0 of 29 unchanged
   re-measurements drifted, and 28 of 29 with one family 20% slower flagged that family alone;
-- a change point in t's series over the stored fits (`steps.accepted_steps`, with se as the noise
-  scale and its own strict gates, p ≤ 0.0005 per series), once there are `steps.MIN_HISTORY`
-  fits: drift when the latest fit makes a step appear that the series without it did not show.
+- a change point in t's series over the stored fits (`steps.accepted_steps`, with its own strict
+  gates, p ≤ 0.0005 per series), once there are `steps.MIN_HISTORY` fits: drift when the latest
+  fit makes a step appear that the series without it did not show. The series is taken net of the
+  hardware's common movement, as above: at each fit, the median over the (hardware, dtype)'s
+  families of their time then against now (where at least 3 families were judged; the series
+  starts at the first such fit), and the noise scale is se with that median's noise added. A host
+  that became 7% slower from one day to the next, as measured above, is then one step in every
+  family's raw series and in none of the netted ones.
 
 Not tested: the pooled fit (family `*`), a mixture whose time moves with any of its families'; and
 a family without a bootstrap interval (fewer than 3 types), whose fit is pulled towards the pool
@@ -180,17 +185,45 @@ def against_previous(times: list[FamilyTime], alpha: float = ALPHA) -> list[Drif
     ]
 
 
-def change_points(times: list[FamilyTime]) -> list[Drift]:
-    """Steps in a family's time over the fits that the current fit makes appear."""
-    found = []
+def netted_series(times: list[FamilyTime]) -> dict[tuple[str, str, str], tuple[np.ndarray, float]]:
+    """Each family's log-time series (stored fits, then now) net of its (hardware, dtype)'s common
+    movement, and the noise scale of a netted point. The common movement `back` fits ago is the
+    median over the families judged then of their time then less their time now; fits where fewer
+    than `MIN_FAMILIES_FOR_COMMON` families were judged are left out of every series of the roof.
+    With fewer families on the roof than that, the series are their own, with scale se."""
+    by_roof: dict[tuple[str, str], list[FamilyTime]] = {}
     for time in times:
-        series = np.array([*time.stored, time.now])
-        if series.size < MIN_HISTORY or time.se <= 0:
+        by_roof.setdefault((time.key[0], time.key[2]), []).append(time)
+    netted = {}
+    for judged in by_roof.values():
+        if len(judged) < MIN_FAMILIES_FOR_COMMON:
+            netted.update({time.key: (np.array([*time.stored, time.now]), time.se) for time in judged})
             continue
-        before = {step.index for step in accepted_steps(series[:-1], time.se)[0]}
-        for step in accepted_steps(series, time.se)[0]:
+        common = [0.0]  # `back` fits before now; now against itself moves by nothing
+        for back in range(1, max(len(time.stored) for time in judged) + 1):
+            moves = [time.stored[-back] - time.now for time in judged if len(time.stored) >= back]
+            if len(moves) < MIN_FAMILIES_FOR_COMMON:
+                break
+            common.append(float(np.median(moves)))
+        se = float(np.median([time.se for time in judged]))
+        common_variance = math.pi / 2 * 2 * se**2 / len(judged)
+        for time in judged:
+            series = np.array([*time.stored, time.now])[-len(common) :]
+            shared = np.array(common[: series.size])[::-1]
+            netted[time.key] = (series - shared, math.sqrt(time.se**2 + common_variance))
+    return netted
+
+
+def change_points(times: list[FamilyTime]) -> list[Drift]:
+    """Steps in a family's time over the fits, net of the common movement, that the current fit makes appear."""
+    found = []
+    for key, (series, scale) in netted_series(times).items():
+        if series.size < MIN_HISTORY or scale <= 0:
+            continue
+        before = {step.index for step in accepted_steps(series[:-1], scale)[0]}
+        for step in accepted_steps(series, scale)[0]:
             if step.index not in before:
-                found.append(Drift(time.key, "change_point", step.p_value, step.change_pct))
+                found.append(Drift(key, "change_point", step.p_value, step.change_pct))
     return found
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlperf_pipeline.analysis.roofline import Roofline
+from mlperf_pipeline.progress import ThrottledLog
 from mlperf_pipeline.store.modelling import read_workload_counts, write_workload_counts
 from mlperf_pipeline.store.results import DbPath
 
@@ -91,10 +92,15 @@ def count_requests(entries: Iterable, skillsets: dict[str, tuple[str, str]]) -> 
 
 
 def counted(
-    db_path: DbPath, requests: list[CountRequest], calls, progress: Callable[[str], None] = lambda message: None
+    db_path: DbPath,
+    requests: list[CountRequest],
+    calls,
+    progress: Callable[[str], None] = lambda message: None,
+    on_count: Callable[[CountRequest, dict], None] = lambda request, result: None,
 ) -> pd.DataFrame:
     """The counts of every request: stored ones read, the others counted through `calls` (an
-    `IsolatedCalls`) and stored as each finishes. Columns as `workload_counts`, plus `family`."""
+    `IsolatedCalls`) and stored as each finishes (`on_count` sees each request and its process's
+    result). Columns as `workload_counts`, plus `family`."""
     stored = read_workload_counts(db_path, {request.version for request in requests})
     have = set(
         zip(stored["model_type"], stored["size"], stored["batch_size"], stored["seq_len"], stored["counts_version"])
@@ -105,10 +111,11 @@ def counted(
     from mlperf_pipeline.skillsets.runtime.counting import count_grid
 
     items = [{**request.item(), "request": index} for index, request in enumerate(missing)]
-    for done, (item, result) in enumerate(calls.results(count_grid, items), start=1):
+    pace = ThrottledLog(len(items), progress, "counted", every_s=15.0)
+    for item, result in calls.results(count_grid, items):
         write_workload_counts(db_path, _rows(missing[item["request"]], result))
-        if done % 25 == 0 or done == len(missing):
-            progress(f"counted {done}/{len(missing)}")
+        on_count(missing[item["request"]], result)
+        pace.step()
     counts = read_workload_counts(db_path, {request.version for request in requests})
     wanted = pd.DataFrame(
         [(r.model_type, r.size, batch, r.seq_len, r.version, r.family) for r in requests for batch in r.batches],

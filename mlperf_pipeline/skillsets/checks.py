@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlperf_pipeline.isolation.locks import file_lock
+from mlperf_pipeline.progress import ThrottledLog
 from mlperf_pipeline.reasons import ReasonCode, Status
 from mlperf_pipeline.skillsets.runtime import SkillsetInfo
 from mlperf_pipeline.skillsets.versions import shared_facts_digest, sources_digest
@@ -336,7 +337,7 @@ def resolve_ladders(ladders: list[Ladder], store: CheckStore, calls, max_tiny_pa
             log(f"checking {len(wanted)} skillset candidate(s) in isolated processes")
         items = [_item(ladder, index, max_tiny_params) for ladder, index in wanted.values()]
         new = {}
-        progress = _Progress(len(items), log)
+        progress = ThrottledLog(len(items), log, "  skillset checks")
         for item, outcome in calls.results(examine, items):
             progress.step()
             ladder, index = wanted[item["model_type"]]
@@ -348,23 +349,6 @@ def resolve_ladders(ladders: list[Ladder], store: CheckStore, calls, max_tiny_pa
                 new[check_key(ladder.info_at(index), runtime_version=runtime_version)] = outcome
         counts["checked"] += len(items)
         store.put(new)
-
-
-class _Progress:
-    """A log line every PROGRESS_EVERY_S seconds while checks run, so long generations show life."""
-
-    PROGRESS_EVERY_S = 30.0
-
-    def __init__(self, total: int, log):
-        self.total, self.done, self.log = total, 0, log
-        self.started = self.last = time.monotonic()
-
-    def step(self) -> None:
-        self.done += 1
-        now = time.monotonic()
-        if self.log and now - self.last >= self.PROGRESS_EVERY_S and self.done < self.total:
-            self.last = now
-            self.log(f"  {self.done}/{self.total} checked ({now - self.started:.0f} s)")
 
 
 def _item(ladder: Ladder, index: int, max_tiny_params: int) -> dict:

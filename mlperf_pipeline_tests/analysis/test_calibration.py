@@ -175,3 +175,29 @@ def test_a_change_every_family_shares_is_the_hardwares_and_one_family_beyond_it_
     assert drift.common_pct == pytest.approx(-10, abs=0.1) and "beyond the hardware's common -10.0%" in drift.describe()
     # With fewer than 3 families nothing is common: a shared change is each family's own.
     assert {d.key[1] for d in against_previous(times({"encoder": 0.8, "decoder": 0.8}))} == {"encoder", "decoder"}
+
+
+def test_a_step_every_family_shares_is_no_change_point_and_one_familys_own_step_is():
+    """A host that became slower from one fit on moves every family's series together: net of that,
+    no family has a change point; a step in one family alone (on top of it) is that family's."""
+    families = ("encoder", "decoder", "vision", "speech/audio")
+
+    def times(fits, own_step_family=None):
+        found = []
+        for offset, family in enumerate(families):
+            days = range(fits)
+            series = [np.log(0.1) + (0.07 if day >= 8 else 0.0) + 0.005 * np.sin(day + offset) for day in days]
+            if family == own_step_family:
+                series = [value + (0.2 if day >= 10 else 0.0) for day, value in zip(days, series)]
+            *stored, now = series
+            found.append(FamilyTime(("cpu", family, "float32"), stored, now, 0.01, 6))
+        return found
+
+    # With two families on the roof nothing is common: the host's step is a change point in each.
+    raw = {drift.key[1] for end in range(8, 17) for drift in change_points(times(end)[:2])}
+    assert raw == {"encoder", "decoder"}
+    assert not any(change_points(times(end)) for end in range(8, 17))
+    flagged = [change_points(times(end, own_step_family="vision")) for end in range(8, 17)]
+    assert {drift.key[1] for found in flagged for drift in found} == {"vision"}
+    ((drift,),) = [found for found in flagged if found]
+    assert drift.change_pct == pytest.approx(22, abs=3)

@@ -30,6 +30,7 @@ from mlperf_pipeline.orchestration.metadata import column_schema
 from mlperf_pipeline.orchestration.partitions import BY_HARDWARE, benchmark_partitions, split_key
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.orchestration.run_health import claim_run
+from mlperf_pipeline.progress import Progress, duration
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, benchmark_profile
 from mlperf_pipeline.skillsets.generate import SkillsetRecord, load_record
 from mlperf_pipeline.store.modelling import read_latest_ceilings
@@ -208,11 +209,18 @@ def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared
         # ACTIVE under `auto`; a loaded one starts its PASSIVE servers when it first needs them).
         policy = settings.omp_wait_policy
         shared.launcher.start("ACTIVE" if policy == "auto" else policy, grid.processes)
+    # Each process of each unit is one slice, run one at a time: the pace so far gives the time left.
+    pace = Progress(len(runnable) * grid.processes)
+
+    def announce(key: str, index: int) -> None:
+        context.log.info(f"{key}: process {index + 1} ({_process_plan(grid, index)}); slices done {pace.status()}")
+        pace.step()
+
     run_slice = isolated_slices(
         {key: request for key, (_, request) in runnable.items()},
         lock_dir=settings.lock_dir,
         fork_servers=shared.launcher,
-        announce=lambda key, index: context.log.info(f"{key}: process {index + 1} ({_process_plan(grid, index)})"),
+        announce=announce,
         **limits,
     )
     finished = passes_over(runnable, grid, run_slice)
@@ -228,7 +236,10 @@ def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared
         result = PartitionResult.joined(done.pop(unit.key))
         materialization = _written(context, settings, store, shared, unit, result, inputs_of[unit.key])
         index = len(inputs_of) - len(done)
-        context.log.info(f"[{index}/{len(inputs_of)}] {unit.key}: {result.status_counts()} in {result.wall_s:.1f} s")
+        context.log.info(
+            f"[{index}/{len(inputs_of)}] {unit.key}: {result.status_counts()} in {result.wall_s:.1f} s; "
+            f"{duration(pace.elapsed())} elapsed"
+        )
         yield materialization
 
 

@@ -21,7 +21,7 @@ numbers, never a zero.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 FLOP_CONVENTION = "2 FLOPs per multiply-add of matrix products, convolutions and attention (torch.utils.flop_counter)"
 
@@ -32,6 +32,7 @@ class ForwardCount:
     bytes: float | None
     ops: int | None
     reason: str | None = None  # why there are no numbers
+    path: str = field(default="meta", compare=False)  # meta, meta without mask, cpu, cpu extrapolated (not stored)
 
     @classmethod
     def failed(cls, reason: str) -> ForwardCount:
@@ -166,7 +167,8 @@ def count_workloads(info, size: str, batches, seq_len: int) -> tuple[dict[int, F
     counts = {batch: _counted(model, info, batch, seq_len, "meta") for batch in batches}
     for batch, count in counts.items():
         if count.reason and "meta tensors" in count.reason:
-            counts[batch] = _counted(model, info, batch, seq_len, "meta", without_mask=True) or count
+            unmasked = _counted(model, info, batch, seq_len, "meta", without_mask=True)
+            counts[batch] = replace(unmasked, path="meta without mask") if unmasked else count
     failing = [batch for batch, count in counts.items() if count.reason]
     if not failing or params > REAL_COUNT_MAX_PARAMS:
         return counts, params
@@ -182,7 +184,7 @@ def _on_cpu(model, info, batches, seq_len: int) -> dict[int, ForwardCount]:
     larger ones extrapolated from the counts at EXTRAPOLATE_FROM."""
     beyond = [batch for batch in batches if batch > EXTRAPOLATE_FROM[-1]]
     wanted = sorted({batch for batch in batches if batch not in beyond} | (set(EXTRAPOLATE_FROM) if beyond else set()))
-    counted = {batch: _counted(model, info, batch, seq_len, "cpu") for batch in wanted}
+    counted = {batch: replace(_counted(model, info, batch, seq_len, "cpu"), path="cpu") for batch in wanted}
     first, second = (counted[batch] for batch in EXTRAPOLATE_FROM) if beyond else (None, None)
     return {batch: counted[batch] if batch in counted else along(first, second, batch) for batch in batches}
 
@@ -198,7 +200,7 @@ def along(first: ForwardCount, second: ForwardCount, batch: int) -> ForwardCount
         a + share * (b - a)
         for a, b in ((first.flops, second.flops), (first.bytes, second.bytes), (first.ops, second.ops))
     )
-    return ForwardCount(flops, traffic, round(ops))
+    return ForwardCount(flops, traffic, round(ops), path="cpu extrapolated")
 
 
 def _failed(error: Exception) -> ForwardCount:
@@ -225,8 +227,11 @@ def _counted(model, info, batch_size: int, seq_len: int, device: str, without_ma
 def count_grid(item: dict) -> dict:
     """In an isolated process: the counts of one model type at one size for each batch of `item`
     (`info`: a `SkillsetInfo`'s fields, or `skillset_path`: a generated module whose INFO to use)."""
+    import time
+
     from mlperf_pipeline.skillsets.runtime.build import SkillsetInfo
 
+    started = time.perf_counter()
     if item.get("skillset_path"):
         from pathlib import Path
 
@@ -236,4 +241,10 @@ def count_grid(item: dict) -> dict:
     else:
         info = SkillsetInfo(**item["info"])
     counts, params = count_workloads(info, item["size"], item["batches"], item["seq_len"])
-    return {"status": "ok", "counts": {str(batch): count.fields() for batch, count in counts.items()}, "params": params}
+    return {
+        "status": "ok",
+        "counts": {str(batch): count.fields() for batch, count in counts.items()},
+        "params": params,
+        "paths": {str(batch): count.path for batch, count in counts.items()},
+        "seconds": time.perf_counter() - started,  # for benchmarks/counting.py's slowest pairs
+    }
