@@ -154,6 +154,14 @@ def test_a_run_over_two_sizes_writes_both_per_partition_with_one_materialisation
     ]
     assert sorted(m.partition for m in materialized) == ["cpu|bert", "cpu|distilbert"]
     assert all(m.metadata["rows"].value == 2 for m in materialized)
+    # The UI shows each partition's rows: a count and a preview table of both sizes with their verdicts.
+    for m in materialized:
+        assert m.metadata["dagster/row_count"].value == 2
+        preview = m.metadata["results"].value.splitlines()
+        assert preview[0].startswith("| size | batch |") and len(preview) == 4
+        assert {line.split(" | ")[0].strip("| ") for line in preview[2:]} == {"full", "tiny"}
+        statuses = set(current[current["model_type"] == m.partition.split("|")[1]]["status"])
+        assert all(any(f" {status} " in line for status in statuses) for line in preview[2:])
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ from mlperf_pipeline.hardware.detect import DeviceInfo, detect, usable_cores
 from mlperf_pipeline.hardware.fingerprint import environment, fingerprint
 from mlperf_pipeline.isolation.device import device_lock
 from mlperf_pipeline.orchestration.automation import outdated_or_missing
-from mlperf_pipeline.orchestration.metadata import column_schema
+from mlperf_pipeline.orchestration.metadata import column_schema, results_preview
 from mlperf_pipeline.orchestration.partitions import BY_HARDWARE, benchmark_partitions, split_key
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.orchestration.run_health import claim_run
@@ -265,7 +265,13 @@ def _written(context, settings: BenchSettings, store: ResultsStore, shared: _Ran
         BENCHMARK_RESULTS,
         partition=unit.key,
         tags={DATA_VERSION_TAG: inputs.measured_by(result.rows[0].run_id).encode()},
-        metadata={**result.summary(), "wall_s": round(result.wall_s, 2), "measured": True},
+        metadata={
+            **result.summary(),
+            "wall_s": round(result.wall_s, 2),
+            "measured": True,
+            "dagster/row_count": len(result.rows),
+            "results": results_preview(result.rows),
+        },
     )
 
 
