@@ -51,17 +51,38 @@ def benchmark_profile(name: str | None) -> dict:
     return {**profiles["default"], **profiles[name]}
 
 
+_REPORT_DEFAULTS = {
+    "latency_bound_ms": 100.0,
+    "unstable_noise_pct": 10.0,
+}
+
+
+def _section(name: str, defaults: dict) -> dict:
+    """A section of the settings file with its defaults filled in; an unknown field is an error."""
+    section = settings().get(name) or {}
+    if not isinstance(section, dict):
+        raise ValueError(f"settings: `{name}` must be a mapping")
+    unknown = sorted(set(section) - set(defaults))
+    if unknown:
+        raise ValueError(f"settings: unknown {name} field(s) {unknown}: expected some of {sorted(defaults)}")
+    return {**defaults, **section}
+
+
 def automation_settings() -> dict:
     """The `automation` section with defaults filled in; MLPERF_NIGHTLY_CRON and MLPERF_TIMEZONE override."""
-    section = settings().get("automation") or {}
-    if not isinstance(section, dict):
-        raise ValueError("settings: `automation` must be a mapping")
-    unknown = sorted(set(section) - set(_AUTOMATION_DEFAULTS))
-    if unknown:
-        raise ValueError(
-            f"settings: unknown automation field(s) {unknown}: expected some of {sorted(_AUTOMATION_DEFAULTS)}"
-        )
-    merged = {**_AUTOMATION_DEFAULTS, **section}
+    merged = _section("automation", _AUTOMATION_DEFAULTS)
     merged["nightly_cron"] = os.environ.get("MLPERF_NIGHTLY_CRON") or merged["nightly_cron"]
     merged["timezone"] = os.environ.get("MLPERF_TIMEZONE") or merged["timezone"]
+    return merged
+
+
+def report_settings() -> dict:
+    """The `report` section: the latency bound of the batch recommendation (null: none) and the
+    run-to-run sigma above which a series is listed as unstable."""
+    merged = _section("report", _REPORT_DEFAULTS)
+    for name, value in merged.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise ValueError(f"settings: report.{name} must be a positive number, got {value!r}")
+    if merged["unstable_noise_pct"] is None:
+        raise ValueError("settings: report.unstable_noise_pct must be a positive number, got None")
     return merged

@@ -47,7 +47,3 @@ def ceiling_rows(ceilings: pd.DataFrame | list[dict] | None) -> list[dict[str, s
 
 def ceilings_table(rows: list[dict[str, str]]) -> str:
     return markdown_table(_HEADERS, [list(row.values()) for row in rows])
-
-
-def ceilings_markdown(rows: list[dict[str, str]]) -> str:
-    return "## Hardware ceilings (the roofline)\n\n" + ceilings_table(rows)

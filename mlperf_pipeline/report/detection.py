@@ -16,7 +16,6 @@ from matplotlib.figure import Figure
 
 from mlperf_pipeline.analysis.noise import has_values, series_runs
 from mlperf_pipeline.analysis.regressions import standing_slowdowns
-from mlperf_pipeline.report.markdown import markdown_table
 from mlperf_pipeline.report.plots import png_bytes
 from mlperf_pipeline.store.results import (
     read_anomalies,
@@ -39,16 +38,6 @@ class DetectionInput:
     regressions: pd.DataFrame
     anomalies: pd.DataFrame
     histories: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-
-@dataclass(frozen=True)
-class DetectionSection:
-    """The section rendered: table rows and plots for the HTML, and its Markdown."""
-
-    regressions: list[dict[str, str]]
-    plots: list[dict[str, object]]
-    anomalies: list[dict[str, str]]
-    markdown: str
 
 
 def series_label(row) -> str:
@@ -175,35 +164,19 @@ def write_history_plots(data: DetectionInput, folder: Path) -> list[Path]:
     return written
 
 
-def detection_section(data: DetectionInput | None) -> DetectionSection | None:
-    """The section, or None when no detector has run yet (no input given)."""
-    if data is None:
-        return None
+def regression_rows(data: DetectionInput) -> list[dict[str, str]]:
+    """The standing regressions as table cells, the largest slowdown first."""
     standing = standing_slowdowns(data.regressions)
-    standing = standing.sort_values("change_pct", ascending=False) if not standing.empty else standing
-    regressions = [_regression_cells(row) for row in standing.itertuples(index=False)]
-    plots = [
-        {"title": f"{series_label(row)}: {row.change_pct:+.1f}% since {row.run_id}", "png": png}
-        for row, png in standing_plots(data)
+    if standing.empty:
+        return []
+    return [
+        _regression_cells(row) for row in standing.sort_values("change_pct", ascending=False).itertuples(index=False)
     ]
-    ordered = (
-        data.anomalies.sort_values("robust_z", key=abs, ascending=False) if not data.anomalies.empty else data.anomalies
-    )
-    anomalies = [_anomaly_cells(row) for row in ordered.head(MAX_ANOMALIES).itertuples(index=False)]
-    return DetectionSection(regressions, plots, anomalies, _markdown(regressions, anomalies, len(data.anomalies)))
 
 
-def _markdown(regressions: list[dict[str, str]], anomalies: list[dict[str, str]], n_anomalies: int) -> str:
-    parts = [f"## Confirmed regressions ({len(regressions)} standing)"]
-    if regressions:
-        headers = ["series", "change", "σ", "baseline → now", "method", "since run", "p", "suspect"]
-        parts.append(markdown_table(headers, [list(row.values()) for row in regressions]))
-    else:
-        parts.append("_No confirmed slowdown stands._")
-    parts.append(f"## Anomalous results ({n_anomalies})")
-    if anomalies:
-        headers = ["series", "run", "value", "expected", "robust z"]
-        parts.append(markdown_table(headers, [list(row.values()) for row in anomalies]))
-    else:
-        parts.append("_No result is far from its series._")
-    return "\n\n".join(parts)
+def anomaly_rows(data: DetectionInput) -> list[dict[str, str]]:
+    """The stored anomalies as table cells, the farthest first (at most `MAX_ANOMALIES`)."""
+    if data.anomalies.empty:
+        return []
+    ordered = data.anomalies.sort_values("robust_z", key=abs, ascending=False)
+    return [_anomaly_cells(row) for row in ordered.head(MAX_ANOMALIES).itertuples(index=False)]

@@ -49,11 +49,21 @@ def png_bytes(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _plain_log_labels(axis: Axis) -> None:
+def plain_log_labels(axis: Axis) -> None:
     # The default '2×10^0' labels are hard to read; plain numbers ('2', '20', '200') are not,
     # and minor labels keep a log axis spanning less than a decade from having no labels.
     axis.set_major_formatter(LogFormatter())
     axis.set_minor_formatter(LogFormatter(minor_thresholds=(2, 0.5)))
+
+
+def log_log_axes(axes, xlabel: str, ylabel: str, heading: str, heading_size: float | None = None, **legend) -> None:
+    """Both axes logarithmic with plain labels, a major grid, the title and a legend."""
+    axes.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel)
+    plain_log_labels(axes.xaxis)
+    plain_log_labels(axes.yaxis)
+    axes.set_title(heading, fontsize=heading_size)
+    axes.grid(which="major", alpha=0.3)
+    axes.legend(**legend)
 
 
 def _hardware_colour(hardware: str, index: int) -> str:
@@ -130,7 +140,7 @@ def latency_plot(df: pd.DataFrame | None) -> bytes | None:
     axes.set_yticks(range(len(models)), labels=models, fontsize=8 if len(models) > 40 else 9)
     axes.set_ylim(len(models) - 0.5, -0.5)  # first (fastest) model at the top
     axes.set_xscale("log")
-    _plain_log_labels(axes.xaxis)
+    plain_log_labels(axes.xaxis)
     axes.set_xlabel("median latency (ms, log scale); whiskers: 95% CI of the median")
     axes.set_title("Latency per model type")
     axes.grid(axis="x", which="both", alpha=0.3)
@@ -172,7 +182,7 @@ def throughput_plot(df: pd.DataFrame | None) -> bytes | None:
     batch_sizes = sorted(points["batch_size"].unique())
     axes.set_xscale("log", base=2)
     axes.set_yscale("log")
-    _plain_log_labels(axes.yaxis)
+    plain_log_labels(axes.yaxis)
     axes.set_xticks(batch_sizes, labels=[f"{size:g}" for size in batch_sizes])
     axes.xaxis.set_minor_locator(NullLocator())  # only the measured batch sizes are ticks
     axes.set_xlabel("batch size (log scale)")

@@ -156,7 +156,14 @@ UPSTREAM = {
     "performance_predictor": {"roofline_calibration", "benchmark_results", "hardware_ceilings", "skillsets"},
     "regressions": {"benchmark_results"},
     "anomalies": {"benchmark_results"},
-    "benchmark_report": {"benchmark_results", "regressions", "anomalies", "hardware_ceilings"},
+    "benchmark_report": {
+        "benchmark_results",
+        "regressions",
+        "anomalies",
+        "hardware_ceilings",
+        "performance_predictor",
+        "roofline_calibration",
+    },
 }
 
 

@@ -17,7 +17,7 @@ def _row(model_type: str, family: str, status: str = "ok", **fields) -> dict:
     """One result row with every contract column, defaults for a cpu latency measurement."""
     row = dict.fromkeys(RESULT_COLUMNS)
     row.update(
-        run_id="r1",
+        run_id=f"{model_type[:8]}-{fields.get('hardware', 'cpu')}-{fields.get('size', 'tiny')}-b{fields.get('batch_size', 1)}",
         measured_at=pd.Timestamp("2025-01-02 03:04:05"),
         hardware="cpu",
         device_name="AMD EPYC 7B13",
@@ -66,9 +66,46 @@ def _bert_sweep() -> list[dict]:
     ]
 
 
+# Each hardware's ceilings, as `hardware_ceilings` holds them: 100 GFLOP/s float32, 20 GB/s.
+def build_ceilings() -> pd.DataFrame:
+    common = dict(run_id="c1", measured_at=pd.Timestamp("2025-01-02"), hardware="cpu", device_name="cpu",
+                  env_fingerprint="cpu-3f2a9c", threads=2, n_processes=5, ci_low=None, ci_high=None)  # fmt: skip
+    return pd.DataFrame(
+        [
+            {**common, "metric": "matmul_flops", "dtype": "float32", "value": 1e11, "unit": "FLOP/s", "size": 512},
+            {**common, "metric": "copy_bandwidth", "dtype": "float32", "value": 2e10, "unit": "B/s", "size": 2**28},
+        ]
+    )
+
+
 def build_results() -> pd.DataFrame:
     rows = [
-        _row("bert", "encoder", latency_ms_p50=6.1, ci95_low_ms=5.9, ci95_high_ms=6.4),
+        _row(
+            "bert",
+            "encoder",
+            latency_ms_p50=6.1,
+            ci95_low_ms=5.9,
+            ci95_high_ms=6.4,
+            flops=2.5e9,
+            bytes=2.5e8,
+            bound="compute",
+            roofline_fraction=0.41,
+            params=4_400_000,
+        ),
+        _row(
+            "bert",
+            "encoder",
+            size="full",
+            latency_ms_p50=80.0,
+            ci95_low_ms=78.0,
+            ci95_high_ms=83.0,
+            peak_memory_mb=900.0,
+            params=110_000_000,
+            flops=22e9,
+            bytes=5e8,
+            bound="memory",
+            roofline_fraction=0.19,
+        ),
         *_bert_sweep(),
         _row("gpt2", "decoder", latency_ms_p50=14.2, ci95_low_ms=None, ci95_high_ms=None),
         _row(

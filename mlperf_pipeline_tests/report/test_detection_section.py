@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mlperf_pipeline.analysis.regressions import regression_findings
-from mlperf_pipeline.report.detection import DetectionInput, detection_section, write_history_plots
+from mlperf_pipeline.report.detection import DetectionInput, write_history_plots
 from mlperf_pipeline.report.html import render_report
 from mlperf_pipeline_tests.analysis.test_regressions import _noisy, _runs
 
@@ -29,30 +29,29 @@ def _detection(slow_step: bool = True) -> DetectionInput:
     return DetectionInput(regressions=rows, anomalies=pd.DataFrame([anomaly]), histories=history)
 
 
-def test_standing_regressions_lead_the_report_with_their_history_plot(results, tmp_path):
+def test_standing_regressions_follow_the_overview_with_their_history_plot(results, tmp_path):
     report = render_report(results, tmp_path, detection=_detection())
-    assert report.markdown.startswith("## Confirmed regressions (1 standing)")
-    regressions_part, rest = report.markdown.split("## Anomalous results (1)")
-    assert "cpu · bert · full" in regressions_part and "+" in regressions_part
-    assert (
-        "bert-7" in rest
-        and "+9.5" in rest
-        and rest.index("bert-7") < rest.index("## mlperf_pipeline benchmark summary")
+    assert report.sections[:3] == ["overview", "regressions", "anomalies"]
+    regressions_part, rest = report.markdown.split("## Confirmed regressions (1 standing)")[1].split(
+        "## Anomalous results (1)"
     )
+    assert "cpu · bert · full" in regressions_part and "+" in regressions_part
+    assert "bert-7" in rest and "+9.5" in rest and rest.index("bert-7") < rest.index("## Recommendations")
     html = report.html_path.read_text()
-    lead = html.split("<h2>Summary</h2>")[0]
-    assert "Confirmed regressions (1 standing)" in lead and lead.count("data:image/png;base64,") == 1
-    assert "&lt;b&gt;gpt2" not in lead  # the clean series has no finding, so no row and no plot
+    part = html.split('<section id="regressions">')[1].split("</section>")[0]
+    assert "Confirmed regressions (1 standing)" in part and part.count("data:image/png;base64,") == 1
+    assert "&lt;b&gt;gpt2" not in part  # the clean series has no finding, so no row and no plot
+    assert any(path.name.startswith("regression-") for path in report.figures.values())
 
 
 def test_without_a_standing_regression_the_section_says_so_and_plots_nothing(results, tmp_path):
     data = _detection(slow_step=False)
-    section = detection_section(data)
-    assert section.regressions == [] and section.plots == []
-    assert "_No confirmed slowdown stands._" in section.markdown
+    report = render_report(results, tmp_path, detection=data)
+    assert "## Confirmed regressions (0 standing)\n\n_No confirmed slowdown stands._" in report.markdown
+    assert not any(path.name.startswith("regression-") for path in report.figures.values())
     assert write_history_plots(data, tmp_path / "history") == []
-    assert detection_section(None) is None  # no detector has run: no section at all
-    assert "Confirmed regressions" not in render_report(results, tmp_path).markdown
+    no_detector = render_report(results, tmp_path / "none")  # no detector has run: no section at all
+    assert "Confirmed regressions" not in no_detector.markdown and "regressions" not in no_detector.sections
 
 
 def test_history_plots_are_written_as_files_one_per_standing_series(tmp_path):
