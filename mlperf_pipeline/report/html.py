@@ -8,10 +8,7 @@ images in its event log. Both are built from the same sections (`report/sections
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -21,6 +18,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from mlperf_pipeline.report.blocks import Section, section_markdown
+from mlperf_pipeline.report.files import write_atomic
 from mlperf_pipeline.report.frame import model_types
 from mlperf_pipeline.report.sections import ReportData, build_sections
 
@@ -73,20 +71,6 @@ def _timestamp(generated_at: datetime | str | None) -> str:
     if isinstance(generated_at, datetime):
         return generated_at.isoformat(sep=" ", timespec="seconds")
     return str(generated_at)
-
-
-def write_atomic(path: Path, text: str | bytes) -> None:
-    """Replace path with text in one step, so a reader never sees half a report."""
-    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
-        os.chmod(temp_name, 0o644)  # mkstemp's private 0600 would hide the report from servers
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
 
 
 def _write_figures(sections: list[Section], folder: Path) -> dict[str, Path]:

@@ -35,8 +35,9 @@ def artifacts_dir() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser(tmp_path_factory):
+    """A fresh browser per test (about a second): no console message of one page reaches the next."""
     missing = _missing()
     if missing:
         message = f"headless Chromium not found ({', '.join(missing)}): {INSTALL_HINT}"

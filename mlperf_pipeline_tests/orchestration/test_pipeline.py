@@ -1,5 +1,7 @@
 """Real Dagster runs against a temp DuckDB file and a temp Dagster instance."""
 
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
@@ -162,6 +164,11 @@ def test_a_run_over_two_sizes_writes_both_per_partition_with_one_materialisation
         assert {line.split(" | ")[0].strip("| ") for line in preview[2:]} == {"full", "tiny"}
         statuses = set(current[current["model_type"] == m.partition.split("|")[1]]["status"])
         assert all(any(f" {status} " in line for status in statuses) for line in preview[2:])
+        # ... and links a plot file of this run's calls and each series' history, not an image in the event.
+        plot = Path(m.metadata["plot"].value)
+        model_type = m.partition.split("|")[1]
+        assert plot == tmp_path / "reports" / "partitions" / "cpu" / f"{model_type}.png"
+        assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.slow

@@ -121,8 +121,13 @@ def test_an_override_that_adds_work_is_flagged_re_measured_confirmed_and_leads_t
 
         report = dg.materialize([benchmark_report], resources=resources, instance=instance)
         summary = report.asset_materializations_for_node("benchmark_report")[0].metadata["summary"].value
-        assert summary.startswith("## Confirmed regressions (1 standing)")
-        assert "bert" in summary.split("## Anomalous results")[0] and "skillset: " in summary
+        # Right after the overview, before the advice and the tables.
+        regressions = summary.split("## Confirmed regressions (1 standing)")[1].split("## Anomalous results")[0]
+        assert (
+            summary.index("## Overview")
+            < summary.index("## Confirmed regressions")
+            < summary.index("## Recommendations")
+        )
+        assert "bert" in regressions and "skillset: " in regressions
         html = (tmp_path / "reports" / "report.html").read_text()
-        assert html.index("Confirmed regressions") < html.index("<h2>Summary</h2>")
-        assert "data:image/png;base64," in html.split("<h2>Anomalous results")[0]
+        assert "data:image/png;base64," in html.split('<section id="regressions">')[1].split("</section>")[0]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 
 from mlperf_pipeline.analysis.roofline import Roofline, rooflines_of
@@ -35,6 +36,7 @@ from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, benchmark_profile
 from mlperf_pipeline.skillsets.generate import SkillsetRecord, load_record
 from mlperf_pipeline.store.modelling import read_latest_ceilings
 from mlperf_pipeline.store.results import (
+    read_series_history,
     read_stored_inputs,
     record_environments,
     write_partition_results,
@@ -261,6 +263,7 @@ def _written(context, settings: BenchSettings, store: ResultsStore, shared: _Ran
             hardware=hardware,
             model_type=unit.context.model_type,
         )
+    plot = _partition_plot(settings, store, unit, result)
     return dg.AssetMaterialization(
         BENCHMARK_RESULTS,
         partition=unit.key,
@@ -271,8 +274,22 @@ def _written(context, settings: BenchSettings, store: ResultsStore, shared: _Ran
             "measured": True,
             "dagster/row_count": len(result.rows),
             "results": results_preview(result.rows),
+            **({"plot": dg.MetadataValue.path(str(plot))} if plot else {}),
         },
     )
+
+
+def _partition_plot(settings: BenchSettings, store: ResultsStore, unit: _Unit, result) -> Path | None:
+    """This run's latency histogram and each series' history as a PNG file beside the reports
+    (`<reports_dir>/partitions/<hardware>/<model_type>.png`); None when nothing was timed."""
+    if not result.samples:
+        return None
+    from mlperf_pipeline.report.partition_plots import partition_plot, write_partition_plot
+
+    hardware, model_type = unit.context.hardware, unit.context.model_type
+    history = read_series_history(store.path, hardware, [model_type])
+    png = partition_plot(pd.DataFrame(result.samples), history, result.rows[0].run_id, unit.key)
+    return write_partition_plot(Path(settings.reports_dir) / "partitions", hardware, model_type, png) if png else None
 
 
 def _skip_too_slow(context, settings: BenchSettings, store: ResultsStore, shared: _Range, units: dict) -> None:
