@@ -28,6 +28,7 @@ import duckdb
 
 from mlperf_pipeline.catalog.catalog import build_catalog, partition_keys_in_tier_order
 from mlperf_pipeline.orchestration.assets.catalog import register_model_types
+from mlperf_pipeline.orchestration.partitions import register_hardware
 from mlperf_pipeline.orchestration.partitions import range_tags
 from mlperf_pipeline.settings import PROFILE_TAG
 
@@ -68,6 +69,7 @@ def main() -> int:
     keys = partition_keys_in_tier_order(build_catalog(with_configs=False))
     with dg.DagsterInstance.get() as instance:
         register_model_types(instance, keys)
+        register_hardware(instance, ["cpu"])
     step = max(1, args.partitions // 2)
     slices = [keys[index * step : index * step + args.partitions] for index in range(args.runs)]
     print(

@@ -48,6 +48,7 @@ def main() -> None:
     config = {"ops": {"benchmark_results": {"config": {"seq_lens": [16], "max_seconds_per_config": args.max_seconds}}}}
     with tempfile.TemporaryDirectory() as home, dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("model_type", models)
+        instance.add_dynamic_partitions("hardware", [args.hardware])
         job = build_definitions(resources_under(Path(home))).resolve_job_def("benchmark_job")
         tags = range_tags(args.hardware, models[0], models[-1])
         rows = []

@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         home = Path(args.home or temporary)
         resources = resources_under(home)
         instance.add_dynamic_partitions("model_type", keys)
+        instance.add_dynamic_partitions("hardware", ["cpu"])
         print(f"{len(keys)} model types on cpu; imports {import_s:.1f} s; home {home}", flush=True)
         cold_s, cold_ok = _generate(instance, resources, keys)
         print(f"skillsets, cold: {cold_s:.1f} s", flush=True)

@@ -74,3 +74,23 @@ class ThrottledLog:
         if self.log and (finished or now - self.last >= self.every_s):
             self.last = now
             self.log(f"{self.label} {status}")
+
+
+class SliceProgress:
+    """A benchmark run's process slices: `processes` planned per unit. A slice run again (after a host
+    episode) or a process beyond the plan adds one to the total, so the count never passes it."""
+
+    def __init__(self, units: int, processes: int, clock: Callable[[], float] = time.monotonic):
+        self.progress = Progress(units * processes, clock)
+        self.processes = processes
+        self.started: set[tuple[str, int]] = set()
+
+    def start(self, key: str, index: int) -> tuple[bool, str]:
+        """Slice `index` of `key` starts: whether it is a re-run, and the status before it."""
+        again = (key, index) in self.started
+        if again or index >= self.processes:
+            self.progress.total += 1
+        self.started.add((key, index))
+        status = self.progress.status()
+        self.progress.step()
+        return again, status

@@ -86,3 +86,12 @@ def report_settings() -> dict:
     if merged["unstable_noise_pct"] is None:
         raise ValueError("settings: report.unstable_noise_pct must be a positive number, got None")
     return merged
+
+
+def configured_hardware() -> list[str]:
+    """The settings' `hardware` list: hardware partitions the deployment has besides what this host
+    detects (its workers' devices, on a cluster whose daemon host has none). Default: none."""
+    configured = settings().get("hardware") or []
+    if not isinstance(configured, list) or not all(isinstance(name, str) for name in configured):
+        raise ValueError(f"settings: `hardware` must be a list of hardware names, got {configured!r}")
+    return configured

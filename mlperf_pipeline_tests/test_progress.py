@@ -1,6 +1,6 @@
 """Progress lines of long work: elapsed time and the time left at the pace so far."""
 
-from mlperf_pipeline.progress import Progress, ThrottledLog, duration
+from mlperf_pipeline.progress import Progress, SliceProgress, ThrottledLog, duration
 
 
 class Clock:
@@ -48,3 +48,16 @@ def test_a_throttled_log_writes_at_most_every_interval_and_always_at_the_end():
     clock.now += 1
     log.step()
     assert lines[-1] == "counted 100/100, 1m 40s elapsed, done"
+
+
+def test_a_slice_run_again_or_an_added_process_grows_the_total_so_the_count_never_passes_it():
+    clock = Clock()
+    pace = SliceProgress(units=2, processes=2, clock=clock)
+    statuses = []
+    for key, index in (("a", 0), ("b", 0), ("a", 1), ("a", 1), ("b", 1), ("b", 2)):
+        clock.now += 10
+        statuses.append(pace.start(key, index))
+    assert [again for again, _ in statuses] == [False, False, False, True, False, False]
+    # the re-run of a's process 2 and b's third process (beyond the plan of 2) each add one
+    assert [status.split(",")[0] for _, status in statuses] == ["0/4", "1/4", "2/4", "3/5", "4/5", "5/6"]
+    assert pace.progress.status().startswith("6/6") and pace.progress.status().endswith("done")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 import psutil
@@ -111,3 +112,15 @@ def inventory() -> dict[str, DeviceInfo]:
 
 def present_hardware() -> list[str]:
     return [hardware for hardware, info in inventory().items() if info.present]
+
+
+def deployment_hardware(present: Iterable[str], configured: Iterable[str], measured: Iterable[str]) -> list[str]:
+    """The hardware a deployment has or had, in `HARDWARE` order: what this host detects, what the
+    deployment's settings list (hardware that only its workers see, e.g. `cuda` where the daemon host
+    has no GPU), and what has measured rows stored (so that a home keeps its history's partitions)."""
+    configured = list(configured)
+    unknown = [name for name in configured if name not in HARDWARE]
+    if unknown:
+        raise ValueError(f"settings `hardware`: unknown hardware {unknown}; expected some of {', '.join(HARDWARE)}")
+    wanted = set(present) | set(configured) | set(measured)
+    return [hardware for hardware in HARDWARE if hardware in wanted]

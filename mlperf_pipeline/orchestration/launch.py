@@ -26,7 +26,13 @@ from mlperf_pipeline.catalog.catalog import build_catalog, partition_keys_in_tie
 from mlperf_pipeline.hardware.detect import check_hardware, present_hardware
 from mlperf_pipeline.orchestration.assets.catalog import register_model_types
 from mlperf_pipeline.orchestration.run_health import mark_dead_runs_failed
-from mlperf_pipeline.orchestration.partitions import contiguous_ranges, model_type_partitions, range_tags
+from mlperf_pipeline.orchestration.partitions import (
+    contiguous_ranges,
+    model_type_partitions,
+    range_tags,
+    register_deployment_hardware,
+    registered_hardware,
+)
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, settings
 from mlperf_pipeline.sizes import SIZES
 
@@ -39,13 +45,17 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def register() -> list[str]:
+def register(hardware: list[str] = ()) -> list[str]:
+    """Register the model types and the deployment's hardware (plus `hardware`, when asked for) as partitions."""
     entries = build_catalog(with_configs=False)
     with _instance() as instance:
         added = register_model_types(instance, partition_keys_in_tier_order(entries))
+        added_hardware = register_deployment_hardware(instance, paths.results_db_path(), extra=hardware)
+        registered = registered_hardware(instance)
     print(
         f"model_type partitions: {len(added)} newly registered, {len(partition_keys_in_tier_order(entries))} in the catalogue"
     )
+    print(f"hardware partitions: {', '.join(registered)} ({len(added_hardware)} newly registered)")
     return partition_keys_in_tier_order(entries)
 
 
@@ -90,7 +100,7 @@ def bench(
     size: list[str] | None,
     force: bool = False,
 ) -> None:
-    register()
+    register(hardware_names)
     wanted = [entry.partition_key for entry in select(build_catalog(with_configs=False), tier=tier, models=models)]
     with _instance() as instance:
         registered = instance.get_dynamic_partitions(model_type_partitions.name)
@@ -113,6 +123,8 @@ def ceilings(hardware_names: list[str], only_missing: bool = False) -> None:
     """One `ceilings_job` run per hardware; `only_missing`: only where none are stored yet."""
     from mlperf_pipeline.store.modelling import read_latest_ceilings
 
+    with _instance() as instance:
+        register_deployment_hardware(instance, paths.results_db_path(), extra=hardware_names)
     stored = set(read_latest_ceilings(paths.results_db_path())["hardware"]) if only_missing else set()
     for hardware in hardware_names:
         if hardware not in stored:

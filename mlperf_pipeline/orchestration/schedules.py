@@ -13,11 +13,15 @@ from mlperf_pipeline.bench.request import BENCH_VERSION
 from mlperf_pipeline.bench.versions import measurement
 from mlperf_pipeline.catalog.catalog import build_catalog, partition_key_for, select
 from mlperf_pipeline.catalog.tiers import CRITICAL, HIGH
-from mlperf_pipeline.hardware.detect import HARDWARE
 from mlperf_pipeline.hardware.fingerprint import environment_versions
 from mlperf_pipeline.orchestration.assets.benchmarks import BENCHMARK_RESULTS, DATA_VERSION_TAG
 from mlperf_pipeline.orchestration.jobs import benchmark_job
-from mlperf_pipeline.orchestration.partitions import contiguous_ranges, model_type_partitions, range_tags
+from mlperf_pipeline.orchestration.partitions import (
+    contiguous_ranges,
+    model_type_partitions,
+    range_tags,
+    registered_hardware,
+)
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, automation_settings
 
 NIGHTLY_TAG = "mlperf/nightly"
@@ -69,7 +73,7 @@ def nightly_run_requests(
     sentinel_tags = {PROFILE_TAG: config["sentinel_profile"], NIGHTLY_TAG: "true"}
     base_tags = {PROFILE_TAG: config["nightly_profile"], NIGHTLY_TAG: "true"}
     requests = []
-    for hardware in HARDWARE:
+    for hardware in registered_hardware(instance):  # what the deployment has or had, not every device kind
         present = env_versions.get(hardware, "absent") != "absent"
         forced = sentinels if present else []
         for first, last in contiguous_ranges(forced, registered):

@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from mlperf_pipeline.catalog.catalog import build_catalog, catalog_fingerprint, partition_keys_in_tier_order
-from mlperf_pipeline.hardware.fingerprint import environment_versions
+from mlperf_pipeline.orchestration.assets.hardware import registered_environment_versions
 from mlperf_pipeline.orchestration.assets.skillsets import SKILLSET_OVERRIDES
 from mlperf_pipeline.orchestration.partitions import model_type_partitions
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
@@ -77,11 +77,14 @@ def _changed_observations(
     name="environment_sensor",
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=int(_INTERVALS["environment_interval_s"]),
-    description="Observes `environment`: the fingerprint per hardware (library versions, devices, driver, CPU), "
-    "`absent` where the hardware is missing. A changed fingerprint makes exactly that hardware's partitions outdated.",
+    description="Registers the deployment's hardware as `hardware` partitions (detected here, the settings' "
+    "`hardware` list, or with measured rows stored) and observes `environment`: the fingerprint per hardware "
+    "(library versions, devices, driver, CPU), `absent` where the hardware is missing. A changed fingerprint "
+    "makes exactly that hardware's partitions outdated.",
 )
-def environment_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    return _changed_observations(ENVIRONMENT, context.cursor, environment_versions(), "environment")
+def environment_sensor(context: dg.SensorEvaluationContext, results_store: ResultsStore) -> dg.SensorResult:
+    versions = registered_environment_versions(context.instance, results_store.path)
+    return _changed_observations(ENVIRONMENT, context.cursor, versions, "environment")
 
 
 @dg.sensor(

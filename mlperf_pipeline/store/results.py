@@ -285,6 +285,18 @@ def read_stored_inputs(db_path: DbPath, hardware: str, model_types: Iterable[str
     return dict(zip(current["model_type"], current["inputs_version"]))
 
 
+def read_measured_hardware(db_path: DbPath) -> list[str]:
+    """Hardware with rows measured on it: results other than `skipped` (an absent device's rows) or
+    ceilings. A home keeps these as partitions after the hardware itself is gone."""
+    frame = _query(
+        db_path,
+        "SELECT DISTINCT hardware FROM benchmark_results WHERE status <> 'skipped' "
+        "UNION SELECT DISTINCT hardware FROM hardware_ceilings ORDER BY hardware",
+        [],
+    )
+    return list(frame["hardware"])
+
+
 def read_results_history(db_path: DbPath, hardware: str | None = None, model_type: str | None = None) -> pd.DataFrame:
     """Every stored result, oldest first."""
     where, params = _filters(hardware=hardware, model_type=model_type)

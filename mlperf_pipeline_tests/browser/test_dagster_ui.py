@@ -1,5 +1,6 @@
 """A running Dagster webserver, opened in headless Chromium: the report asset's page shows its
-description, its latest materialisation's metadata and its summary, with no broken image."""
+description, its latest materialisation's metadata and its summary, with no broken image; the
+benchmark grid shows the hardware this deployment has, not every device kind."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import dagster as dg
 import pytest
 
 from mlperf_pipeline.orchestration.assets.report import benchmark_report
+from mlperf_pipeline.orchestration.partitions import register_deployment_hardware
 from mlperf_pipeline.orchestration.resources import resources_under
 from mlperf_pipeline.store.results import write_partition_results
 from mlperf_pipeline_tests.browser.conftest import broken_images, console_errors, full_page_screenshot
@@ -59,6 +61,8 @@ def home(tmp_path, monkeypatch) -> Path:
         row = result_row("bert", measured_at=datetime(2025, 3, 1 + day), latency_ms_p50=latency)
         write_partition_results(db_path, [row], [], dagster_run_id=f"day-{day}", hardware="cpu", model_type="bert")
     with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("model_type", ["bert", "gpt2"])
+        register_deployment_hardware(instance, db_path)  # what `make register` does: cpu, here
         result = dg.materialize([benchmark_report], resources=resources_under(tmp_path, db_path), instance=instance)
     assert result.success
     return tmp_path
@@ -107,4 +111,13 @@ def test_the_report_asset_page_shows_its_description_and_latest_metadata(browser
     assert "reports" in body and "html" in body  # its group and kind
     assert "overview, recommendations, noise, results" in body  # the sections this store's data allows
     assert broken_images(browser) == []
+    assert console_errors(browser, UI_ALLOWED_ERRORS) == []
+
+
+def test_the_benchmark_grid_shows_only_the_deployments_hardware(browser, webserver, artifacts_dir):
+    browser.get(webserver + "/assets/benchmark_results?view=partitions")
+    body = _wait_for_text(browser, "2 Partitions Selected", "cpu", "bert", "gpt2")
+    _dismiss_welcome(browser)
+    full_page_screenshot(browser, artifacts_dir / "dagster-benchmark_results-partitions.png")
+    assert not [kind for kind in ("cuda", "rocm", "mps", "xpu") if kind in body], body[:3000]
     assert console_errors(browser, UI_ALLOWED_ERRORS) == []

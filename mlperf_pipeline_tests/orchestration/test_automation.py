@@ -5,6 +5,7 @@ import time
 
 import dagster as dg
 import pytest
+import yaml
 
 from mlperf_pipeline.bench.request import BENCH_VERSION
 from mlperf_pipeline.hardware import fingerprint as fingerprint_module
@@ -22,8 +23,9 @@ from mlperf_pipeline.orchestration.partitions import (
 from mlperf_pipeline.orchestration.resources import resources_under
 from mlperf_pipeline.orchestration.schedules import nightly_schedule
 from mlperf_pipeline.orchestration.sensors import environment_sensor, model_catalog_sensor, skillset_overrides_sensor
-from mlperf_pipeline.settings import FORCE_TAG
-from mlperf_pipeline.store.results import read_results_history
+from mlperf_pipeline.settings import FORCE_TAG, settings
+from mlperf_pipeline.store.results import read_results_history, write_partition_results
+from mlperf_pipeline_tests.store.factories import result_row
 
 MODELS = ["bert", "distilbert"]
 FAST = {
@@ -36,6 +38,8 @@ BENCH = dg.AssetKey("benchmark_results")
 def instance():
     with dg.instance_for_test() as test_instance:
         test_instance.add_dynamic_partitions("model_type", MODELS)
+        # cpu is here; cuda is hardware a deployment lists for its workers, absent on this host.
+        test_instance.add_dynamic_partitions("hardware", ["cpu", "cuda"])
         yield test_instance
 
 
@@ -113,20 +117,44 @@ def test_catalogue_sensor_retires_dropped_types(instance):
     assert deletes[0].partition_keys == ["no_such_model_type"]
 
 
-def test_environment_sensor_observes_changes_only(instance):
-    first = _tick(environment_sensor, instance)
-    assert {event.partition for event in first.asset_events} == {"cpu", "cuda", "rocm", "mps", "xpu"}
-    cpu = next(event for event in first.asset_events if event.partition == "cpu")
-    assert cpu.tags["dagster/data_version"] != "absent"
-    second = _tick(environment_sensor, instance, cursor=first.cursor)
+def test_environment_sensor_observes_changes_only(instance, tmp_path):
+    resources = resources_under(tmp_path)
+    first = _tick(environment_sensor, instance, resources=resources)
+    assert {event.partition for event in first.asset_events} == {"cpu", "cuda"}  # the registered hardware only
+    versions = {event.partition: event.tags["dagster/data_version"] for event in first.asset_events}
+    assert versions["cpu"] != "absent" and versions["cuda"] == "absent"
+    second = _tick(environment_sensor, instance, cursor=first.cursor, resources=resources)
     assert not second.asset_events and second.skip_reason is not None
+
+
+def test_environment_sensor_registers_the_deployments_hardware_only(tmp_path, monkeypatch):
+    """Detected hardware, the settings' list and hardware with measured rows become partitions; a device
+    kind nobody has, or one with only `skipped` rows, does not."""
+    resources = resources_under(tmp_path)
+    for hardware, status in (("rocm", "ok"), ("xpu", "skipped")):
+        rows = [result_row(hardware=hardware, run_id=f"{hardware}-1", status=status)]
+        write_partition_results(
+            tmp_path / "results.duckdb", rows, [], dagster_run_id=f"{hardware}-1", hardware=hardware, model_type="bert"
+        )
+    listing_mps, listing_tpu = tmp_path / "mps.yaml", tmp_path / "tpu.yaml"
+    listing_mps.write_text(yaml.safe_dump({**settings(), "hardware": ["mps"]}))
+    listing_tpu.write_text(yaml.safe_dump({**settings(), "hardware": ["tpu"]}))
+    monkeypatch.setenv("MLPERF_SETTINGS", str(listing_mps))
+    with dg.instance_for_test() as fresh:
+        first = _tick(environment_sensor, fresh, resources=resources)
+        assert fresh.get_dynamic_partitions("hardware") == ["cpu", "rocm", "mps"]
+        assert {event.partition for event in first.asset_events} == {"cpu", "rocm", "mps"}
+        monkeypatch.setenv("MLPERF_SETTINGS", str(listing_tpu))
+        with pytest.raises(ValueError, match="unknown hardware \\['tpu'\\]"):
+            _tick(environment_sensor, fresh, cursor=first.cursor, resources=resources)
+        assert fresh.get_dynamic_partitions("hardware") == ["cpu", "rocm", "mps"]  # nothing lost
 
 
 @pytest.mark.slow
 def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatch):
     resources = resources_under(tmp_path)
     automation_defs = build_definitions(resources)
-    env = _tick(environment_sensor, instance)
+    env = _tick(environment_sensor, instance, resources=resources)
     overrides = _tick(skillset_overrides_sensor, instance, resources=resources)
     assert {event.tags["dagster/data_version"] for event in overrides.asset_events} == {"none"}
 
@@ -150,7 +178,7 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
     quiet = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=landed.cursor)
     assert quiet.total_requested == 0  # nothing changed, nothing requested
 
-    # An edited override: only that type's partitions, on every hardware (absent ones become `skipped`).
+    # An edited override: only that type's partitions, on every registered hardware (absent cuda: `skipped`).
     (tmp_path / "overrides").mkdir()
     (tmp_path / "overrides" / "hf_bert.py").write_text(
         (tmp_path / "skillsets" / "hf_bert.py").read_text() + "\n# tuned by hand\n"
@@ -160,9 +188,7 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
     edited = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=quiet.cursor)
     requested = _requested(edited)
     assert set(requested) == {"skillsets", "benchmark_results"}
-    assert {str(key) for key in requested["benchmark_results"]} == {
-        f"{hw}|bert" for hw in ("cpu", "cuda", "rocm", "mps", "xpu")
-    }
+    assert {str(key) for key in requested["benchmark_results"]} == {f"{hw}|bert" for hw in ("cpu", "cuda")}
     _materialise_requested(requested, instance, resources)
     history = read_results_history(tmp_path / "results.duckdb")
     assert set(history[history["hardware"] == "cuda"]["status"]) == {"skipped"}
@@ -181,7 +207,7 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
     changed = lambda environment: "0123456789abcdef" if environment.get("hardware") == "cpu" else real(environment)  # noqa: E731
     monkeypatch.setattr(fingerprint_module, "fingerprint", changed)
     monkeypatch.setattr(benchmarks_module, "fingerprint", changed)
-    env = _tick(environment_sensor, instance, cursor=env.cursor)
+    env = _tick(environment_sensor, instance, cursor=env.cursor, resources=resources)
     assert [event.partition for event in env.asset_events] == ["cpu"]
     upgraded = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=after_edit.cursor)
     requested = _requested(upgraded)
@@ -197,7 +223,7 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
         "fingerprint",
         lambda environment: "fedcba9876543210" if environment.get("hardware") == "cuda" else changed(environment),
     )
-    env = _tick(environment_sensor, instance, cursor=env.cursor)
+    env = _tick(environment_sensor, instance, cursor=env.cursor, resources=resources)
     appeared = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=upgraded.cursor)
     assert {str(key) for key in _requested(appeared)["skillsets"]} == {"cuda|bert", "cuda|distilbert"}
 

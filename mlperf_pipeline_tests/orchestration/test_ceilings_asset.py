@@ -16,6 +16,7 @@ QUICK = dg.RunConfig(ops={"hardware_ceilings": {"config": {"processes": 2, "seco
 @pytest.fixture
 def instance():
     with dg.instance_for_test() as test_instance:
+        test_instance.add_dynamic_partitions("hardware", ["cpu", "cuda"])  # cuda: listed, absent here
         yield test_instance
 
 

@@ -49,6 +49,7 @@ def test_catalogue_sensor_registers_in_tier_order_then_skips_an_unchanged_catalo
 @pytest.mark.slow
 def test_a_benchmark_partition_materialises_into_duckdb_with_its_own_data_version(instance, tmp_path):
     instance.add_dynamic_partitions("model_type", ["bert", "distilbert"])
+    instance.add_dynamic_partitions("hardware", ["cpu"])
     resources = resources_under(tmp_path)
     config = dg.RunConfig(ops={"benchmark_results": {"config": {"seq_lens": [16], "max_seconds_per_config": 1.0}}})
     for tags in (
@@ -76,6 +77,7 @@ def test_a_benchmark_partition_materialises_into_duckdb_with_its_own_data_versio
 @pytest.mark.slow
 def test_range_run_gives_each_partition_its_own_data_version(instance, tmp_path):
     instance.add_dynamic_partitions("model_type", ["bert", "distilbert"])
+    instance.add_dynamic_partitions("hardware", ["cpu"])
     result = dg.materialize(
         [skillsets],
         instance=instance,
@@ -96,6 +98,7 @@ def test_range_run_gives_each_partition_its_own_data_version(instance, tmp_path)
 def test_ci_smoke_job_runs_catalogue_to_report_in_one_run(instance, tmp_path):
     smoke_defs = build_definitions(resources_under(tmp_path))
     instance.add_dynamic_partitions("model_type", SMOKE_MODELS)  # what `make` registers first
+    instance.add_dynamic_partitions("hardware", ["cpu"])
     result = smoke_defs.resolve_job_def("ci_smoke_job").execute_in_process(instance=instance)
     assert result.success
     current = read_current_results(tmp_path / "results.duckdb")
@@ -121,6 +124,7 @@ def test_key_sets_split_into_contiguous_ranges():
 @pytest.mark.slow
 def test_a_run_over_two_sizes_writes_both_per_partition_with_one_materialisation(instance, tmp_path):
     instance.add_dynamic_partitions("model_type", ["bert", "distilbert"])
+    instance.add_dynamic_partitions("hardware", ["cpu"])
     grid = {
         "size": ["tiny", "full"],
         "seq_lens": [16],
@@ -183,6 +187,7 @@ def test_a_run_over_two_sizes_writes_both_per_partition_with_one_materialisation
 )
 def test_bad_run_config_is_refused_before_anything_is_stored(instance, tmp_path, field, config):
     instance.add_dynamic_partitions("model_type", ["bert"])
+    instance.add_dynamic_partitions("hardware", ["cpu"])
     resources = resources_under(tmp_path)
     config = dg.RunConfig(ops={"benchmark_results": {"config": config}})
     with pytest.raises(Exception, match=field):
@@ -209,6 +214,7 @@ def test_a_profile_asking_for_an_unknown_size_is_refused_naming_the_profile_and_
     (tmp_path / "settings.yaml").write_text(yaml.safe_dump(settings))
     monkeypatch.setenv("MLPERF_SETTINGS", str(tmp_path / "settings.yaml"))
     instance.add_dynamic_partitions("model_type", ["bert"])
+    instance.add_dynamic_partitions("hardware", ["cpu"])
     with pytest.raises(Exception, match=r"benchmark profile 'huge'.*size must be one of"):
         dg.materialize(
             [skillsets, benchmark_results],
@@ -245,6 +251,7 @@ def test_a_run_whose_process_died_is_marked_failed_by_the_next_start(instance):
 def test_partitions_a_killed_run_already_stored_are_not_measured_again(instance, tmp_path):
     """The run wrote bert's rows to DuckDB but died before Dagster heard of them."""
     instance.add_dynamic_partitions("model_type", ["bert"])
+    instance.add_dynamic_partitions("hardware", ["cpu"])
     resources = resources_under(tmp_path)
     config = dg.RunConfig(ops={"benchmark_results": {"config": {"seq_lens": [16], "max_seconds_per_config": 1.0}}})
     assert dg.materialize(
@@ -256,6 +263,7 @@ def test_partitions_a_killed_run_already_stored_are_not_measured_again(instance,
     ).success
     with dg.instance_for_test() as fresh_instance:  # Dagster's memory of the materialisation is gone
         fresh_instance.add_dynamic_partitions("model_type", ["bert"])
+        fresh_instance.add_dynamic_partitions("hardware", ["cpu"])
         result = dg.materialize(
             [skillsets, benchmark_results],
             partition_key="cpu|bert",

@@ -30,6 +30,7 @@ def test_held_out_types_are_left_out_of_training_and_predicted_beside_their_meas
     resources = resources_under(tmp_path)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("model_type", TYPES)
+        instance.add_dynamic_partitions("hardware", ["cpu"])
         quick = {"processes": 2, "seconds_per_kernel": 0.05}
         assert dg.materialize(
             [hardware_ceilings], partition_key="cpu", instance=instance, resources=resources,

@@ -90,6 +90,7 @@ def test_an_override_that_adds_work_is_flagged_re_measured_confirmed_and_leads_t
     db_path = tmp_path / "results.duckdb"
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("model_type", ["bert"])
+        instance.add_dynamic_partitions("hardware", ["cpu"])
         _measure(job, instance, CONFIG, {})
         _measure(job, instance, CONFIG, {})
         _seed_history(db_path)

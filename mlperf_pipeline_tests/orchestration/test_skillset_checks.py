@@ -42,6 +42,7 @@ def instance():
 @pytest.mark.slow
 def test_each_partition_gets_its_own_smoke_result_and_the_coverage_table_is_stored(instance, tmp_path):
     instance.add_dynamic_partitions("model_type", ["bert", "distilbert"])
+    instance.add_dynamic_partitions("hardware", ["cpu"])
     resources = resources_under(tmp_path)
     overrides = tmp_path / "overrides"
     overrides.mkdir(exist_ok=True)

@@ -1,5 +1,10 @@
 """Bad input gets a clear error naming what is wrong, and stored data is never touched."""
 
+import json
+import os
+import subprocess
+import sys
+
 import dagster as dg
 import pytest
 
@@ -15,6 +20,7 @@ from mlperf_pipeline.store.results import read_results_history
 def instance():
     with dg.instance_for_test() as test_instance:
         test_instance.add_dynamic_partitions("model_type", ["bert"])
+        test_instance.add_dynamic_partitions("hardware", ["cpu"])
         yield test_instance
 
 
@@ -71,3 +77,23 @@ def test_launchers_refuse_unknown_hardware_models_and_tiers(monkeypatch, tmp_pat
         launch.main(["bench", "--hardware", "cpu", "--models", "bert,no_such_model"])
     with pytest.raises(ValueError, match="unknown tier 'urgent'"):
         launch.main(["bench", "--hardware", "cpu", "--tier", "urgent"])
+
+
+@pytest.mark.slow
+def test_a_run_for_unregistered_hardware_names_it_and_the_fix(tmp_path):
+    """`cuda` is a device kind the code knows, but this home never registered it (no GPU here, none
+    in the settings, no cuda rows stored): `dagster job execute` says so and how to fix it, and
+    stores nothing. (In process, Dagster refuses such a range before any step runs.)"""
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("")
+    with dg.DagsterInstance.from_config(str(dagster_home)) as home:
+        home.add_dynamic_partitions("model_type", ["bert"])
+        home.add_dynamic_partitions("hardware", ["cpu"])
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "MLPERF_HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "mlperf_pipeline.definitions"]
+    command += ["-j", "benchmark_job", "--tags", json.dumps({"dagster/partition": "cuda|bert"})]
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode != 0
+    assert "not registered: {'hardware': ['cuda']}; run `make register`" in completed.stdout + completed.stderr
+    assert not (tmp_path / "results.duckdb").exists() or read_results_history(tmp_path / "results.duckdb").empty

@@ -28,10 +28,10 @@ from mlperf_pipeline.hardware.fingerprint import environment, fingerprint
 from mlperf_pipeline.isolation.device import device_lock
 from mlperf_pipeline.orchestration.automation import outdated_or_missing
 from mlperf_pipeline.orchestration.metadata import column_schema, results_preview
-from mlperf_pipeline.orchestration.partitions import BY_HARDWARE, benchmark_partitions, split_key
+from mlperf_pipeline.orchestration.partitions import BY_HARDWARE, benchmark_partitions, run_partition_keys, split_key
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.orchestration.run_health import claim_run
-from mlperf_pipeline.progress import Progress, duration
+from mlperf_pipeline.progress import SliceProgress, duration
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, benchmark_profile
 from mlperf_pipeline.skillsets.generate import SkillsetRecord, load_record
 from mlperf_pipeline.store.modelling import read_latest_ceilings
@@ -127,7 +127,7 @@ def benchmark_results(
 ):
     # Resolving validates the whole grid before anything runs, so a bad config stores nothing.
     grid = config.resolved(context.run.tags.get(PROFILE_TAG))
-    keys = context.partition_keys
+    keys = run_partition_keys(context)
     # Incremental: a partition whose skillset data version, environment fingerprint, bench version and
     # grid are what its latest materialisation recorded is not measured again, unless the run is forced.
     force = context.run.tags.get(FORCE_TAG, "").lower() in ("1", "true", "yes")
@@ -212,11 +212,12 @@ def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared
         policy = settings.omp_wait_policy
         shared.launcher.start("ACTIVE" if policy == "auto" else policy, grid.processes)
     # Each process of each unit is one slice, run one at a time: the pace so far gives the time left.
-    pace = Progress(len(runnable) * grid.processes)
+    pace = SliceProgress(len(runnable), grid.processes)
 
     def announce(key: str, index: int) -> None:
-        context.log.info(f"{key}: process {index + 1} ({_process_plan(grid, index)}); slices done {pace.status()}")
-        pace.step()
+        again, status = pace.start(key, index)
+        plan = _process_plan(grid, index) + (", again: the host was slow" if again else "")
+        context.log.info(f"{key}: process {index + 1} ({plan}); slices done {status}")
 
     run_slice = isolated_slices(
         {key: request for key, (_, request) in runnable.items()},
@@ -240,7 +241,7 @@ def _measure_range(context, settings: BenchSettings, store: ResultsStore, shared
         index = len(inputs_of) - len(done)
         context.log.info(
             f"[{index}/{len(inputs_of)}] {unit.key}: {result.status_counts()} in {result.wall_s:.1f} s; "
-            f"{duration(pace.elapsed())} elapsed"
+            f"{duration(pace.progress.elapsed())} elapsed"
         )
         yield materialization
 

@@ -21,33 +21,55 @@ from mlperf_pipeline.hardware.fingerprint import environment_versions, fingerpri
 from mlperf_pipeline.isolation.device import device_lock
 from mlperf_pipeline.orchestration.automation import outdated_or_missing
 from mlperf_pipeline.orchestration.metadata import column_schema
-from mlperf_pipeline.orchestration.partitions import hardware_partitions
+from mlperf_pipeline.orchestration.partitions import (
+    hardware_partitions,
+    register_deployment_hardware,
+    register_hardware,
+    registered_hardware,
+)
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.report.ceilings import ceiling_rows, ceilings_table
 from mlperf_pipeline.store.results import write_table_rows
 
 
+def registered_environment_versions(instance: dg.DagsterInstance, db_path) -> dict[str, str]:
+    """The environment version of each registered hardware, after registering the deployment's hardware."""
+    register_deployment_hardware(instance, db_path)
+    versions = environment_versions()
+    return {hardware: versions[hardware] for hardware in registered_hardware(instance)}
+
+
 @dg.observable_source_asset(
     partitions_def=hardware_partitions,
     group_name="hardware",
+    required_resource_keys={"results_store"},
     description="Per-hardware environment fingerprint (library versions, devices, driver, CPU model) "
-    "as the data version; `absent` where the hardware is not present.",
+    "as the data version; `absent` where the hardware is not present. Its partitions are the hardware "
+    "the deployment has or had (registered on observation: detected, the settings' `hardware` list, "
+    "or with measured rows stored).",
 )
 def environment(context) -> dg.DataVersionsByPartition:
-    versions = environment_versions()
+    versions = registered_environment_versions(context.instance, context.resources.results_store.path)
     for hardware, version in versions.items():
         context.log.info(f"{hardware}: {version}")
     return dg.DataVersionsByPartition({hardware: dg.DataVersion(version) for hardware, version in versions.items()})
 
 
-@dg.asset(group_name="hardware", kinds={"python"}, description="Detected devices and their specs on this host.")
+@dg.asset(
+    group_name="hardware",
+    kinds={"python"},
+    description="Detected devices and their specs on this host; registers the present ones as `hardware` "
+    "partitions (on a cluster, materialise it on a node that has the device).",
+)
 def hardware_inventory(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     devices = inventory()
     present = [hardware for hardware, info in devices.items() if info.present]
-    context.log.info(f"present hardware: {present}")
+    added = register_hardware(context.instance, present)
+    context.log.info(f"present hardware: {present}; newly registered as partitions: {added}")
     return dg.MaterializeResult(
         metadata={
             "present": dg.MetadataValue.json(present),
+            "newly_registered": dg.MetadataValue.json(added),
             "devices": dg.MetadataValue.json({hardware: info.to_dict() for hardware, info in devices.items()}),
         }
     )

@@ -15,6 +15,7 @@ from mlperf_pipeline.orchestration.partitions import (
     BY_MODEL_TYPE,
     benchmark_partitions,
     model_type_partitions,
+    run_partition_keys,
     split_key,
 )
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
@@ -66,7 +67,7 @@ SMOKE_CHECK = dg.AssetCheckKey(SKILLSETS, "smoke")
 def skillsets(context: dg.AssetExecutionContext, bench_settings: BenchSettings, results_store: ResultsStore):
     devices = inventory()
     out_dir, overrides_dir = Path(bench_settings.skillsets_dir), Path(bench_settings.overrides_dir)
-    keys_by_model = _partitions_by_model(context.partition_keys)
+    keys_by_model = _partitions_by_model(run_partition_keys(context))
     entries = [entry_for(model_key) for model_key in keys_by_model]
     calls = _isolated_calls(bench_settings, [entry.model_class for entry in entries])
     store = CheckStore(out_dir / "checks.json")
