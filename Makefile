@@ -30,10 +30,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# Absolute DAGSTER_HOME with the shipped instance config, and a .env for `dagster dev`.
+# Absolute DAGSTER_HOME with the shipped instance config (the cluster's under MLPERF_DEPLOYMENT=cluster:
+# PostgreSQL, the routing run queue, Celery; README "Running on a cluster"), and a .env for `dagster dev`.
+INSTANCE_YAML = $(if $(filter cluster,$(MLPERF_DEPLOYMENT)),deploy/cluster/dagster.yaml,deploy/dagster.yaml)
 home:
 	mkdir -p $(DAGSTER_HOME)
-	cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	cp $(INSTANCE_YAML) $(DAGSTER_HOME)/dagster.yaml
 	printf 'DAGSTER_HOME=%s\nMLPERF_HOME=%s\n' "$(DAGSTER_HOME)" "$(MLPERF_HOME)" > .env
 
 register: install home

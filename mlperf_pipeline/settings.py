@@ -95,3 +95,25 @@ def configured_hardware() -> list[str]:
     if not isinstance(configured, list) or not all(isinstance(name, str) for name in configured):
         raise ValueError(f"settings: `hardware` must be a list of hardware names, got {configured!r}")
     return configured
+
+
+_ROUTE_FIELDS = {"queue", "node_selector", "tolerations", "device_resource"}
+
+
+def routing_settings() -> dict:
+    """The `routing` section: `default_queue` and, per hardware, its queue and Kubernetes placement."""
+    routing = settings().get("routing") or {}
+    if not isinstance(routing, dict) or not isinstance(routing.get("hardware", {}), dict):
+        raise ValueError(f"settings: `routing` must be a mapping with a `hardware` mapping, got {routing!r}")
+    routes = {}
+    for hardware, route in (routing.get("hardware") or {}).items():
+        if not isinstance(route, dict) or not isinstance(route.get("queue"), str):
+            raise ValueError(f"settings: routing.hardware.{hardware} needs a `queue` name, got {route!r}")
+        unknown = set(route) - _ROUTE_FIELDS
+        if unknown:
+            raise ValueError(
+                f"settings: routing.hardware.{hardware} has unknown fields {sorted(unknown)}; "
+                f"expected {sorted(_ROUTE_FIELDS)}"
+            )
+        routes[hardware] = route
+    return {"default_queue": str(routing.get("default_queue", "cpu")), "hardware": routes}

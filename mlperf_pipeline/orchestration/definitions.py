@@ -13,7 +13,7 @@ from mlperf_pipeline.orchestration.assets.report import benchmark_report
 from mlperf_pipeline.orchestration.assets.skillsets import skillset_overrides, skillsets
 from mlperf_pipeline.orchestration.automation import automation_sensor
 from mlperf_pipeline.orchestration.jobs import analysis_job, benchmark_job, ceilings_job, ci_smoke_job
-from mlperf_pipeline.orchestration.resources import resources_for_deployment
+from mlperf_pipeline.orchestration.resources import Deployment, deployment
 from mlperf_pipeline.orchestration.schedules import nightly_schedule
 from mlperf_pipeline.orchestration.sensors import (
     environment_sensor,
@@ -24,7 +24,7 @@ from mlperf_pipeline.orchestration.sensors import (
 from mlperf_pipeline.settings import automation_settings
 
 
-def build_definitions(resources: dict) -> dg.Definitions:
+def build_definitions(resources: dict, executor: dg.ExecutorDefinition = dg.in_process_executor) -> dg.Definitions:
     return dg.Definitions(
         assets=[
             environment,
@@ -50,8 +50,12 @@ def build_definitions(resources: dict) -> dg.Definitions:
             automation_sensor(int(automation_settings()["automation_interval_s"])),
         ],
         resources=resources,
-        executor=dg.in_process_executor,
+        executor=executor,
     )
 
 
-defs = build_definitions(resources_for_deployment())
+def definitions_for(chosen: Deployment) -> dg.Definitions:
+    return build_definitions(chosen.resources(), chosen.executor)
+
+
+defs = definitions_for(deployment())

@@ -1,8 +1,10 @@
 """Resources, built per deployment (`MLPERF_DEPLOYMENT`: local, ci, cluster) in one place."""
 
 import os
-from typing import Optional
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import dagster as dg
 
@@ -38,10 +40,13 @@ class BenchSettings(dg.ConfigurableResource):
     # per usable core) and the seconds one may take before it counts as a hang.
     check_jobs: int = 0
     check_timeout_s: float = 120.0
+    # The device locks' folder: node-local, so that one benchmark holds a device at a time per node
+    # (on a shared home, one lock would serialise the whole fleet). Default: `<home>/locks`.
+    node_lock_dir: Optional[str] = None
 
     @property
     def lock_dir(self) -> Path:
-        return Path(self.home) / "locks"
+        return Path(self.node_lock_dir) if self.node_lock_dir else Path(self.home) / "locks"
 
     @property
     def memory_cap_bytes(self) -> int | None:
@@ -78,11 +83,40 @@ def _ci_resources() -> dict:
     return resources
 
 
-DEPLOYMENTS = {"local": _local_resources, "ci": _ci_resources}
+def _cluster_resources() -> dict:
+    """`MLPERF_HOME` on a path every node mounts; device locks in `MLPERF_NODE_DIR` on the node."""
+    resources = _local_resources()
+    node_dir = Path(os.environ.get("MLPERF_NODE_DIR", "/tmp/mlperf-node")).expanduser().resolve()
+    resources["bench_settings"] = resources["bench_settings"].model_copy(
+        update={"timeout_s": 600.0, "node_lock_dir": str(node_dir / "locks")}
+    )
+    return resources
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What differs between deployments: the resources, and how a run executes its steps."""
+
+    resources: Callable[[], dict]
+    # In process everywhere: a run is routed whole to a node of its hardware (`routing.py`), so its
+    # steps share that node; the Celery executor would route steps by a static op tag instead.
+    executor: dg.ExecutorDefinition = dg.in_process_executor
+
+
+DEPLOYMENTS = {
+    "local": Deployment(_local_resources),
+    "ci": Deployment(_ci_resources),
+    "cluster": Deployment(_cluster_resources),
+}
+
+
+def deployment(name: str | None = None) -> Deployment:
+    """The deployment named by `name` or `MLPERF_DEPLOYMENT` (default `local`)."""
+    chosen = name or os.environ.get("MLPERF_DEPLOYMENT", "local")
+    if chosen not in DEPLOYMENTS:
+        raise ValueError(f"unknown MLPERF_DEPLOYMENT {chosen!r}: expected one of {', '.join(DEPLOYMENTS)}")
+    return DEPLOYMENTS[chosen]
 
 
 def resources_for_deployment(name: str | None = None) -> dict:
-    deployment = name or os.environ.get("MLPERF_DEPLOYMENT", "local")
-    if deployment not in DEPLOYMENTS:
-        raise ValueError(f"unknown MLPERF_DEPLOYMENT {deployment!r}: expected one of {', '.join(DEPLOYMENTS)}")
-    return DEPLOYMENTS[deployment]()
+    return deployment(name).resources()

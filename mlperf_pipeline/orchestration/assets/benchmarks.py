@@ -30,6 +30,7 @@ from mlperf_pipeline.orchestration.automation import outdated_or_missing
 from mlperf_pipeline.orchestration.metadata import column_schema, results_preview
 from mlperf_pipeline.orchestration.partitions import BY_HARDWARE, benchmark_partitions, run_partition_keys, split_key
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
+from mlperf_pipeline.orchestration.routing import check_worker_serves
 from mlperf_pipeline.orchestration.run_health import claim_run
 from mlperf_pipeline.progress import SliceProgress, duration
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, benchmark_profile
@@ -128,6 +129,7 @@ def benchmark_results(
     # Resolving validates the whole grid before anything runs, so a bad config stores nothing.
     grid = config.resolved(context.run.tags.get(PROFILE_TAG))
     keys = run_partition_keys(context)
+    check_worker_serves({split_key(key)[0] for key in keys})
     # Incremental: a partition whose skillset data version, environment fingerprint, bench version and
     # grid are what its latest materialisation recorded is not measured again, unless the run is forced.
     force = context.run.tags.get(FORCE_TAG, "").lower() in ("1", "true", "yes")

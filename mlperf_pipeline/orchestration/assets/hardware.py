@@ -28,6 +28,7 @@ from mlperf_pipeline.orchestration.partitions import (
     registered_hardware,
 )
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
+from mlperf_pipeline.orchestration.routing import check_worker_serves
 from mlperf_pipeline.report.ceilings import ceiling_rows, ceilings_table
 from mlperf_pipeline.store.results import write_table_rows
 
@@ -103,6 +104,7 @@ def hardware_ceilings(
     results_store: ResultsStore,
 ) -> dg.MaterializeResult:
     hardware = context.partition_key
+    check_worker_serves([hardware])
     device = detect(hardware)
     if not device.present or not can_time(hardware):
         reason = f"no {hardware} device on this host" if not device.present else f"no timer for {hardware} yet"

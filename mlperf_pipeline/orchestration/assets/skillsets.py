@@ -19,6 +19,7 @@ from mlperf_pipeline.orchestration.partitions import (
     split_key,
 )
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
+from mlperf_pipeline.orchestration.routing import check_worker_serves
 from mlperf_pipeline.reasons import ReasonCode, Status
 from mlperf_pipeline.report.coverage import coverage_by_family, coverage_table
 from mlperf_pipeline.skillsets.checks import CheckStore, smoke_modules
@@ -67,7 +68,9 @@ SMOKE_CHECK = dg.AssetCheckKey(SKILLSETS, "smoke")
 def skillsets(context: dg.AssetExecutionContext, bench_settings: BenchSettings, results_store: ResultsStore):
     devices = inventory()
     out_dir, overrides_dir = Path(bench_settings.skillsets_dir), Path(bench_settings.overrides_dir)
-    keys_by_model = _partitions_by_model(run_partition_keys(context))
+    keys = run_partition_keys(context)
+    check_worker_serves({split_key(key)[0] for key in keys})
+    keys_by_model = _partitions_by_model(keys)
     entries = [entry_for(model_key) for model_key in keys_by_model]
     calls = _isolated_calls(bench_settings, [entry.model_class for entry in entries])
     store = CheckStore(out_dir / "checks.json")
