@@ -17,7 +17,7 @@ SIZE ?=
 FORCE ?=
 LAUNCH := $(BIN)/python -m mlperf_pipeline.orchestration.launch
 
-.PHONY: install home run test test-fast ceilings bench register dev validate smoke clean incremental agreement reproducibility detection regressions-scale modelling counting
+.PHONY: install home run test test-fast test-cluster ceilings bench register dev validate smoke clean incremental agreement reproducibility detection regressions-scale modelling counting
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ test: install
 # The suite without the tests marked slow (real Dagster runs, benchmark processes): under a minute.
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
+
+# The cluster deployment for real on loopback: PostgreSQL, Redis, the daemon, two Celery workers
+# (needs Debian's postgresql and redis-server; .ci/run installs them).
+test-cluster: install
+	$(BIN)/python -m pytest -m cluster mlperf_pipeline_tests/cluster
 
 validate: install
 	$(BIN)/dagster definitions validate -m mlperf_pipeline.definitions

@@ -1,4 +1,5 @@
-"""Launchers behind the Makefile: register the catalogue, then one `dagster job execute` per range.
+"""Launchers behind the Makefile: register the catalogue, then one `dagster job execute` per range
+(under `MLPERF_DEPLOYMENT=cluster`, one `dagster job launch` per range through the run queue).
 
     python -m mlperf_pipeline.orchestration.launch register
     python -m mlperf_pipeline.orchestration.launch bench --hardware cpu --tier critical
@@ -18,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 
 import dagster as dg
 
@@ -59,26 +61,38 @@ def register(hardware: list[str] = ()) -> list[str]:
     return partition_keys_in_tier_order(entries)
 
 
+def _wait_for(run_id: str, job: str, poll_s: float = 5.0) -> None:
+    """Wait for a queued run (cluster deployment) to end, printing its status as it changes."""
+    last = None
+    with _instance() as instance:
+        while True:
+            run = instance.get_run_by_id(run_id)
+            status = run.status if run else None
+            if status != last:
+                where = f" on queue {run.tags.get('dagster-celery/queue')}" if run and run.tags else ""
+                print(f"{job} run {run_id}: {status.value if status else 'not found'}{where}", flush=True)
+                last = status
+            if status is None or status.value in ("SUCCESS", "FAILURE", "CANCELED"):
+                break
+            time.sleep(poll_s)
+    if status is None or status.value != "SUCCESS":
+        raise SystemExit(f"{job} run {run_id} ended {status.value if status else 'missing'}; see the Dagster UI")
+
+
 def execute_job(job: str, tags: dict[str, str], run_config: dict | None = None) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "job",
-        "execute",
-        "-m",
-        DEFINITIONS_MODULE,
-        "-j",
-        job,
-        "--tags",
-        json.dumps(tags),
-    ]
+    """One run of `job`: `dagster job execute` here, or on a cluster `dagster job launch` through the
+    run queue (which routes it to a worker of its hardware), waiting for it to end."""
+    queued = os.environ.get("MLPERF_DEPLOYMENT") == "cluster"
+    run_id = str(uuid.uuid4())
+    verb = ["launch", "--run-id", run_id] if queued else ["execute"]
+    command = [sys.executable, "-m", "dagster", "job", *verb, "-m", DEFINITIONS_MODULE, "-j", job]
+    command += ["--tags", json.dumps(tags)]
     config_path = paths.mlperf_home() / f"run_config_{os.getpid()}.json"
     if run_config:
         config_path.write_text(json.dumps(run_config))
         command += ["-c", str(config_path)]
     print(
-        f"$ dagster job execute -j {job} --tags '{json.dumps(tags)}'"
+        f"$ dagster job {verb[0]} -j {job} --tags '{json.dumps(tags)}'"
         + (f" -c '{json.dumps(run_config)}'" if run_config else ""),
         flush=True,
     )
@@ -89,6 +103,8 @@ def execute_job(job: str, tags: dict[str, str], run_config: dict | None = None) 
         config_path.unlink(missing_ok=True)
     if completed.returncode != 0:
         raise SystemExit(f"{job} failed (exit code {completed.returncode}); see the log above or the Dagster UI")
+    if queued:
+        _wait_for(run_id, job)
     print(f"{job} finished in {time.monotonic() - started:.0f} s", flush=True)
 
 
