@@ -11,10 +11,19 @@ def mlperf_home() -> Path:
     return Path(os.environ.get("MLPERF_HOME", ".mlperf")).expanduser().resolve()
 
 
-def results_db_path() -> Path:
-    """`MLPERF_DB`, default `<MLPERF_HOME>/results.duckdb`."""
+def results_db_path() -> Path | str:
+    """`MLPERF_DB`: a DuckDB file (default `<MLPERF_HOME>/results.duckdb`), or a DuckLake locator
+    `ducklake:<catalog>`, returned as given (its Parquet files are in `lake_data_dir()`)."""
     configured = os.environ.get("MLPERF_DB")
+    if configured and configured.startswith("ducklake:"):
+        return configured
     return Path(configured).expanduser().resolve() if configured else mlperf_home() / "results.duckdb"
+
+
+def lake_data_dir() -> Path:
+    """Where a DuckLake results store keeps its Parquet files: a folder every node mounts."""
+    configured = os.environ.get("MLPERF_LAKE_DATA")
+    return Path(configured).expanduser().resolve() if configured else mlperf_home() / "lake"
 
 
 def overrides_dir() -> Path:

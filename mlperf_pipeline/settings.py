@@ -25,6 +25,10 @@ _AUTOMATION_DEFAULTS = {
     "overrides_interval_s": 60,
     "automation_interval_s": 60,
     "confirmation_interval_s": 60,
+    "dead_run_interval_s": 15,
+    "dead_run_grace_s": 30,
+    "maintenance_cron": "0 4 * * 0",
+    "snapshot_retention_days": 7,
 }
 
 

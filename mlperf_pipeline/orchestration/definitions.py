@@ -13,11 +13,13 @@ from mlperf_pipeline.orchestration.assets.report import benchmark_report
 from mlperf_pipeline.orchestration.assets.skillsets import skillset_overrides, skillsets
 from mlperf_pipeline.orchestration.automation import automation_sensor
 from mlperf_pipeline.orchestration.jobs import analysis_job, benchmark_job, ceilings_job, ci_smoke_job
+from mlperf_pipeline.orchestration.maintenance import store_maintenance_job, store_maintenance_schedule
 from mlperf_pipeline.orchestration.resources import Deployment, deployment
 from mlperf_pipeline.orchestration.schedules import nightly_schedule
 from mlperf_pipeline.orchestration.sensors import (
     environment_sensor,
     model_catalog_sensor,
+    dead_run_sensor,
     regression_confirmation_sensor,
     skillset_overrides_sensor,
 )
@@ -40,13 +42,14 @@ def build_definitions(resources: dict, executor: dg.ExecutorDefinition = dg.in_p
             anomalies,
             benchmark_report,
         ],
-        jobs=[ci_smoke_job, benchmark_job, analysis_job, ceilings_job],
-        schedules=[nightly_schedule],
+        jobs=[ci_smoke_job, benchmark_job, analysis_job, ceilings_job, store_maintenance_job],
+        schedules=[nightly_schedule, store_maintenance_schedule],
         sensors=[
             model_catalog_sensor,
             environment_sensor,
             skillset_overrides_sensor,
             regression_confirmation_sensor,
+            dead_run_sensor,
             automation_sensor(int(automation_settings()["automation_interval_s"])),
         ],
         resources=resources,

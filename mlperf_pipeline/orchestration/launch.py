@@ -27,7 +27,6 @@ from mlperf_pipeline import paths
 from mlperf_pipeline.catalog.catalog import build_catalog, partition_keys_in_tier_order, select
 from mlperf_pipeline.hardware.detect import check_hardware, present_hardware
 from mlperf_pipeline.orchestration.assets.catalog import register_model_types
-from mlperf_pipeline.orchestration.run_health import mark_dead_runs_failed
 from mlperf_pipeline.orchestration.partitions import (
     contiguous_ranges,
     model_type_partitions,
@@ -35,6 +34,8 @@ from mlperf_pipeline.orchestration.partitions import (
     register_deployment_hardware,
     registered_hardware,
 )
+from mlperf_pipeline.orchestration.resources import results_store_location
+from mlperf_pipeline.orchestration.run_health import mark_dead_runs_failed
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, settings
 from mlperf_pipeline.sizes import SIZES
 
@@ -52,7 +53,7 @@ def register(hardware: list[str] = ()) -> list[str]:
     entries = build_catalog(with_configs=False)
     with _instance() as instance:
         added = register_model_types(instance, partition_keys_in_tier_order(entries))
-        added_hardware = register_deployment_hardware(instance, paths.results_db_path(), extra=hardware)
+        added_hardware = register_deployment_hardware(instance, results_store_location(), extra=hardware)
         registered = registered_hardware(instance)
     print(
         f"model_type partitions: {len(added)} newly registered, {len(partition_keys_in_tier_order(entries))} in the catalogue"
@@ -61,22 +62,48 @@ def register(hardware: list[str] = ()) -> list[str]:
     return partition_keys_in_tier_order(entries)
 
 
-def _wait_for(run_id: str, job: str, poll_s: float = 5.0) -> None:
-    """Wait for a queued run (cluster deployment) to end, printing its status as it changes."""
-    last = None
+def _wait_for(run_id: str, job: str, poll_s: float = 5.0, retry_wait_s: float = 60.0) -> None:
+    """Wait for a queued run (cluster deployment) to end, printing its status as it changes; a
+    failed run that the instance's run_retries launches again is followed to its retry."""
     with _instance() as instance:
         while True:
-            run = instance.get_run_by_id(run_id)
-            status = run.status if run else None
-            if status != last:
-                where = f" on queue {run.tags.get('dagster-celery/queue')}" if run and run.tags else ""
-                print(f"{job} run {run_id}: {status.value if status else 'not found'}{where}", flush=True)
-                last = status
-            if status is None or status.value in ("SUCCESS", "FAILURE", "CANCELED"):
+            status = _follow(instance, run_id, job, poll_s)
+            retry = _retry_of(instance, run_id, retry_wait_s, poll_s) if status == "FAILURE" else None
+            if retry is None:
                 break
-            time.sleep(poll_s)
-    if status is None or status.value != "SUCCESS":
-        raise SystemExit(f"{job} run {run_id} ended {status.value if status else 'missing'}; see the Dagster UI")
+            print(f"{job} run {run_id} failed; run_retries launched it again as {retry}", flush=True)
+            run_id = retry
+    if status != "SUCCESS":
+        raise SystemExit(f"{job} run {run_id} ended {status or 'missing'}; see the Dagster UI")
+
+
+def _follow(instance: dg.DagsterInstance, run_id: str, job: str, poll_s: float) -> str | None:
+    last = None
+    while True:
+        run = instance.get_run_by_id(run_id)
+        status = run.status.value if run else None
+        if status != last:
+            where = f" on queue {run.tags.get('dagster-celery/queue')}" if run and run.tags else ""
+            print(f"{job} run {run_id}: {status or 'not found'}{where}", flush=True)
+            last = status
+        if status in (None, "SUCCESS", "FAILURE", "CANCELED"):
+            return status
+        time.sleep(poll_s)
+
+
+def _retry_of(instance: dg.DagsterInstance, run_id: str, wait_s: float, poll_s: float) -> str | None:
+    """The run that run_retries launched for the failed `run_id`, if retries are on and it comes."""
+    run = instance.get_run_by_id(run_id)
+    tries = int(run.tags.get("dagster/retry_number", 0)) if run else 0
+    if not instance.run_retries_enabled or tries >= instance.run_retries_max_retries:
+        return None
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        retries = instance.get_runs(dg.RunsFilter(tags={"dagster/parent_run_id": run_id}), limit=1)
+        if retries:
+            return retries[0].run_id
+        time.sleep(poll_s)
+    return None
 
 
 def execute_job(job: str, tags: dict[str, str], run_config: dict | None = None) -> None:
@@ -140,8 +167,8 @@ def ceilings(hardware_names: list[str], only_missing: bool = False) -> None:
     from mlperf_pipeline.store.modelling import read_latest_ceilings
 
     with _instance() as instance:
-        register_deployment_hardware(instance, paths.results_db_path(), extra=hardware_names)
-    stored = set(read_latest_ceilings(paths.results_db_path())["hardware"]) if only_missing else set()
+        register_deployment_hardware(instance, results_store_location(), extra=hardware_names)
+    stored = set(read_latest_ceilings(results_store_location())["hardware"]) if only_missing else set()
     for hardware in hardware_names:
         if hardware not in stored:
             execute_job("ceilings_job", {"dagster/partition": hardware})

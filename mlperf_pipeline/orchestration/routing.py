@@ -28,6 +28,11 @@ HARDWARE_DIMENSION_TAG = "dagster/partition/hardware"  # what Dagster sets on a 
 CELERY_QUEUE_TAG = "dagster-celery/queue"
 K8S_CONFIG_TAG = "dagster-k8s/config"
 HARDWARE_TAG = "mlperf/hardware"
+# A retry (run_retries) re-runs every step, not only the failed ones: it may land on another node,
+# which has none of the first run's step outputs or skillset files, and every step is incremental
+# (it redoes only what is not stored), so the retry measures only what the first run left missing.
+RETRY_STRATEGY_TAG = "dagster/retry_strategy"
+RETRY_ALL_STEPS = {RETRY_STRATEGY_TAG: "ALL_STEPS"}
 # The hardware kinds this worker's queues serve, e.g. `cuda` (set by whoever starts the worker).
 WORKER_HARDWARE_ENV = "MLPERF_WORKER_HARDWARE"
 
@@ -81,8 +86,9 @@ def routing_tags_for(tags: Mapping[str, str], routing: Mapping | None = None) ->
     """The routing tags a run with `tags` needs; raises RoutingError for a run no worker can take."""
     routing = routing or routing_settings()
     hardware = run_hardware(tags)
+    retry = {} if RETRY_STRATEGY_TAG in tags else RETRY_ALL_STEPS  # one the launcher chose stays
     if hardware is None:
-        return {CELERY_QUEUE_TAG: routing["default_queue"]}
+        return {CELERY_QUEUE_TAG: routing["default_queue"], **retry}
     route = routing["hardware"].get(hardware)
     if route is None:
         raise RoutingError(
@@ -100,7 +106,7 @@ def routing_tags_for(tags: Mapping[str, str], routing: Mapping | None = None) ->
             f"partitions elsewhere than their route ({', '.join(f'{name}={routed[name]!r}' for name in clashing)}): "
             "drop those tags, the routing sets them"
         )
-    return routed
+    return {**routed, **retry}
 
 
 def worker_hardware() -> list[str] | None:

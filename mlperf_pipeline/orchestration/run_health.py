@@ -1,14 +1,24 @@
 """Runs whose process died (SIGKILL, a lost machine) stay STARTED forever in Dagster's storage.
 
-Each benchmark step records its host and process id on its run; whoever starts next on that host
-marks runs whose process is gone as failed, so nothing waits on them. The device locks need no
-such care: the kernel frees them with the process.
+Two checks find them, and mark them failed so that nothing waits on them (and, on a cluster,
+`run_retries` launches them again):
+- on one host: each benchmark step records its host and process id on its run; whoever starts
+  next on that host, and `dead_run_sensor`, fail the runs of this host whose process is gone;
+- on a cluster: a run sent through Celery carries its task id; `dead_run_sensor` asks every live
+  worker which tasks it is running (Celery's own `inspect().active()`), and fails a started run
+  whose task no worker has had for `grace_s`. Dagster's run monitoring sees a task that failed
+  while its worker lived (a killed pool process); it cannot see a worker that died whole, whose
+  task stays "started" in the result backend forever.
+The device locks need no such care: the kernel frees them with the process.
 """
 
 import socket
+import time
 
 import dagster as dg
 import psutil
+from dagster_celery.launcher import CeleryRunLauncher
+from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
 
 HOST_TAG = "mlperf/host"
 PID_TAG = "mlperf/pid"
@@ -34,6 +44,8 @@ def _process_alive(pid: int, started: float | None) -> bool:
 
 
 def mark_dead_runs_failed(instance: dg.DagsterInstance, exclude: str | None = None) -> list[str]:
+    """Fail this host's runs whose process is gone; runs sent through Celery are left to
+    `mark_lost_celery_runs_failed`, which sees every host."""
     host = socket.gethostname()
     runs = instance.get_runs(
         dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING], tags={HOST_TAG: host})
@@ -41,7 +53,7 @@ def mark_dead_runs_failed(instance: dg.DagsterInstance, exclude: str | None = No
     dead = []
     for run in runs:
         pid = run.tags.get(PID_TAG)
-        if run.run_id == exclude or not pid or not pid.isdigit():
+        if run.run_id == exclude or not pid or not pid.isdigit() or DAGSTER_CELERY_TASK_ID_TAG in run.tags:
             continue
         started = float(run.tags[STARTED_TAG]) if run.tags.get(STARTED_TAG) else None
         if not _process_alive(int(pid), started):
@@ -50,3 +62,41 @@ def mark_dead_runs_failed(instance: dg.DagsterInstance, exclude: str | None = No
             )
             dead.append(run.run_id)
     return dead
+
+
+def active_celery_tasks(instance: dg.DagsterInstance, timeout_s: float = 3.0) -> set[str] | None:
+    """The ids of the tasks every live Celery worker is running; None when runs do not go through
+    Celery. A worker answers from its main process, so a busy one answers too."""
+    launcher = instance.run_launcher
+    if not isinstance(launcher, CeleryRunLauncher):
+        return None
+    replies = launcher.celery.control.inspect(timeout=timeout_s).active() or {}
+    return {task["id"] for tasks in replies.values() for task in tasks}
+
+
+def mark_lost_celery_runs_failed(
+    instance: dg.DagsterInstance, active: set[str], missing_since: dict[str, float], grace_s: float
+) -> tuple[list[str], dict[str, float]]:
+    """Fail the started runs whose Celery task no live worker has run for `grace_s`. `missing_since`
+    (run id -> when first seen missing) carries over between calls. Returns the runs failed and the
+    updated `missing_since`."""
+    now = time.time()
+    started = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+    lost = {
+        run.run_id: run
+        for run in started
+        if DAGSTER_CELERY_TASK_ID_TAG in run.tags and run.tags[DAGSTER_CELERY_TASK_ID_TAG] not in active
+    }
+    failed = []
+    for run_id, run in lost.items():
+        since = missing_since.get(run_id, now)
+        if now - since >= grace_s:
+            task = run.tags[DAGSTER_CELERY_TASK_ID_TAG]
+            instance.report_run_failed(
+                run,
+                f"no live Celery worker is running its task {task} (for {now - since:.0f} s): its worker died "
+                f"(last on {run.tags.get(HOST_TAG, 'an unknown host')}, pid {run.tags.get(PID_TAG, '?')})",
+            )
+            failed.append(run_id)
+    still_missing = {run_id: missing_since.get(run_id, now) for run_id in lost if run_id not in failed}
+    return failed, still_missing

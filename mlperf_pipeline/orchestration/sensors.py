@@ -17,6 +17,11 @@ from mlperf_pipeline.orchestration.assets.hardware import registered_environment
 from mlperf_pipeline.orchestration.assets.skillsets import SKILLSET_OVERRIDES
 from mlperf_pipeline.orchestration.partitions import model_type_partitions
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
+from mlperf_pipeline.orchestration.run_health import (
+    active_celery_tasks,
+    mark_dead_runs_failed,
+    mark_lost_celery_runs_failed,
+)
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, automation_settings
 from mlperf_pipeline.skillsets.versions import override_versions
 from mlperf_pipeline.store.results import read_confirmations_due
@@ -119,6 +124,34 @@ def regression_confirmation_sensor(
     requests = [_confirmation_request(row, context.instance) for row in due.to_dict("records")]
     context.log.info(f"re-measuring {len(requests)} pending regression(s)")
     return dg.SensorResult(run_requests=requests)
+
+
+@dg.sensor(
+    name="dead_run_sensor",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=int(_INTERVALS["dead_run_interval_s"]),
+    description="Marks runs whose process died as failed, so nothing waits on them and run_retries can launch "
+    "them again: this host's runs whose process is gone, and on a cluster the started runs whose Celery task no "
+    "live worker has had for `dead_run_grace_s` (a worker killed whole, which Dagster's run monitoring cannot see).",
+)
+def dead_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    failed = mark_dead_runs_failed(context.instance)
+    active = active_celery_tasks(context.instance)
+    if active is not None:
+        missing_since = json.loads(context.cursor) if context.cursor else {}
+        lost, missing_since = mark_lost_celery_runs_failed(
+            context.instance, active, missing_since, float(_INTERVALS["dead_run_grace_s"])
+        )
+        failed += lost
+        context.update_cursor(json.dumps(missing_since))
+        if missing_since:
+            context.log.info(
+                f"runs whose Celery task no live worker has (failed after the grace): {sorted(missing_since)}"
+            )
+    if failed:
+        context.log.warning(f"marked failed, their process being gone: {', '.join(failed)}")
+        return dg.SkipReason(f"marked {len(failed)} dead run(s) failed: {', '.join(failed)}")
+    return dg.SkipReason("no dead run")
 
 
 def _confirmation_request(row: dict, instance: dg.DagsterInstance) -> dg.RunRequest:

@@ -1,6 +1,6 @@
 """The DuckDB results store: schema and migrations, queued connections, idempotent writes, reads."""
 
-from mlperf_pipeline.store.db import StoreError, connect
+from mlperf_pipeline.store.db import StoreError, connect, maintain
 from mlperf_pipeline.store.migrations import migrate
 from mlperf_pipeline.store.results import (
     export_parquet,
@@ -20,6 +20,7 @@ __all__ = [
     "StoreError",
     "connect",
     "export_parquet",
+    "maintain",
     "migrate",
     "read_current_results",
     "read_results_history",

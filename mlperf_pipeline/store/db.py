@@ -1,4 +1,4 @@
-"""Short-lived, queued connections to the results database.
+"""Short-lived, queued connections to the results store: a DuckDB file, or a DuckLake (`lake.py`).
 
 DuckDB lets one process open the file read-write, and while it does no other process can open it
 at all, not even read-only. Our own processes therefore queue on an OS lock next to the file, and
@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import duckdb
 
 from mlperf_pipeline.isolation.locks import file_lock
+from mlperf_pipeline.store import lake
 from mlperf_pipeline.store.migrations import migrate, pending_migrations
+from mlperf_pipeline.store.transaction import transaction
 
 _FIRST_DELAY_S = 0.01
 _MAX_DELAY_S = 0.5
@@ -39,13 +41,17 @@ def lock_path_for(db_path: Path) -> Path:
 
 @contextmanager
 def connect(
-    db_path: str | os.PathLike, read_only: bool = False, timeout_s: float = 60.0
+    db_path: str | os.PathLike | lake.LakeLocation, read_only: bool = False, timeout_s: float = 60.0
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database for one short piece of work; migrate it on read-write opens.
 
     Waits at most `timeout_s` in all for other processes. Not re-entrant: opening the same file
     again while a connection is held waits for itself and fails after the timeout.
     """
+    if lake.is_lake(db_path):
+        with _lake_connection(db_path, read_only) as conn:
+            yield conn
+        return
     path = Path(db_path).expanduser().absolute()
     deadline = time.monotonic() + timeout_s
     if read_only and not path.exists():
@@ -67,6 +73,98 @@ def connect(
             yield conn
         finally:
             conn.close()
+
+
+@contextmanager
+def holding_lock(db_path: str | os.PathLike, timeout_s: float = 60.0) -> Iterator[None]:
+    """Hold the results file's lock without opening it: no pipeline process opens it meanwhile."""
+    path = Path(db_path).expanduser().absolute()
+    with _exclusive_lock(lock_path_for(path), time.monotonic() + timeout_s, timeout_s):
+        yield
+
+
+def maintain(
+    db_path: str | os.PathLike | lake.LakeLocation, retention_days: int = lake.DEFAULT_SNAPSHOT_RETENTION_DAYS
+) -> dict:
+    """Keep the store compact: a DuckLake's small files merged and old snapshots expired
+    (`lake.maintain`); a DuckDB file checkpointed (its write-ahead log folded in)."""
+    with connect(db_path) as conn:
+        if lake.is_lake(db_path):
+            return lake.maintain(conn, retention_days)
+        conn.execute("CHECKPOINT")
+        return {"checkpointed": 1}
+
+
+def write_transaction(
+    db_path: str | os.PathLike | lake.LakeLocation,
+    body: Callable[[duckdb.DuckDBPyConnection], int],
+    timeout_s: float = 60.0,
+) -> int:
+    """`body(conn)` in one transaction on a read-write connection: all of it lands, or none.
+
+    On a DuckLake, other nodes commit at the same time, and two commits that touch one data file
+    conflict (DuckLake retries a few itself first): the whole transaction is then run again, with
+    backoff, until `timeout_s`. A DuckDB file has one writer at a time (the lock) and no conflicts.
+    """
+    deadline = time.monotonic() + timeout_s
+    delays = _backoff_delays()
+    while True:
+        try:
+            with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+                return body(conn)
+        except duckdb.TransactionException as error:
+            if not lake.is_lake(db_path):
+                raise
+            if not _sleep_before_retry(next(delays), deadline):
+                raise StoreError(
+                    f"a write to {db_path} still conflicted with other writers after {timeout_s:g} s: {error}"
+                ) from error
+
+
+@contextmanager
+def _lake_connection(location: lake.LakeLocation, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor of this process's attachment of the lake. No lock of ours: the catalog orders
+    concurrent commits. The first attachment in a process migrates the lake (a conflict with
+    another node migrating at the same moment is settled by looking again). A read-only
+    connection is one transaction that is rolled back: nothing done through it is committed."""
+    try:
+        base, fresh = lake.attached(location, memory_limit())
+        if fresh:
+            _migrate_lake(base)
+    except lake.LakeError as error:
+        raise StoreError(str(error)) from error
+    except BaseException:
+        lake.detach(location)
+        raise
+    cursor = lake.cursor(base)
+    failed = None
+    try:
+        if read_only:
+            cursor.begin()
+        yield cursor
+    except duckdb.Error as error:
+        failed = error
+        raise
+    finally:
+        if read_only:
+            cursor.rollback()
+        cursor.close()
+        if failed is not None and not isinstance(failed, duckdb.TransactionException):
+            lake.detach(location)  # e.g. the catalog went away: attach afresh next time
+
+
+def _migrate_lake(conn: duckdb.DuckDBPyConnection, attempts: int = 20) -> None:
+    """Migrations are checked and applied one transaction each, so a conflict with another node
+    doing the same is settled by looking again: its migration is then applied, and skipped here."""
+    delays = _backoff_delays()
+    for attempt in range(attempts):
+        try:
+            migrate(conn)
+            return
+        except duckdb.TransactionException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(next(delays))
 
 
 def _behind(conn: duckdb.DuckDBPyConnection) -> bool:
@@ -169,6 +267,12 @@ def _is_held_elsewhere(error: duckdb.Error) -> bool:
 
 def _explain_open_failure(path: Path, error: duckdb.Error) -> StoreError:
     message = str(error)
+    if "created with an newer version of DuckDB" in message or "created with a newer version of DuckDB" in message:
+        return StoreError(
+            f"{path} was written by a newer DuckDB than this pipeline's {duckdb.__version__} (the DuckLake "
+            f"extensions pin it); convert it once with `python -m mlperf_pipeline.store.convert {path}` "
+            "(the original is kept beside it)"
+        )
     if "not a valid DuckDB database" in message:
         return StoreError(f"{path} exists but is not a DuckDB database; move it away or set MLPERF_DB")
     if "Permission denied" in message:

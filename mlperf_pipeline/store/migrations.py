@@ -7,6 +7,7 @@ exactly those column lists.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 import duckdb
@@ -344,18 +345,68 @@ def pending_migrations(conn: duckdb.DuckDBPyConnection) -> list[tuple[int, str, 
 
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> list[int]:
-    """Apply the migrations this database lacks, each in its own transaction; return their versions."""
+    """Apply the migrations this database lacks, each in its own transaction; return their versions.
+
+    On a DuckLake, which has no CHECK or key constraints, they are applied without them (see
+    `lake_statement`); the writers check the same rules before they write."""
+    adapt = lake_statement if _is_ducklake(conn) else str
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMP)"
+        adapt(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMP)"
+        )
     )
     missing = pending_migrations(conn)
     for version, description, statements in missing:
         with transaction(conn):
             for statement in statements:
-                conn.execute(statement)
+                conn.execute(adapt(statement))
             conn.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 [version, description, datetime.now(timezone.utc).replace(tzinfo=None)],
             )
     return [version for version, _, _ in missing]
+
+
+def _is_ducklake(conn: duckdb.DuckDBPyConnection) -> bool:
+    rows = conn.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    return bool(rows) and rows[0][0] == "ducklake"
+
+
+def lake_statement(sql: str) -> str:
+    """`sql` without its CHECK (...) clauses and PRIMARY KEY / UNIQUE constraints, which a DuckLake
+    refuses. The column lists stay exactly as they are."""
+    out, i = [], 0
+    while i < len(sql):
+        match = _CONSTRAINT.match(sql, i)
+        if not match:
+            out.append(sql[i])
+            i += 1
+            continue
+        end = match.end()
+        if sql[end - 1] == "(":
+            end = _closing_paren(sql, end - 1) + 1
+        # A table constraint on its own (`, PRIMARY KEY (a, b)`) takes its comma with it.
+        prefix = "".join(out).rstrip()
+        if match.group("keyword") != "CHECK" and prefix.endswith(",") and sql[end - 1] == ")":
+            out = [prefix[:-1]]
+        i = end
+    return "".join(out)
+
+
+def _closing_paren(sql: str, opening: int) -> int:
+    depth, quoted = 0, False
+    for index in range(opening, len(sql)):
+        char = sql[index]
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+    raise ValueError(f"unbalanced parentheses in migration statement: {sql!r}")
+
+
+_CONSTRAINT = re.compile(r"\s+(?P<keyword>CHECK|PRIMARY\s+KEY|UNIQUE)\b(\s*\()?")

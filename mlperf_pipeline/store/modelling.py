@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import duckdb
 import pandas as pd
 
-from mlperf_pipeline.store.db import connect
+from mlperf_pipeline.store.db import write_transaction
 from mlperf_pipeline.store.results import DbPath, _filters, _insert, _query, _staged_frame
-from mlperf_pipeline.store.transaction import transaction
 
 
 def read_latest_ceilings(db_path: DbPath, hardware: str | Iterable[str] | None = None) -> pd.DataFrame:
@@ -54,7 +54,15 @@ def read_latest_predictions(db_path: DbPath) -> pd.DataFrame:
 def read_workload_counts(db_path: DbPath, counts_versions: Iterable[str] | None = None) -> pd.DataFrame:
     """Stored counts of the prediction grid, of the given versions (default: all)."""
     where, params = _filters(counts_version=counts_versions)
-    return _query(db_path, f"SELECT * FROM workload_counts {where} ORDER BY model_type, size, batch_size", params)
+    # One row per key: two nodes counting the same key at once may both have stored it (a
+    # DuckLake has no primary key to refuse the second); their counts are the same.
+    return _query(
+        db_path,
+        f"SELECT * FROM workload_counts {where} QUALIFY row_number() OVER (PARTITION BY "
+        "model_type, size, batch_size, seq_len, counts_version ORDER BY counted_at DESC NULLS LAST) = 1 "
+        "ORDER BY model_type, size, batch_size",
+        params,
+    )
 
 
 def write_workload_counts(db_path: DbPath, rows: list[dict], timeout_s: float = 60.0) -> int:
@@ -63,23 +71,26 @@ def write_workload_counts(db_path: DbPath, rows: list[dict], timeout_s: float = 
         return 0
     frame = _staged_frame("workload_counts", rows, fixed={})
     key = ["model_type", "size", "batch_size", "seq_len", "counts_version"]
-    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+
+    def replace(conn: duckdb.DuckDBPyConnection) -> int:
         conn.register("incoming", frame[key])
         conn.execute(
             "DELETE FROM workload_counts USING incoming WHERE "
             + " AND ".join(f"workload_counts.{name} = incoming.{name}" for name in key)
         )
         conn.unregister("incoming")
-        _insert(conn, "workload_counts", frame)
-    return len(frame)
+        return _insert(conn, "workload_counts", frame)
+
+    return write_transaction(db_path, replace, timeout_s)
 
 
 def write_predictor_anomalies(db_path: DbPath, rows: list[dict], timeout_s: float = 60.0) -> int:
     """Replace every stored anomaly of method `predictor` with `rows`: each predictor run judges
     the whole current set again. The series detector's anomalies (`write_anomalies`) stay."""
     frame = _staged_frame("anomalies", rows, fixed={})
-    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+
+    def replace(conn: duckdb.DuckDBPyConnection) -> int:
         conn.execute("DELETE FROM anomalies WHERE method = 'predictor'")
-        if not frame.empty:
-            _insert(conn, "anomalies", frame)
-    return len(frame)
+        return _insert(conn, "anomalies", frame)
+
+    return write_transaction(db_path, replace, timeout_s)

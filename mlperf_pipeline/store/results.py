@@ -19,7 +19,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from mlperf_pipeline.store.db import connect
+from mlperf_pipeline.store.db import connect, write_transaction
+from mlperf_pipeline.store.lake import LakeLocation, is_lake
 from mlperf_pipeline.store.migrations import migrate
 from mlperf_pipeline.store.schema import (
     MEASURED_STATUSES,
@@ -29,7 +30,6 @@ from mlperf_pipeline.store.schema import (
     SIZES,
     TABLE_COLUMNS,
 )
-from mlperf_pipeline.store.transaction import transaction
 
 APPEND_TABLES = frozenset({"hardware_ceilings", "calibration_params", "predictions"})
 PARQUET_EXPORTS = ("benchmark_results", "benchmark_samples", "current_results")
@@ -43,10 +43,16 @@ _PANDAS_DTYPES = {
     "DOUBLE[]": object,
 }
 _ALLOWED_VALUES = {"status": RESULT_STATUSES, "size": SIZES, "reason_code": REASON_CODES}
+# Where a table allows fewer values than `_ALLOWED_VALUES` (the file's CHECK constraints say the
+# same; a DuckLake has none, so these checks are what keeps its rows valid).
+_TABLE_ALLOWED_VALUES = {
+    "skillset_checks": {"status": ("ok", "failed")},
+    "detection_runs": {"detector": ("regressions", "anomalies")},
+}
 _SERIES_ORDER = ", ".join(SERIES_KEY)
 _MEASURED = f"status IN ({', '.join(repr(str(status)) for status in MEASURED_STATUSES)}) AND latency_ms_p50 IS NOT NULL"
 
-DbPath = str | os.PathLike
+DbPath = str | os.PathLike | LakeLocation
 
 
 def write_partition_results(
@@ -66,7 +72,8 @@ def write_partition_results(
     partition = {"dagster_run_id": dagster_run_id, "hardware": hardware, "model_type": model_type}
     results = _staged_frame("benchmark_results", rows, partition)
     raw_samples = _staged_frame("benchmark_samples", samples, partition)
-    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+
+    def replace(conn: duckdb.DuckDBPyConnection) -> int:
         for table in ("benchmark_results", "benchmark_samples"):
             conn.execute(
                 f"DELETE FROM {table} WHERE dagster_run_id = ? AND hardware = ? AND model_type = ?",
@@ -74,7 +81,9 @@ def write_partition_results(
             )
         _insert(conn, "benchmark_results", results)
         _insert(conn, "benchmark_samples", raw_samples)
-    return len(results)
+        return len(results)
+
+    return write_transaction(db_path, replace, timeout_s)
 
 
 def write_table_rows(db_path: DbPath, table: str, rows: list[dict], timeout_s: float = 60.0) -> int:
@@ -82,9 +91,7 @@ def write_table_rows(db_path: DbPath, table: str, rows: list[dict], timeout_s: f
     if table not in APPEND_TABLES:
         raise ValueError(f"unknown table {table!r}: expected one of {sorted(APPEND_TABLES)}")
     frame = _staged_frame(table, rows, fixed={})
-    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
-        _insert(conn, table, frame)
-    return len(frame)
+    return write_transaction(db_path, lambda conn: _insert(conn, table, frame), timeout_s)
 
 
 _FINDING_KEY = (*SERIES_KEY, "run_id")
@@ -98,15 +105,17 @@ def write_regressions(db_path: DbPath, rows: list[dict], judging: dict | None = 
     frame = _staged_frame("regressions", rows, fixed={})
     runs = _staged_frame("detection_runs", [judging] if judging else [], fixed={})
     matches = " AND ".join(f"r.{name} IS NOT DISTINCT FROM s.{name}" for name in _FINDING_KEY)
-    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+
+    def replace(conn: duckdb.DuckDBPyConnection) -> int:
         if not frame.empty:
             conn.register("staged_findings", frame[list(_FINDING_KEY)])
             conn.execute(f"DELETE FROM regressions r USING staged_findings s WHERE {matches}")
             conn.unregister("staged_findings")
             _insert(conn, "regressions", frame)
-        if not runs.empty:
-            _insert(conn, "detection_runs", runs)
-    return len(frame)
+        _insert(conn, "detection_runs", runs)
+        return len(frame)
+
+    return write_transaction(db_path, replace, timeout_s)
 
 
 def records_for(table: str, frame: pd.DataFrame) -> list[dict]:
@@ -132,18 +141,19 @@ def write_anomalies(
     frame = _staged_frame("anomalies", rows, fixed={})
     runs = _staged_frame("detection_runs", [judging] if judging else [], fixed={})
     matches = " AND ".join(f"a.{name} IS NOT DISTINCT FROM j.{name}" for name in SERIES_KEY)
-    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+
+    def replace(conn: duckdb.DuckDBPyConnection) -> int:
         conn.register("judged_series", judged[list(SERIES_KEY)])
         # The predictor's anomalies (method `predictor`, `store/modelling.py`) are its to replace.
         conn.execute(
             f"DELETE FROM anomalies a USING judged_series j WHERE {matches} AND a.method IS DISTINCT FROM 'predictor'"
         )
         conn.unregister("judged_series")
-        if not frame.empty:
-            _insert(conn, "anomalies", frame)
-        if not runs.empty:
-            _insert(conn, "detection_runs", runs)
-    return len(frame)
+        _insert(conn, "anomalies", frame)
+        _insert(conn, "detection_runs", runs)
+        return len(frame)
+
+    return write_transaction(db_path, replace, timeout_s)
 
 
 def record_environments(db_path: DbPath, environments: dict[str, tuple[str, dict]], timeout_s: float = 60.0) -> int:
@@ -161,13 +171,20 @@ def record_environments(db_path: DbPath, environments: dict[str, tuple[str, dict
     frame = _staged_frame("environments", rows, fixed={})
     if frame.empty:
         return 0
-    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+
+    def add_new(conn: duckdb.DuckDBPyConnection) -> int:
         ((before,),) = conn.execute("SELECT count(*) FROM environments").fetchall()
         conn.register("staged_environments", frame)
-        conn.execute("INSERT OR IGNORE INTO environments BY NAME SELECT * FROM staged_environments").fetchall()
+        # Not INSERT OR IGNORE: a DuckLake has no primary key to ignore by.
+        conn.execute(
+            "INSERT INTO environments BY NAME SELECT * FROM staged_environments s WHERE NOT EXISTS "
+            "(SELECT 1 FROM environments e WHERE e.env_fingerprint = s.env_fingerprint AND e.hardware = s.hardware)"
+        ).fetchall()
         conn.unregister("staged_environments")
         ((after,),) = conn.execute("SELECT count(*) FROM environments").fetchall()
         return after - before
+
+    return write_transaction(db_path, add_new, timeout_s)
 
 
 def read_environments(db_path: DbPath) -> dict[str, dict]:
@@ -253,13 +270,15 @@ def read_confirmations_due(db_path: DbPath) -> pd.DataFrame:
 def write_skillset_checks(db_path: DbPath, rows: list[dict], dagster_run_id: str, timeout_s: float = 60.0) -> int:
     """Record smoke-check outcomes; re-writing the same run's types replaces its earlier rows."""
     frame = _staged_frame("skillset_checks", rows, fixed={"dagster_run_id": dagster_run_id})
-    with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
+
+    def replace(conn: duckdb.DuckDBPyConnection) -> int:
         conn.execute(
             "DELETE FROM skillset_checks WHERE dagster_run_id = ? AND list_contains(?::VARCHAR[], model_type)",
             [dagster_run_id, [row["model_type"] for row in rows]],
         )
-        _insert(conn, "skillset_checks", frame)
-    return len(frame)
+        return _insert(conn, "skillset_checks", frame)
+
+    return write_transaction(db_path, replace, timeout_s)
 
 
 def read_skillset_coverage(db_path: DbPath) -> pd.DataFrame:
@@ -387,7 +406,7 @@ def _checked_row(table: str, row: dict, fixed: dict[str, Any]) -> dict:
         if row.get(name) not in (None, expected):
             raise ValueError(f"{table}.{name}: row has {row[name]!r}, but this write is for {expected!r}")
     row = {**row, **fixed}
-    for name, allowed in _ALLOWED_VALUES.items():
+    for name, allowed in {**_ALLOWED_VALUES, **_TABLE_ALLOWED_VALUES.get(table, {})}.items():
         # Only text columns hold these sets: `hardware_ceilings.size` is a matrix side, not a model size.
         if dict(TABLE_COLUMNS[table]).get(name) == "VARCHAR" and _violates(name, row.get(name), allowed):
             raise ValueError(f"{table}.{name}: {row.get(name)!r} is not one of {sorted(allowed)}")
@@ -437,13 +456,15 @@ def _column(table: str, name: str, sql_type: str, values: list) -> Any:
     return stamps.dt.tz_localize(None).array
 
 
-def _insert(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+def _insert(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
+    """Insert the staged frame's rows; the rows inserted."""
     if frame.empty:
-        return
+        return 0
     # Explicit casts: a column that is all None reaches DuckDB without a type. The frame's
     # columns are in table order, which is what insert_into expects.
     casts = ", ".join(f"CAST({name} AS {sql_type})" for name, sql_type in TABLE_COLUMNS[table])
     conn.from_df(frame).project(casts).insert_into(table)
+    return len(frame)
 
 
 def _filters(**wanted: str | Iterable[str] | None) -> tuple[str, list]:
@@ -458,7 +479,7 @@ def _filters(**wanted: str | Iterable[str] | None) -> tuple[str, list]:
 
 
 def _query(db_path: DbPath, sql: str, params: list) -> pd.DataFrame:
-    if not Path(db_path).expanduser().exists():
+    if not is_lake(db_path) and not Path(db_path).expanduser().exists():
         # Same query on an empty in-memory database: callers get the right columns and dtypes.
         with closing(duckdb.connect(":memory:")) as conn:
             migrate(conn)

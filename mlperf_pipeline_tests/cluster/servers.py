@@ -148,13 +148,13 @@ def start_redis(log_dir: Path, env: dict[str, str]) -> tuple[Process, int]:
     return redis, port
 
 
-def start_worker(queue: str, env: dict[str, str], log_dir: Path) -> Process:
+def start_worker(queue: str, env: dict[str, str], log_dir: Path, name: str | None = None) -> Process:
     """A worker of one hardware kind, as README "Running on a cluster" starts it: one run at a time."""
     command = [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app"]
     command += ["-y", str(REPO / "deploy" / "cluster" / "celery.yaml"), "-q", queue, "-n", f"{queue}@%h"]
     command += ["--", "--concurrency", "1"]
     worker = Process(
-        f"worker-{queue}",
+        name or f"worker-{queue}",
         command,
         {**env, "MLPERF_WORKER_HARDWARE": queue, "MLPERF_NODE_DIR": str(log_dir / f"node-{queue}")},
         log_dir,

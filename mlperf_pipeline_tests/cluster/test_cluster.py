@@ -1,16 +1,22 @@
 """The cluster deployment for real, on loopback (`make test-cluster`; `make test` leaves it out):
 PostgreSQL instance storage, Redis as the Celery broker, the Dagster daemon with the shipped
 deploy/cluster/dagster.yaml, and two Celery workers of different hardware kinds (`cpu`, and `cuda`
-on this host, whose rows are `skipped`: routing and storage are tested, not measurement)."""
+on this host, whose rows are `skipped`: routing and storage are tested, not measurement). Results
+go to the DuckLake the cluster deployment keeps on that PostgreSQL, its files in a shared folder."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from unittest import mock
 
 import dagster as dg
 import pytest
 import yaml
 
+from mlperf_pipeline.orchestration.resources import cluster_store
+from mlperf_pipeline.store.db import connect
 from mlperf_pipeline.store.results import read_current_results
 from mlperf_pipeline_tests.cluster.servers import BIN, REPO, Postgres, Process, start_redis, start_worker
 
@@ -36,6 +42,7 @@ def cluster(tmp_path_factory):
         "MLPERF_SETTINGS": str(root / "settings.yaml"),
         "MLPERF_DEPLOYMENT": "cluster",
         "MLPERF_HOME": str(home),
+        "MLPERF_LAKE_DATA": str(root / "shared" / "lake"),
         "DAGSTER_HOME": str(home / "dagster"),
         "PATH": f"{BIN}:{os.environ['PATH']}",
     }
@@ -57,7 +64,7 @@ def cluster(tmp_path_factory):
         servers.append(daemon)
         workers = {queue: start_worker(queue, env, logs) for queue in ("cpu", "cuda")}
         servers.extend(workers.values())
-        yield {"env": env, "home": home, "workers": workers, "logs": logs}
+        yield {"env": env, "home": home, "workers": workers, "logs": logs, "servers": servers}
     finally:
         for server in reversed(servers):
             server.stop()
@@ -92,7 +99,87 @@ def test_each_hardware_runs_on_its_own_worker_and_every_result_lands_in_one_stor
         # the process that ran the run's steps is the worker of its hardware's queue, or one of its pool
         assert int(run.tags["mlperf/pid"]) in cluster["workers"][hardware].pids(), (hardware, run.tags)
     assert {run.tags["mlperf/hardware"] for run in runs} == {"cpu", "cuda"}
-    results = read_current_results(cluster["home"] / "results.duckdb")
+    results = read_current_results(_store(env))
     cpu, cuda = results[results["hardware"] == "cpu"], results[results["hardware"] == "cuda"]
     assert set(cpu["model_type"]) == set(MODELS.split(",")) and (cpu["status"] != "skipped").all()
     assert set(cuda["model_type"]) == set(MODELS.split(",")) and (cuda["status"] == "skipped").all()
+    # one store for every node: the lake (its catalog in PostgreSQL, its files in the shared folder), no file
+    assert not (cluster["home"] / "results.duckdb").exists()
+    assert list((cluster["home"].parent / "shared" / "lake").rglob("*.parquet"))
+
+
+def _store(env: dict):
+    with mock.patch.dict(os.environ, env):
+        return cluster_store()
+
+
+def _wait(what: str, ready, timeout_s: float, cluster: dict, poll_s: float = 2.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = ready()
+        if found:
+            return found
+        time.sleep(poll_s)
+    logs = {path.name: path.read_text()[-3000:] for path in cluster["logs"].glob("*.log")}
+    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}; logs: {logs}")
+
+
+# contiguous in the partitions' (tier) order, so that `make bench` launches them as one run's range
+KILLED_MODELS = ["convnext", "deberta-v2", "distilbert", "gemma"]
+
+
+def test_a_worker_killed_mid_run_loses_nothing_and_the_retry_measures_only_what_is_missing(cluster):
+    env, store = cluster["env"], _store(cluster["env"])
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "mlperf_pipeline.orchestration.launch", "bench", "--hardware", "cpu"]
+        + ["--models", ",".join(KILLED_MODELS), "--size", "tiny"],
+        env=env,
+        cwd=env["MLPERF_HOME"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    stored = lambda: set(read_current_results(store, hardware="cpu", model_types=KILLED_MODELS)["model_type"])  # noqa: E731
+    _wait("the run's first stored partition", stored, 600, cluster)
+    range_start = f"cpu|{KILLED_MODELS[0]}"
+    (killed_run,) = [run for run in _runs(env) if run.tags.get("dagster/asset_partition_range_start") == range_start]
+    assert killed_run.tags["dagster/asset_partition_range_end"] == f"cpu|{KILLED_MODELS[-1]}"
+    # the whole worker, at once: its main process, its pool, the benchmark processes under them
+    cluster["workers"]["cpu"].kill(signal.SIGKILL)
+    stored_before_kill = stored()
+    assert stored_before_kill < set(KILLED_MODELS), "the run ended before the kill; nothing was tested"
+    assert killed_run.status == dg.DagsterRunStatus.STARTED
+
+    failed = lambda: _run(env, killed_run.run_id).status == dg.DagsterRunStatus.FAILURE  # noqa: E731
+    _wait("dead_run_sensor to fail the killed worker's run", failed, 180, cluster)
+    with dg.DagsterInstance.get() as instance:
+        failure = instance.all_logs(killed_run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[-1]
+    assert "no live Celery worker is running its task" in failure.message
+
+    # the node comes back; run_retries' retry of the failed run waits in the cpu queue for it
+    worker = start_worker("cpu", env, cluster["logs"], name="worker-cpu-restarted")
+    cluster["servers"].append(worker)
+    retry = _wait("the retry to succeed", lambda: _succeeded_retry(env, killed_run.run_id), 600, cluster)
+    assert int(retry.tags["mlperf/pid"]) in worker.pids()
+    assert launcher.wait(timeout=120) == 0, launcher.stdout.read()[-4000:]
+
+    with connect(store, read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT model_type, dagster_run_id, count(*) AS n FROM benchmark_results "
+            "WHERE hardware = 'cpu' AND list_contains(?, model_type) GROUP BY ALL",
+            [KILLED_MODELS],
+        ).fetchall()
+    by_model = {model_type: (run_id, n) for model_type, run_id, n in rows}
+    assert len(rows) == len(by_model) == len(KILLED_MODELS), rows  # each partition stored by one run only
+    for model_type, (run_id, _) in by_model.items():
+        # what the killed run stored stays; the retry measured only the rest
+        assert run_id == (killed_run.run_id if model_type in stored_before_kill else retry.run_id), rows
+
+
+def _run(env: dict, run_id: str) -> dg.DagsterRun:
+    return next(run for run in _runs(env) if run.run_id == run_id)
+
+
+def _succeeded_retry(env: dict, parent: str) -> dg.DagsterRun | None:
+    retries = [run for run in _runs(env) if run.tags.get("dagster/parent_run_id") == parent]
+    return next((run for run in retries if run.status == dg.DagsterRunStatus.SUCCESS), None)

@@ -33,15 +33,16 @@ ASSET_CHECKS = {
     ("roofline_calibration", "held_out_error_within_bound"),
     ("performance_predictor", "predictor_error_within_bound"),
 }
-JOBS = {"ci_smoke_job", "benchmark_job", "analysis_job", "ceilings_job"}
+JOBS = {"ci_smoke_job", "benchmark_job", "analysis_job", "ceilings_job", "store_maintenance_job"}
 SENSORS = {
+    "dead_run_sensor",
     "model_catalog_sensor",
     "environment_sensor",
     "skillset_overrides_sensor",
     "regression_confirmation_sensor",
     "mlperf_automation_sensor",
 }
-SCHEDULES = {"nightly_schedule"}
+SCHEDULES = {"nightly_schedule", "store_maintenance_schedule"}
 
 # What each asset (and check) is partitioned by: None, "hardware" (static), "model_type" (dynamic),
 # or the hardware x model_type grid.

@@ -1,5 +1,6 @@
 """Real Dagster runs against a temp DuckDB file and a temp Dagster instance."""
 
+import socket
 from pathlib import Path
 
 import dagster as dg
@@ -247,6 +248,34 @@ def test_a_run_whose_process_died_is_marked_failed_by_the_next_start(instance):
     assert instance.get_run_by_id("live-run").status == dg.DagsterRunStatus.STARTED
 
 
+def test_a_started_run_whose_celery_task_no_live_worker_has_is_failed_after_the_grace(instance):
+    """The cluster check of `dead_run_sensor`; the set of live workers' tasks is what Celery's
+    `inspect().active()` answers (the loopback cluster test kills a real worker)."""
+    from mlperf_pipeline.orchestration.run_health import mark_dead_runs_failed, mark_lost_celery_runs_failed
+
+    def started(run_id: str, task: str) -> None:
+        instance.add_run(dg.DagsterRun(job_name="benchmark_job", run_id=run_id, status=dg.DagsterRunStatus.STARTED))
+        # on this host, under a pid that is gone: the host-local check must leave Celery runs to the cluster check
+        instance.add_run_tags(
+            run_id, {"dagster-celery/task_id": task, "mlperf/host": socket.gethostname(), "mlperf/pid": "999999999"}
+        )
+
+    started("lost-run", "task-lost")
+    started("running-run", "task-running")
+    assert mark_dead_runs_failed(instance) == []
+
+    failed, missing = mark_lost_celery_runs_failed(instance, {"task-running"}, {}, grace_s=60)
+    assert failed == [] and set(missing) == {"lost-run"}  # missing once: a late reply is not a death
+    failed, missing = mark_lost_celery_runs_failed(
+        instance, {"task-running"}, {"lost-run": missing["lost-run"] - 61}, grace_s=60
+    )
+    assert failed == ["lost-run"] and missing == {}
+    assert instance.get_run_by_id("lost-run").status == dg.DagsterRunStatus.FAILURE
+    assert instance.get_run_by_id("running-run").status == dg.DagsterRunStatus.STARTED
+    failure = instance.all_logs("lost-run", of_type=dg.DagsterEventType.RUN_FAILURE)[-1]
+    assert "no live Celery worker is running its task task-lost" in failure.message
+
+
 @pytest.mark.slow
 def test_partitions_a_killed_run_already_stored_are_not_measured_again(instance, tmp_path):
     """The run wrote bert's rows to DuckDB but died before Dagster heard of them."""
@@ -279,3 +308,35 @@ def test_partitions_a_killed_run_already_stored_are_not_measured_again(instance,
         ]
         assert event.materialization.metadata["measured"].value is False
     assert len(read_results_history(tmp_path / "results.duckdb")) == 1
+
+
+def test_a_skillset_module_is_measured_only_if_it_is_the_one_its_record_names(tmp_path):
+    import json
+
+    from mlperf_pipeline.orchestration.assets.benchmarks import verified_record
+    from mlperf_pipeline.skillsets.render import source_hash
+
+    module = tmp_path / "hf_bert.py"
+    module.write_text("def build(size):\n    ...\n")
+    record = {
+        "model_type": "bert",
+        "partition_key": "bert",
+        "hardware": "cpu",
+        "family": "encoder",
+        "path": str(module),
+        "source_hash": source_hash(module.read_text()),
+        "overridden": False,
+        "verdict": {},
+        "params": {},
+        "model_class": "BertModel",
+        "patched": False,
+    }
+    (tmp_path / "verdicts" / "cpu").mkdir(parents=True)
+    (tmp_path / "verdicts" / "cpu" / "bert.json").write_text(json.dumps(record))
+    assert verified_record(tmp_path, "cpu", "bert").source_hash == record["source_hash"]
+    module.write_text("def build(size):\n    return 'edited'\n")
+    with pytest.raises(ValueError, match=r"hf_bert.py for cpu\|bert is not the module recorded"):
+        verified_record(tmp_path, "cpu", "bert")
+    module.unlink()
+    with pytest.raises(ValueError, match="is missing: materialise `skillsets`"):
+        verified_record(tmp_path, "cpu", "bert")

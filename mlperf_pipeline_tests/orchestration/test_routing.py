@@ -6,6 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+
+from mlperf_pipeline.store.lake import LakeLocation
 import yaml
 
 from mlperf_pipeline.orchestration.assets.benchmarks import benchmark_results
@@ -52,8 +54,16 @@ def test_each_hardware_gets_its_queue_and_a_node_that_has_it():
     placement = json.loads(cuda[K8S_CONFIG_TAG])
     assert placement["container_config"]["resources"]["limits"] == {"nvidia.com/gpu": "1"}
     assert placement["pod_spec_config"]["node_selector"] == {"nvidia.com/gpu.present": "true"}
-    assert routing_tags_for({"dagster/partition": "cpu|bert"}) == {HARDWARE_TAG: "cpu", CELERY_QUEUE_TAG: "cpu"}
-    assert routing_tags_for({}) == {CELERY_QUEUE_TAG: "cpu"}
+    retry = {"dagster/retry_strategy": "ALL_STEPS"}
+    assert routing_tags_for({"dagster/partition": "cpu|bert"}) == {
+        HARDWARE_TAG: "cpu",
+        CELERY_QUEUE_TAG: "cpu",
+        **retry,
+    }
+    assert routing_tags_for({}) == {CELERY_QUEUE_TAG: "cpu", **retry}
+    # a retry strategy the launcher chose is kept
+    chosen = {"dagster/partition": "cpu|bert", "dagster/retry_strategy": "FROM_FAILURE"}
+    assert "dagster/retry_strategy" not in routing_tags_for(chosen)
 
 
 def test_a_queue_tag_that_contradicts_the_partitions_is_refused():
@@ -130,9 +140,35 @@ def test_a_worker_refuses_partitions_of_hardware_it_does_not_serve(monkeypatch, 
     assert not (tmp_path / "results.duckdb").exists()
 
 
+def test_the_cluster_deployment_keeps_results_in_a_lake_on_the_instance_postgres(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLPERF_HOME", str(tmp_path / "shared"))
+    monkeypatch.delenv("MLPERF_DB", raising=False)
+    for name in ("MLPERF_PG_HOST", "MLPERF_PG_PORT", "MLPERF_PG_USER", "MLPERF_PG_DB"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match="set MLPERF_PG_HOST, MLPERF_PG_PORT, MLPERF_PG_USER, MLPERF_PG_DB"):
+        deployment("cluster").resources()
+    pg = {
+        "MLPERF_PG_HOST": "db.internal",
+        "MLPERF_PG_PORT": "5432",
+        "MLPERF_PG_USER": "mlperf",
+        "MLPERF_PG_DB": "dagster",
+    }
+    for name, value in pg.items():
+        monkeypatch.setenv(name, value)
+    store = deployment("cluster").resources()["results_store"].path
+    assert store == LakeLocation(
+        catalog="postgres:host=db.internal port=5432 user=mlperf dbname=dagster",
+        data_path=str(tmp_path / "shared" / "lake"),
+    )
+    assert isinstance(deployment("local").resources()["results_store"].path, Path)
+    monkeypatch.setenv("MLPERF_DB", str(tmp_path / "one.duckdb"))  # a cluster may still name a file
+    assert deployment("cluster").resources()["results_store"].path == tmp_path / "one.duckdb"
+
+
 def test_the_cluster_deployment_keeps_device_locks_on_the_node(monkeypatch, tmp_path):
     monkeypatch.setenv("MLPERF_HOME", str(tmp_path / "shared"))
     monkeypatch.setenv("MLPERF_NODE_DIR", str(tmp_path / "node"))
+    monkeypatch.setenv("MLPERF_DB", "ducklake:sqlite:" + str(tmp_path / "catalog.sqlite"))
     settings = deployment("cluster").resources()["bench_settings"]
     assert settings.lock_dir == tmp_path / "node" / "locks"
     assert Path(settings.home) == tmp_path / "shared"

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from mlperf_pipeline.store.db import StoreError, connect, lock_path_for
+from mlperf_pipeline.store.lake import LakeLocation
 from mlperf_pipeline.store.results import read_current_results, read_samples, write_partition_results
 from mlperf_pipeline_tests.store import workers
 from mlperf_pipeline_tests.store.factories import result_row
@@ -48,11 +49,12 @@ def test_a_read_only_connection_cannot_write(db_path):
 
 
 @pytest.mark.slow
-def test_processes_writing_different_partitions_at_once_all_land(db_path):
+def test_processes_writing_different_partitions_at_once_all_land(any_store):
+    db_path = any_store
     model_types = ["bert", "gpt2", "t5"]
     start = SPAWN.Barrier(len(model_types))
     processes = [
-        SPAWN.Process(target=workers.write_partition_repeatedly, args=(str(db_path), model_type, start, 3))
+        SPAWN.Process(target=workers.write_partition_repeatedly, args=(db_path, model_type, start, 3))
         for model_type in model_types
     ]
     for process in processes:
@@ -68,6 +70,30 @@ def test_processes_writing_different_partitions_at_once_all_land(db_path):
         "gpt2": 200,
         "t5": 200,
     }
+
+
+@pytest.mark.slow
+def test_processes_rewriting_one_partition_of_a_lake_at_once_leave_one_copy(tmp_path):
+    """Concurrent delete-then-insert of one partition: DuckLake refuses the commits that conflict,
+    they are retried whole, and the partition ends up stored exactly once."""
+    lake = LakeLocation.parse(f"ducklake:sqlite:{tmp_path}/catalog.sqlite", tmp_path / "data")
+    with connect(lake):
+        pass  # migrated once, so that the writers contend on the partition, not on the migrations
+    start = SPAWN.Barrier(3)
+    processes = [
+        SPAWN.Process(target=workers.write_partition_repeatedly, args=(lake, "bert", start, 3)) for _ in range(3)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+
+    assert [p.exitcode for p in processes] == [0, 0, 0]
+    assert sorted(read_current_results(lake)["batch_size"]) == [1, 2, 4]
+    with connect(lake, read_only=True) as conn:
+        ((results,),) = conn.execute("SELECT count(*) FROM benchmark_results").fetchall()
+        ((samples,),) = conn.execute("SELECT count(*) FROM benchmark_samples").fetchall()
+    assert (results, samples) == (3, 200)
 
 
 def test_our_own_lock_queues_writers_and_names_its_holder(db_path):

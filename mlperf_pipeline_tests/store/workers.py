@@ -10,7 +10,7 @@ from mlperf_pipeline.store.results import write_partition_results
 from mlperf_pipeline_tests.store.factories import result_row, sample_rows
 
 
-def write_partition_repeatedly(db_path: str, model_type: str, start, repeats: int) -> None:
+def write_partition_repeatedly(db_path, model_type: str, start, repeats: int) -> None:
     start.wait()
     rows = [result_row(model_type, batch_size=batch) for batch in (1, 2, 4)]
     for _ in range(repeats):

@@ -35,6 +35,7 @@ from mlperf_pipeline.orchestration.run_health import claim_run
 from mlperf_pipeline.progress import SliceProgress, duration
 from mlperf_pipeline.settings import FORCE_TAG, PROFILE_TAG, benchmark_profile
 from mlperf_pipeline.skillsets.generate import SkillsetRecord, load_record
+from mlperf_pipeline.skillsets.render import source_hash
 from mlperf_pipeline.store.modelling import read_latest_ceilings
 from mlperf_pipeline.store.results import (
     read_series_history,
@@ -136,7 +137,7 @@ def benchmark_results(
     previous = None if force else _previous_versions(context.instance, [str(key) for key in keys])
     context.log.info(f"benchmarking {len(keys)} partition(s) with {grid.to_dict()}{' (forced)' if force else ''}")
     claim_run(context.instance, context.run.run_id)
-    records = {str(key): load_record(Path(bench_settings.skillsets_dir), *split_key(key)) for key in keys}
+    records = {str(key): verified_record(Path(bench_settings.skillsets_dir), *split_key(key)) for key in keys}
     devices = {hardware: detect(hardware) for hardware in {record.hardware for record in records.values()}}
     environments = {hardware: environment(device) for hardware, device in devices.items()}
     fingerprints = {hardware: fingerprint(env) for hardware, env in environments.items()}
@@ -385,3 +386,18 @@ def _unchanged(context, settings: BenchSettings, store: ResultsStore, shared: _R
         tags={DATA_VERSION_TAG: inputs.measured_by(STORED_BY_ANOTHER_RUN).encode()},
         metadata={"measured": False, "reason": "already measured by another run"},
     )
+
+
+def verified_record(skillsets_dir: Path, hardware: str, partition_key: str) -> SkillsetRecord:
+    """The skillset record this node's `skillsets` step wrote, with its module checked against the
+    hash recorded: what is measured is exactly what was generated and smoke-checked."""
+    record = load_record(skillsets_dir, hardware, partition_key)
+    module = Path(record.path)
+    found = source_hash(module.read_text()) if module.is_file() else None
+    if found != record.source_hash:
+        what = "missing" if found is None else f"not the module recorded (hash {found}, recorded {record.source_hash})"
+        raise ValueError(
+            f"the skillset module {module} for {hardware}|{partition_key} is {what}: "
+            "materialise `skillsets` for this partition again"
+        )
+    return record
