@@ -97,20 +97,17 @@ def _ci_resources() -> dict:
 
 
 def _cluster_resources() -> dict:
-    """`MLPERF_HOME` on a path every node mounts; device locks and skillsets in `MLPERF_NODE_DIR` on
-    the node; results in the shared DuckLake (`cluster_store`)."""
+    """`MLPERF_HOME` on a path every node mounts; device locks in `MLPERF_NODE_DIR` on the node;
+    results in the shared DuckLake (`cluster_store`)."""
     resources = _local_resources()
     resources["results_store"] = ResultsStore.at(cluster_store())
     node_dir = Path(os.environ.get("MLPERF_NODE_DIR", "/tmp/mlperf-node")).expanduser().resolve()
-    # Skillsets and their check cache on the node too: both steps of a run run on its node (whole
-    # runs are routed), so the benchmark step reads only what its own run's skillsets step wrote,
-    # and verifies each module by its hash before measuring it (`load_record`).
+    # Skillsets stay on the shared home: a benchmark run without its skillsets step (automation
+    # after a bench-version change) and the predictor on another node read them there. Generation
+    # is deterministic, and each module is checked against its record's hash before it is measured
+    # (`verified_record`).
     resources["bench_settings"] = resources["bench_settings"].model_copy(
-        update={
-            "timeout_s": 600.0,
-            "node_lock_dir": str(node_dir / "locks"),
-            "skillsets_dir": str(node_dir / "skillsets"),
-        }
+        update={"timeout_s": 600.0, "node_lock_dir": str(node_dir / "locks")}
     )
     return resources
 

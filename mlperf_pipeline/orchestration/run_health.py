@@ -6,7 +6,8 @@ Two checks find them, and mark them failed so that nothing waits on them (and, o
   next on that host, and `dead_run_sensor`, fail the runs of this host whose process is gone;
 - on a cluster: a run sent through Celery carries its task id; `dead_run_sensor` asks every live
   worker which tasks it is running (Celery's own `inspect().active()`), and fails a started run
-  whose task no worker has had for `grace_s`. Dagster's run monitoring sees a task that failed
+  whose task no worker has had for `grace_s` (when no worker answers at all, the broker may be
+  away, and nothing is failed). Dagster's run monitoring sees a task that failed
   while its worker lived (a killed pool process); it cannot see a worker that died whole, whose
   task stays "started" in the result backend forever.
 The device locks need no such care: the kernel frees them with the process.
@@ -14,6 +15,7 @@ The device locks need no such care: the kernel frees them with the process.
 
 import socket
 import time
+from dataclasses import dataclass
 
 import dagster as dg
 import psutil
@@ -64,37 +66,51 @@ def mark_dead_runs_failed(instance: dg.DagsterInstance, exclude: str | None = No
     return dead
 
 
-def active_celery_tasks(instance: dg.DagsterInstance, timeout_s: float = 3.0) -> set[str] | None:
-    """The ids of the tasks every live Celery worker is running; None when runs do not go through
-    Celery. A worker answers from its main process, so a busy one answers too."""
+@dataclass(frozen=True)
+class CeleryWorkers:
+    """What the live Celery workers answered: who they are, and the tasks each is running."""
+
+    hostnames: frozenset[str]
+    active_tasks: frozenset[str]
+
+
+def live_celery_workers(instance: dg.DagsterInstance, timeout_s: float = 3.0) -> CeleryWorkers | None:
+    """The live workers (Celery's `inspect().active()`, answered by each worker's main process, so
+    a busy one answers too); None when runs do not go through Celery, or when no worker answered
+    at all (the broker may be away: nothing can be concluded then)."""
     launcher = instance.run_launcher
     if not isinstance(launcher, CeleryRunLauncher):
         return None
-    replies = launcher.celery.control.inspect(timeout=timeout_s).active() or {}
-    return {task["id"] for tasks in replies.values() for task in tasks}
+    replies = launcher.celery.control.inspect(timeout=timeout_s).active()
+    if not replies:
+        return None
+    tasks = {task["id"] for running in replies.values() for task in running}
+    return CeleryWorkers(frozenset(replies), frozenset(tasks))
 
 
 def mark_lost_celery_runs_failed(
-    instance: dg.DagsterInstance, active: set[str], missing_since: dict[str, float], grace_s: float
+    instance: dg.DagsterInstance, workers: CeleryWorkers, missing_since: dict[str, float], grace_s: float
 ) -> tuple[list[str], dict[str, float]]:
-    """Fail the started runs whose Celery task no live worker has run for `grace_s`. `missing_since`
-    (run id -> when first seen missing) carries over between calls. Returns the runs failed and the
-    updated `missing_since`."""
+    """Fail the started runs whose Celery task no live worker has run for `grace_s`. A task that
+    ended normally has set its run's status before it ended, so a run still started then has lost
+    its worker. (The worker's name is no proof of life: a node that restarts answers under the same
+    one.) `missing_since` (run id -> when first seen missing) carries over between calls. Returns
+    the runs failed and the updated `missing_since`."""
     now = time.time()
     started = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
     lost = {
         run.run_id: run
         for run in started
-        if DAGSTER_CELERY_TASK_ID_TAG in run.tags and run.tags[DAGSTER_CELERY_TASK_ID_TAG] not in active
+        if DAGSTER_CELERY_TASK_ID_TAG in run.tags and run.tags[DAGSTER_CELERY_TASK_ID_TAG] not in workers.active_tasks
     }
     failed = []
     for run_id, run in lost.items():
         since = missing_since.get(run_id, now)
         if now - since >= grace_s:
-            task = run.tags[DAGSTER_CELERY_TASK_ID_TAG]
             instance.report_run_failed(
                 run,
-                f"no live Celery worker is running its task {task} (for {now - since:.0f} s): its worker died "
+                f"no live Celery worker is running its task {run.tags[DAGSTER_CELERY_TASK_ID_TAG]} (for "
+                f"{now - since:.0f} s, {len(workers.hostnames)} worker(s) answering): its worker died "
                 f"(last on {run.tags.get(HOST_TAG, 'an unknown host')}, pid {run.tags.get(PID_TAG, '?')})",
             )
             failed.append(run_id)

@@ -18,7 +18,7 @@ from mlperf_pipeline.orchestration.assets.skillsets import SKILLSET_OVERRIDES
 from mlperf_pipeline.orchestration.partitions import model_type_partitions
 from mlperf_pipeline.orchestration.resources import BenchSettings, ResultsStore
 from mlperf_pipeline.orchestration.run_health import (
-    active_celery_tasks,
+    live_celery_workers,
     mark_dead_runs_failed,
     mark_lost_celery_runs_failed,
 )
@@ -136,11 +136,11 @@ def regression_confirmation_sensor(
 )
 def dead_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     failed = mark_dead_runs_failed(context.instance)
-    active = active_celery_tasks(context.instance)
-    if active is not None:
+    workers = live_celery_workers(context.instance)
+    if workers is not None:
         missing_since = json.loads(context.cursor) if context.cursor else {}
         lost, missing_since = mark_lost_celery_runs_failed(
-            context.instance, active, missing_since, float(_INTERVALS["dead_run_grace_s"])
+            context.instance, workers, missing_since, float(_INTERVALS["dead_run_grace_s"])
         )
         failed += lost
         context.update_cursor(json.dumps(missing_since))

@@ -61,6 +61,9 @@ def convert(path: str | os.PathLike, newer_duckdb_dir: Path | None = None, duckd
             conn.execute(f"IMPORT DATABASE '{_quoted(exported)}'")  # takes no parameters
             _check_counts(conn, counts["counts"], path)
         path.rename(backup_path(path))
+        wal = _wal(path)
+        if wal.exists():  # belongs to the old file (the export above read it): it goes with it
+            wal.rename(_wal(backup_path(path)))
         converted.rename(path)
     with connect(path) as conn:  # brings the converted file up to today's migrations
         pass
@@ -102,6 +105,10 @@ def _check_counts(conn: duckdb.DuckDBPyConnection, expected: dict[str, int], pat
         raise StoreError(
             f"the conversion of {path} lost rows (exported {expected}, imported {found}); it is left as it was"
         )
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
 
 
 def _quoted(path: Path) -> str:

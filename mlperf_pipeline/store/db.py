@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -29,6 +30,7 @@ _LOCK_HELD_MARKERS = ("Could not set lock", "Conflicting lock")
 # results table that spill to disk past the limit, and the process around them (pandas frames,
 # torch) needs the memory more: `regressions` over 1,000,000 rows peaks well under 2 GiB this way.
 DEFAULT_MEMORY_LIMIT = "1GB"
+T = TypeVar("T")
 
 
 class StoreError(Exception):
@@ -103,21 +105,38 @@ def write_transaction(
     """`body(conn)` in one transaction on a read-write connection: all of it lands, or none.
 
     On a DuckLake, other nodes commit at the same time, and two commits that touch one data file
-    conflict (DuckLake retries a few itself first): the whole transaction is then run again, with
-    backoff, until `timeout_s`. A DuckDB file has one writer at a time (the lock) and no conflicts.
+    conflict (DuckLake retries a few itself first), or a SQLite catalog is busy: the whole
+    transaction is then run again, with backoff, until `timeout_s`. A DuckDB file has one writer
+    at a time (the lock) and no conflicts.
     """
+    return _retrying(db_path, body, read_only=False, timeout_s=timeout_s)
+
+
+def read(
+    db_path: str | os.PathLike | lake.LakeLocation,
+    body: Callable[[duckdb.DuckDBPyConnection], T],
+    timeout_s: float = 60.0,
+) -> T:
+    """`body(conn)` on a read-only connection, run again while a lake's SQLite catalog is busy."""
+    return _retrying(db_path, body, read_only=True, timeout_s=timeout_s)
+
+
+def _retrying(db_path, body: Callable[[duckdb.DuckDBPyConnection], T], read_only: bool, timeout_s: float) -> T:
     deadline = time.monotonic() + timeout_s
     delays = _backoff_delays()
     while True:
         try:
-            with connect(db_path, timeout_s=timeout_s) as conn, transaction(conn):
-                return body(conn)
-        except duckdb.TransactionException as error:
-            if not lake.is_lake(db_path):
+            with connect(db_path, read_only=read_only, timeout_s=timeout_s) as conn:
+                if read_only:
+                    return body(conn)
+                with transaction(conn):
+                    return body(conn)
+        except duckdb.Error as error:
+            if not lake.is_lake(db_path) or not _contended(error):
                 raise
             if not _sleep_before_retry(next(delays), deadline):
                 raise StoreError(
-                    f"a write to {db_path} still conflicted with other writers after {timeout_s:g} s: {error}"
+                    f"{db_path} was still contended by other writers after {timeout_s:g} s: {error}"
                 ) from error
 
 
@@ -128,29 +147,28 @@ def _lake_connection(location: lake.LakeLocation, read_only: bool) -> Iterator[d
     another node migrating at the same moment is settled by looking again). A read-only
     connection is one transaction that is rolled back: nothing done through it is committed."""
     try:
-        base, fresh = lake.attached(location, memory_limit())
-        if fresh:
-            _migrate_lake(base)
+        base = lake.attached(location, memory_limit(), prepare=_migrate_lake)
     except lake.LakeError as error:
         raise StoreError(str(error)) from error
-    except BaseException:
-        lake.detach(location)
-        raise
     cursor = lake.cursor(base)
-    failed = None
     try:
         if read_only:
             cursor.begin()
         yield cursor
-    except duckdb.Error as error:
-        failed = error
-        raise
-    finally:
         if read_only:
             cursor.rollback()
-        cursor.close()
-        if failed is not None and not isinstance(failed, duckdb.TransactionException):
-            lake.detach(location)  # e.g. the catalog went away: attach afresh next time
+    except duckdb.Error as error:
+        if _contended(error) or not isinstance(error, _CONNECTION_LOST):
+            raise
+        lake.forget(location)  # the catalog went away: attach afresh next time
+        raise StoreError(f"lost the connection to the DuckLake {location}: {error}") from error
+    finally:
+        cursor.close()  # an open read-only transaction is rolled back with it
+
+
+# Errors of the catalog connection itself, after which the attachment is not used again; an
+# ordinary SQL error leaves it as it is.
+_CONNECTION_LOST = (duckdb.ConnectionException, duckdb.IOException, duckdb.FatalException, duckdb.InternalException)
 
 
 def _migrate_lake(conn: duckdb.DuckDBPyConnection, attempts: int = 20) -> None:
@@ -161,10 +179,18 @@ def _migrate_lake(conn: duckdb.DuckDBPyConnection, attempts: int = 20) -> None:
         try:
             migrate(conn)
             return
-        except duckdb.TransactionException:
-            if attempt == attempts - 1:
+        except duckdb.Error as error:
+            # another process applied the same migration first ("already exists"), or holds the
+            # SQLite catalog: look again
+            if attempt == attempts - 1 or not (_contended(error) or "already exists" in str(error)):
                 raise
             time.sleep(next(delays))
+
+
+def _contended(error: duckdb.Error) -> bool:
+    """A commit that lost to another writer's: DuckLake's conflict, or a SQLite catalog that another
+    process holds for the moment. Worth running the whole transaction again."""
+    return isinstance(error, duckdb.TransactionException) or "database is locked" in str(error)
 
 
 def _behind(conn: duckdb.DuckDBPyConnection) -> bool:

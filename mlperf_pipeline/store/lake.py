@@ -2,8 +2,8 @@
 
 A DuckLake is what a cluster writes to: its catalog (a PostgreSQL database; a SQLite file on one
 machine and in the tests) takes concurrent commits from every node, and DuckDB queries it as it does
-the results file. It is attached to an in-memory DuckDB per connection and made the default
-database, so that the same SQL serves both stores.
+the results file. Each process attaches it once to an in-memory DuckDB (`attached`), whose default
+database it is, so that the same SQL serves both stores.
 
 The extensions are loaded by path from their PyPI wheels (`duckdb-extension-ducklake`,
 `duckdb-extension-postgres-scanner`, `duckdb-extension-sqlite-scanner`): a plain `LOAD ducklake` would try to download them, and
@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +43,7 @@ DEFAULT_SNAPSHOT_RETENTION_DAYS = 7
 _CATALOG_EXTENSIONS = {"postgres": "postgres_scanner", "sqlite": "sqlite_scanner"}
 _NO_DOWNLOADS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 _ATTACHED: dict[tuple, duckdb.DuckDBPyConnection] = {}
+_CONTENDED_MARKERS = ("database is locked", "Conflict", "conflict", "already exists", "duplicate key")
 _ATTACHED_LOCK = threading.Lock()
 
 
@@ -109,20 +113,26 @@ def extension_path(name: str) -> Path:
     return found[0]
 
 
-def attached(location: LakeLocation, memory_limit: str) -> tuple[duckdb.DuckDBPyConnection, bool]:
-    """This process's attachment of the lake (and whether it is new): loading the extension costs
-    ~0.3 s, so each process attaches once and every `connect` takes a cursor of it. A DuckLake
-    reads the catalog's latest snapshot at the start of each transaction, so a long-held
-    attachment still sees every other node's commits. Keyed by process: a forked child attaches
-    anew rather than share its parent's DuckDB. One per process, read-write: DuckDB refuses a
-    second attachment of one catalog file in the same process."""
+def attached(
+    location: LakeLocation, memory_limit: str, prepare: Callable[[duckdb.DuckDBPyConnection], None]
+) -> duckdb.DuckDBPyConnection:
+    """This process's attachment of the lake: loading the extension costs ~0.3 s, so each process
+    attaches once and every `connect` takes a cursor of it. A DuckLake reads the catalog's latest
+    snapshot at the start of each transaction, so a long-held attachment still sees every other
+    node's commits. A new attachment is `prepare`d (migrated) before any other thread can have it.
+    Keyed by process: a forked child attaches anew rather than share its parent's DuckDB. One per
+    process, read-write: DuckDB refuses a second attachment of one catalog file in one process."""
     key = (os.getpid(), location, memory_limit)
     with _ATTACHED_LOCK:
-        if key in _ATTACHED:
-            return _ATTACHED[key], False
-        conn = attach(location, memory_limit)
-        _ATTACHED[key] = conn
-        return conn, True
+        if key not in _ATTACHED:
+            conn = _attach_with_retry(location, memory_limit)
+            try:
+                prepare(conn)
+            except BaseException:
+                conn.close()
+                raise
+            _ATTACHED[key] = conn
+        return _ATTACHED[key]
 
 
 def cursor(base: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -132,19 +142,38 @@ def cursor(base: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return conn
 
 
-def detach(location: LakeLocation) -> None:
-    """Forget this process's attachments of the lake (after an error, or to see it afresh)."""
+def forget(location: LakeLocation) -> None:
+    """Attach afresh next time (after the catalog connection failed). The old attachment is not
+    closed here: other threads' cursors may still be using it; it closes when the last goes."""
     with _ATTACHED_LOCK:
         for key in [key for key in _ATTACHED if key[1] == location]:
-            conn = _ATTACHED.pop(key)
-            if key[0] == os.getpid():
-                conn.close()
+            del _ATTACHED[key]
+
+
+def _attach_with_retry(location: LakeLocation, memory_limit: str, timeout_s: float = 60.0) -> duckdb.DuckDBPyConnection:
+    """Processes that create a new lake at the same moment contend for its catalog ("database is
+    locked", a conflict): the one that loses attaches again, and finds the lake created."""
+    deadline, delay = time.monotonic() + timeout_s, 0.05
+    while True:
+        try:
+            return attach(location, memory_limit)
+        except LakeError as error:
+            contended = any(marker in str(error) for marker in _CONTENDED_MARKERS)
+            if not contended or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(random.uniform(delay / 2, delay))
+            delay = min(delay * 2, 1.0)
 
 
 def attach(location: LakeLocation, memory_limit: str) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the lake attached as its default database."""
     _make_folders(location)
-    conn = duckdb.connect(":memory:", config={"memory_limit": memory_limit, **_NO_DOWNLOADS})
+    try:
+        conn = duckdb.connect(":memory:", config={"memory_limit": memory_limit, **_NO_DOWNLOADS})
+    except duckdb.Error as error:
+        raise LakeError(
+            f"MLPERF_DUCKDB_MEMORY_LIMIT={memory_limit!r} is not a DuckDB memory size (e.g. 512MB, 4GB): {error}"
+        ) from error
     try:
         conn.execute(f"LOAD {_literal(str(extension_path('ducklake')))}")
         conn.execute(f"LOAD {_literal(str(extension_path(_CATALOG_EXTENSIONS[location.catalog_kind])))}")

@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from mlperf_pipeline.store.db import connect, write_transaction
+from mlperf_pipeline.store.db import connect, read, write_transaction
 from mlperf_pipeline.store.lake import LakeLocation, is_lake
 from mlperf_pipeline.store.migrations import migrate
 from mlperf_pipeline.store.schema import (
@@ -484,5 +484,4 @@ def _query(db_path: DbPath, sql: str, params: list) -> pd.DataFrame:
         with closing(duckdb.connect(":memory:")) as conn:
             migrate(conn)
             return conn.execute(sql, params).df()
-    with connect(db_path, read_only=True) as conn:
-        return conn.execute(sql, params).df()
+    return read(db_path, lambda conn: conn.execute(sql, params).df())

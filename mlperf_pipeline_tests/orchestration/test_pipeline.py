@@ -249,9 +249,13 @@ def test_a_run_whose_process_died_is_marked_failed_by_the_next_start(instance):
 
 
 def test_a_started_run_whose_celery_task_no_live_worker_has_is_failed_after_the_grace(instance):
-    """The cluster check of `dead_run_sensor`; the set of live workers' tasks is what Celery's
+    """The cluster check of `dead_run_sensor`; the live workers are what Celery's
     `inspect().active()` answers (the loopback cluster test kills a real worker)."""
-    from mlperf_pipeline.orchestration.run_health import mark_dead_runs_failed, mark_lost_celery_runs_failed
+    from mlperf_pipeline.orchestration.run_health import (
+        CeleryWorkers,
+        mark_dead_runs_failed,
+        mark_lost_celery_runs_failed,
+    )
 
     def started(run_id: str, task: str) -> None:
         instance.add_run(dg.DagsterRun(job_name="benchmark_job", run_id=run_id, status=dg.DagsterRunStatus.STARTED))
@@ -264,10 +268,11 @@ def test_a_started_run_whose_celery_task_no_live_worker_has_is_failed_after_the_
     started("running-run", "task-running")
     assert mark_dead_runs_failed(instance) == []
 
-    failed, missing = mark_lost_celery_runs_failed(instance, {"task-running"}, {}, grace_s=60)
+    workers = CeleryWorkers(hostnames=frozenset({"cpu@alive"}), active_tasks=frozenset({"task-running"}))
+    failed, missing = mark_lost_celery_runs_failed(instance, workers, {}, grace_s=60)
     assert failed == [] and set(missing) == {"lost-run"}  # missing once: a late reply is not a death
     failed, missing = mark_lost_celery_runs_failed(
-        instance, {"task-running"}, {"lost-run": missing["lost-run"] - 61}, grace_s=60
+        instance, workers, {"lost-run": missing["lost-run"] - 61}, grace_s=60
     )
     assert failed == ["lost-run"] and missing == {}
     assert instance.get_run_by_id("lost-run").status == dg.DagsterRunStatus.FAILURE
