@@ -146,11 +146,7 @@ def _lake_connection(location: lake.LakeLocation, read_only: bool) -> Iterator[d
     concurrent commits. The first attachment in a process migrates the lake (a conflict with
     another node migrating at the same moment is settled by looking again). A read-only
     connection is one transaction that is rolled back: nothing done through it is committed."""
-    try:
-        base = lake.attached(location, memory_limit(), prepare=_migrate_lake)
-    except lake.LakeError as error:
-        raise StoreError(str(error)) from error
-    cursor = lake.cursor(base)
+    cursor = lake.cursor(_attached(location))
     try:
         if read_only:
             cursor.begin()
@@ -164,6 +160,18 @@ def _lake_connection(location: lake.LakeLocation, read_only: bool) -> Iterator[d
         raise StoreError(f"lost the connection to the DuckLake {location}: {error}") from error
     finally:
         cursor.close()  # an open read-only transaction is rolled back with it
+
+
+def _attached(location: lake.LakeLocation, timeout_s: float = 60.0) -> duckdb.DuckDBPyConnection:
+    """This process's migrated attachment; processes that create a new lake at the same moment
+    contend for its catalog, and the one that loses attaches again and finds the lake created."""
+    deadline, delays = time.monotonic() + timeout_s, _backoff_delays()
+    while True:
+        try:
+            return lake.attached(location, memory_limit(), prepare=_migrate_lake)
+        except lake.LakeError as error:
+            if not _contended(error) or not _sleep_before_retry(next(delays), deadline):
+                raise StoreError(str(error)) from error
 
 
 # Errors of the catalog connection itself, after which the attachment is not used again; an
@@ -180,17 +188,23 @@ def _migrate_lake(conn: duckdb.DuckDBPyConnection, attempts: int = 20) -> None:
             migrate(conn)
             return
         except duckdb.Error as error:
-            # another process applied the same migration first ("already exists"), or holds the
-            # SQLite catalog: look again
-            if attempt == attempts - 1 or not (_contended(error) or "already exists" in str(error)):
+            # another process applied the same migration first, or holds the SQLite catalog: look again
+            if attempt == attempts - 1 or not _contended(error):
                 raise
             time.sleep(next(delays))
 
 
-def _contended(error: duckdb.Error) -> bool:
-    """A commit that lost to another writer's: DuckLake's conflict, or a SQLite catalog that another
-    process holds for the moment. Worth running the whole transaction again."""
-    return isinstance(error, duckdb.TransactionException) or "database is locked" in str(error)
+# What another process doing the same at the same moment leaves (lower case): a SQLite catalog it
+# holds, a migration or a new lake's catalog tables it created first, a commit it won.
+_CONTENDED_MARKERS = ("database is locked", "already exists", "duplicate key", "conflict")
+
+
+def _contended(error: Exception) -> bool:
+    """Lost to another writer (DuckLake's commit conflict, or one of `_CONTENDED_MARKERS`): worth
+    running the whole attempt again."""
+    return isinstance(error, duckdb.TransactionException) or any(
+        marker in str(error).lower() for marker in _CONTENDED_MARKERS
+    )
 
 
 def _behind(conn: duckdb.DuckDBPyConnection) -> bool:

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +41,6 @@ DEFAULT_SNAPSHOT_RETENTION_DAYS = 7
 _CATALOG_EXTENSIONS = {"postgres": "postgres_scanner", "sqlite": "sqlite_scanner"}
 _NO_DOWNLOADS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 _ATTACHED: dict[tuple, duckdb.DuckDBPyConnection] = {}
-_CONTENDED_MARKERS = ("database is locked", "Conflict", "conflict", "already exists", "duplicate key")
 _ATTACHED_LOCK = threading.Lock()
 
 
@@ -125,7 +122,7 @@ def attached(
     key = (os.getpid(), location, memory_limit)
     with _ATTACHED_LOCK:
         if key not in _ATTACHED:
-            conn = _attach_with_retry(location, memory_limit)
+            conn = attach(location, memory_limit)
             try:
                 prepare(conn)
             except BaseException:
@@ -148,21 +145,6 @@ def forget(location: LakeLocation) -> None:
     with _ATTACHED_LOCK:
         for key in [key for key in _ATTACHED if key[1] == location]:
             del _ATTACHED[key]
-
-
-def _attach_with_retry(location: LakeLocation, memory_limit: str, timeout_s: float = 60.0) -> duckdb.DuckDBPyConnection:
-    """Processes that create a new lake at the same moment contend for its catalog ("database is
-    locked", a conflict): the one that loses attaches again, and finds the lake created."""
-    deadline, delay = time.monotonic() + timeout_s, 0.05
-    while True:
-        try:
-            return attach(location, memory_limit)
-        except LakeError as error:
-            contended = any(marker in str(error) for marker in _CONTENDED_MARKERS)
-            if not contended or time.monotonic() + delay > deadline:
-                raise
-            time.sleep(random.uniform(delay / 2, delay))
-            delay = min(delay * 2, 1.0)
 
 
 def attach(location: LakeLocation, memory_limit: str) -> duckdb.DuckDBPyConnection:
