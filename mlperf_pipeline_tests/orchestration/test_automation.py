@@ -217,7 +217,8 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
     _materialise_requested(requested, instance, resources)
     assert len(read_results_history(tmp_path / "results.duckdb")) == rows_before + 2  # both re-measured
 
-    # A device that appears: its partitions re-run.
+    # A device that appears: its partitions measured before (as `skipped`) re-run; cuda|distilbert,
+    # never materialised, waits for the nightly schedule.
     monkeypatch.setattr(
         fingerprint_module,
         "fingerprint",
@@ -225,7 +226,7 @@ def test_automation_requests_exactly_what_changed(instance, tmp_path, monkeypatc
     )
     env = _tick(environment_sensor, instance, cursor=env.cursor, resources=resources)
     appeared = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=upgraded.cursor)
-    assert {str(key) for key in _requested(appeared)["skillsets"]} == {"cuda|bert", "cuda|distilbert"}
+    assert {str(key) for key in _requested(appeared)["skillsets"]} == {"cuda|bert"}
 
 
 @pytest.mark.slow
@@ -272,3 +273,40 @@ def test_nightly_schedule_forces_sentinels_and_fills_gaps_in_ranges(instance):
     # Sentinels at full size where it fits (profile `main`), the sweep as the tiny coverage pass.
     profiles = {r.tags[RANGE_START_TAG]: r.tags["mlperf/profile"] for r in requests}
     assert profiles["cpu|bert"] == "main" and profiles["cpu|beit"] == "default"
+
+
+@pytest.mark.slow
+def test_a_first_or_changed_environment_reruns_only_what_was_measured(instance, tmp_path, monkeypatch):
+    """A fresh instance's first look at its hardware is a data version "changed" from nothing: it must
+    not request the whole catalogue (missing partitions wait for the nightly schedule), and a later
+    change re-runs the partitions measured before, not the ones never measured."""
+    resources = resources_under(tmp_path)
+    automation_defs = build_definitions(resources)
+    _tick(skillset_overrides_sensor, instance, resources=resources)
+    first = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance)
+    assert first.total_requested == 0
+    env = _tick(
+        environment_sensor, instance, resources=resources
+    )  # the first observation, after the sensor's first look
+    observed = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=first.cursor)
+    # The ceilings, one partition per registered hardware, are measured once (absent cuda: skipped);
+    # not one skillset or benchmark of the catalogue.
+    assert _requested(observed) == {"hardware_ceilings": {"cpu", "cuda"}}
+
+    tags = range_tags("cpu", "bert", "bert")
+    assert dg.materialize(
+        [skillsets, benchmark_results], instance=instance, resources=resources, tags=tags, run_config=FAST
+    ).success
+    landed = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=observed.cursor)
+    assert not {"skillsets", "benchmark_results"} & set(_requested(landed))
+
+    real = fingerprint_module.fingerprint
+    changed = lambda environment: "0123456789abcdef" if environment.get("hardware") == "cpu" else real(environment)
+    monkeypatch.setattr(fingerprint_module, "fingerprint", changed)
+    monkeypatch.setattr(benchmarks_module, "fingerprint", changed)
+    _tick(environment_sensor, instance, cursor=env.cursor, resources=resources)
+    upgraded = dg.evaluate_automation_conditions(defs=automation_defs, instance=instance, cursor=landed.cursor)
+    requested = _requested(upgraded)
+    assert {str(key) for key in requested["skillsets"]} == {"cpu|bert"}
+    assert {str(key) for key in requested["benchmark_results"]} == {"cpu|bert"}
+    assert requested["hardware_ceilings"] == {"cpu"}  # one partition per hardware: measured for a new torch

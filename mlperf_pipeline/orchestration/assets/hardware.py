@@ -89,7 +89,7 @@ class CeilingsConfig(dg.Config):
     deps=["environment"],
     group_name="hardware",
     kinds={"pytorch", "duckdb"},
-    automation_condition=outdated_or_missing(),
+    automation_condition=outdated_or_missing(missing_on_change=True),
     code_version=f"ceilings-{CEILINGS_VERSION}",
     description="Measured matrix-product FLOP/s per dtype and size, and memory bandwidth (copy, triad): the "
     "roofline of the hardware. Measured in isolated processes under the device lock, with an interval over "
