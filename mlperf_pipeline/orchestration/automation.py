@@ -5,8 +5,9 @@ same, and requests partitions of hardware that is not there. Here a partition is
 it newly went missing (a new model type registered), when an upstream *data version* changed (the
 `environment` fingerprint of its hardware, the `skillset_overrides` hash of its type, a
 regenerated skillset) or when its own code version changed; on a new environment or code version
-only the partitions materialised before re-run. On the sensor's first evaluation nothing already missing is requested
-(`since_last_handled` resets on the initial evaluation); the nightly schedule fills gaps.
+only the partitions materialised before re-run. On the sensor's first evaluation nothing already
+missing is requested (`since_last_handled` resets on the initial evaluation); the nightly schedule
+fills gaps.
 """
 
 import dagster as dg

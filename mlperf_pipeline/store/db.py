@@ -12,7 +12,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import TypeVar
 
@@ -126,11 +126,11 @@ def _retrying(db_path, body: Callable[[duckdb.DuckDBPyConnection], T], read_only
     delays = _backoff_delays()
     while True:
         try:
-            with connect(db_path, read_only=read_only, timeout_s=timeout_s) as conn:
-                if read_only:
-                    return body(conn)
-                with transaction(conn):
-                    return body(conn)
+            with (
+                connect(db_path, read_only=read_only, timeout_s=timeout_s) as conn,
+                nullcontext() if read_only else transaction(conn),
+            ):
+                return body(conn)
         except duckdb.Error as error:
             if not lake.is_lake(db_path) or not _contended(error):
                 raise
