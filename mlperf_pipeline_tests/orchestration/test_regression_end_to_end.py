@@ -4,9 +4,13 @@ confirmation sensor requests, confirmed, fails the check and leads the report. A
 changed confirms nothing.
 
 The series' earlier history is written to the store (12 runs around the first two real runs' level,
-with a 20% run-to-run sigma, wider than this host's own run-to-run noise for a tiny model, so that
-a real unchanged run cannot pass for a change: once, the first real run alone was 30% slower than
-the next two); every run after them is a real measurement.
+at the normal quantiles of a 30% run-to-run sigma, so that the detector's robust sigma is that by
+construction). That is wider than this host's own run-to-run noise for a tiny model, so that a
+real unchanged run cannot pass for a change: once, the first real run alone was 30% slower than the
+next two, and once (CI, 2026-12-03) the two runs after them were both about 40% slower, which a
+history of 20% drawn at random (its robust sigma came out at 14%) confirmed as a regression. The
+override below makes the model about 5.5 times slower, far beyond the 2.0 times that confirming
+needs at 30%. Every run after the seeded ones is a real measurement.
 """
 
 from datetime import timedelta
@@ -14,6 +18,7 @@ from datetime import timedelta
 import dagster as dg
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from mlperf_pipeline.orchestration.assets.detection import anomalies, regressions
 from mlperf_pipeline.orchestration.assets.report import benchmark_report
@@ -26,7 +31,8 @@ from mlperf_pipeline.store.results import read_results_history, write_partition_
 PARTITION = "cpu|bert"
 # Short configurations: a tiny bert at seq 16, at most 1 s per configuration.
 CONFIG = {"seq_lens": [16], "max_seconds_per_config": 1.0}
-HISTORY_SIGMA = 0.2
+HISTORY_SIGMA = 0.3
+SEEDED_RUNS = 12
 
 
 def _measure(job: dg.JobDefinition, instance, config: dict, tags: dict) -> None:
@@ -40,7 +46,7 @@ def _measure(job: dg.JobDefinition, instance, config: dict, tags: dict) -> None:
 
 
 def _seed_history(db_path) -> None:
-    """12 earlier runs of the series the first two real runs measured, around their mean level (one
+    """SEEDED_RUNS earlier runs of the series the first two real runs measured, around their mean level (one
     real run alone may have caught a slow or a fast minute of this host)."""
     stored = read_results_history(db_path)
     # Nulls as None: an `ok` row beside an `invalid` one has a NaN reason code in a pandas column.
@@ -48,13 +54,15 @@ def _seed_history(db_path) -> None:
     level = float(np.exp(np.mean([np.log(row["latency_ms_p50"]) for row in real])))
     first = min(real, key=lambda row: row["measured_at"])
     rng = np.random.default_rng(3)
-    for index in range(12):
-        run_level = level * float(np.exp(HISTORY_SIGMA * rng.standard_normal()))
+    # The normal quantiles, in a random order: a robust sigma of HISTORY_SIGMA, not a small sample's luck.
+    quantiles = rng.permutation(norm.ppf((np.arange(SEEDED_RUNS) + 0.5) / SEEDED_RUNS))
+    for index, quantile in enumerate(quantiles):
+        run_level = level * float(np.exp(HISTORY_SIGMA * quantile))
         medians = [run_level * float(np.exp(0.02 * z)) for z in rng.standard_normal(len(first["process_medians_ms"]))]
         row = {
             **{key: value for key, value in first.items() if key != "dagster_run_id"},
             "run_id": f"seeded-{index}",
-            "measured_at": first["measured_at"] - timedelta(hours=12 - index),
+            "measured_at": first["measured_at"] - timedelta(hours=SEEDED_RUNS - index),
             "latency_ms_p50": float(np.mean(medians)),
             "process_medians_ms": medians,
         }
