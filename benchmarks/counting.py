@@ -1,6 +1,7 @@
 """How long the predictor's first count of the whole catalogue takes: every type × its grid, from nothing.
 
     .venv/bin/python benchmarks/counting.py [--skillsets .mlperf/skillsets] [--sample 16] [--rounds 2]
+                                            [--skip-preloads] [--skip-catalogue] [--model-types a,b]
 
 `performance_predictor` counts FLOPs, bytes and operators of every catalogue type at full size (and
 at tiny size where a skillset is generated) for batch 1, 8 and 32, seq 128, on the meta device in
@@ -14,12 +15,19 @@ store counts everything once. This prints:
 2. the whole catalogue counted into a fresh temporary store through `counted()`, as the asset does
    (2 processes at a time): wall time, pairs, pairs per second, and the types that cannot be counted
    by reason; then where the time went: seconds per counting path (meta, meta without the mask,
-   real cpu tensors) and the slowest pairs, with their path and parameters.
+   real cpu tensors) and the slowest pairs, with their path and parameters;
+3. the pairs of (2) that were counted on real cpu tensors by depth (cut to 2, 4 and 6 layers and
+   carried to their own depth, `counting.COUNT_DEPTHS`) counted again both ways, the whole model
+   (the baseline) and by depth, taking turns over `--rounds` rounds: seconds per pair, the ratio,
+   and how far the two ways' FLOPs, bytes and operators differ.
+
+`--model-types` keeps only those types' pairs (the "catalogue" of 2 and 3 is then theirs).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import statistics
 import sys
@@ -68,7 +76,7 @@ def compare_preloads(requests, sample: int, rounds: int) -> None:
     print(f"| `DEFAULT_PRELOAD` | {today:.2f} | {today / base:.2f} |")
 
 
-def whole_catalogue(requests) -> None:
+def whole_catalogue(requests) -> list:
     from mlperf_pipeline.analysis.prediction_grid import counted
     from mlperf_pipeline.skillsets.isolated import IsolatedCalls
     from mlperf_pipeline.store.db import connect
@@ -99,13 +107,14 @@ def whole_catalogue(requests) -> None:
     for reason, n in reasons.most_common(10):
         print(f"  {n:4d}  {reason}")
     where_time_went(pairs)
+    return pairs
 
 
 def _path(result: dict) -> str:
     """The slowest way a pair's batches were counted (a crash or timeout is its reason code)."""
     if result.get("status") != "ok":
         return f"process {result.get('reason_code')}"
-    order = ("meta", "meta without mask", "cpu extrapolated", "cpu")
+    order = ("meta", "meta without mask", "cpu by depth", "cpu extrapolated", "cpu")
     return max(result["paths"].values(), key=order.index)
 
 
@@ -136,17 +145,81 @@ def where_time_went(pairs, slowest: int = 15) -> None:
         print(f"| {request.model_type} | {request.size} | {batches} | {_path(result)} | {millions} | {spent:.1f} |")
 
 
+def _count_each(requests, by_depth: bool) -> tuple[float, list[dict]]:
+    """Seconds per pair of counting `requests` (2 processes at a time), and each pair's result."""
+    from mlperf_pipeline.skillsets.isolated import IsolatedCalls
+    from mlperf_pipeline.skillsets.runtime.counting import count_grid
+
+    items = [{**request.item(), "by_depth": by_depth, "index": index} for index, request in enumerate(requests)]
+    results = [{}] * len(requests)
+    started = time.perf_counter()
+    for item, result in IsolatedCalls(jobs=2, timeout_s=TIMEOUT_S).results(count_grid, items):
+        results[item["index"]] = result
+    return (time.perf_counter() - started) / max(len(requests), 1), results
+
+
+def _largest_difference(whole: dict, by_depth: dict) -> float:
+    """The largest relative difference between two results' FLOPs, bytes and operators, over batches."""
+    if whole.get("status") != "ok" or by_depth.get("status") != "ok":
+        return float("nan")
+    differences = [
+        abs(by_depth["counts"][batch][name] - fields[name]) / fields[name]
+        for batch, fields in whole["counts"].items()
+        for name in ("flops", "bytes", "ops")
+        if fields.get(name) and by_depth["counts"][batch].get(name) is not None
+    ]
+    return max(differences, default=float("nan"))
+
+
+def compare_depths(pairs, rounds: int) -> None:
+    """The pairs counted by depth, counted again as whole models (baseline) and by depth, in turns."""
+    chosen = [request for request, result in pairs if _path(result) == "cpu by depth"]
+    if not chosen:
+        print("\nno pair was counted by depth")
+        return
+    timings: dict[str, list[float]] = {"whole": [], "by depth": []}
+    for _ in range(rounds):
+        seconds, whole = _count_each(chosen, by_depth=False)
+        timings["whole"].append(seconds)
+        seconds, by_depth = _count_each(chosen, by_depth=True)
+        timings["by depth"].append(seconds)
+        print(f"  whole {timings['whole'][-1]:.2f} s a pair, by depth {timings['by depth'][-1]:.2f}", flush=True)
+    base, today = statistics.median(timings["whole"]), statistics.median(timings["by depth"])
+    differences = [_largest_difference(a, b) for a, b in zip(whole, by_depth)]
+    print(f"\n{len(chosen)} pairs counted by depth, {rounds} rounds taken in turn, 2 processes at a time")
+    print("| real-cpu count | s a pair (median of rounds) | ratio to baseline |\n|---|---|---|")
+    print(f"| the whole model (baseline) | {base:.2f} | 1.00 |")
+    print(f"| by depth (2, 4, 6 layers) | {today:.2f} | {today / base:.2f} |")
+    compared = [difference for difference in differences if not math.isnan(difference)]
+    print(
+        f"largest relative difference of FLOPs, bytes or operators: {max(compared, default=float('nan')):.2e}"
+        f" (over {len(compared)} pairs both ways counted)"
+    )
+    print("| type | whole (s) | by depth (s) | largest difference |\n|---|---|---|---|")
+    for request, a, b, difference in zip(chosen, whole, by_depth, differences):
+        print(f"| {request.model_type} | {a.get('seconds', 0):.1f} | {b.get('seconds', 0):.1f} | {difference:.1e} |")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skillsets", default=str(ROOT / ".mlperf" / "skillsets"))
     parser.add_argument("--sample", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--skip-catalogue", action="store_true", help="only the preload comparison")
+    parser.add_argument("--skip-preloads", action="store_true", help="no preload comparison")
+    parser.add_argument("--model-types", help="only these types, comma-separated")
     args = parser.parse_args(argv)
     requests = _requests(Path(args.skillsets))
-    compare_preloads(requests, args.sample, args.rounds)
+    if args.model_types:
+        wanted = set(args.model_types.split(","))
+        unknown = wanted - {request.model_type for request in requests}
+        if unknown:
+            parser.error(f"--model-types: not in the catalogue (with a model class): {sorted(unknown)}")
+        requests = [request for request in requests if request.model_type in wanted]
+    if not args.skip_preloads:
+        compare_preloads(requests, args.sample, args.rounds)
     if not args.skip_catalogue:
-        whole_catalogue(requests)
+        compare_depths(whole_catalogue(requests), args.rounds)
 
 
 if __name__ == "__main__":

@@ -137,3 +137,99 @@ def test_an_extrapolated_count_keeps_the_reason_a_count_failed():
     ok, failed = ForwardCount(10.0, 100.0, 5), ForwardCount.failed("counting failed: boom")
     assert along(ok, failed, 8) == failed and along(failed, ok, 8) == failed
     assert along(ok, ForwardCount(20.0, 150.0, 5), 8) == ForwardCount(40.0, 250.0, 5)  # 3 steps of 2
+
+
+def _deeper(model_type: str, layers: int):
+    """The tiny skillset of `model_type` with `layers` layers in every tower."""
+    from dataclasses import replace
+
+    from mlperf_pipeline.skillsets.runtime.depth import DEPTH_FIELDS, _depth_fields
+
+    info = spec_for(model_type).info()
+    names = {name for _, name, _ in _depth_fields(build_config(info, "tiny")) if name in DEPTH_FIELDS}
+    overrides = {**info.tiny_overrides, **dict.fromkeys(names, layers)}
+    if overrides.get("layer_types"):  # the tiny pattern, repeated to the new depth
+        overrides["layer_types"] = (overrides["layer_types"] * layers)[:layers]
+    return replace(info, tiny_overrides=overrides)
+
+
+@pytest.mark.parametrize("model_type", ["gpt2", "bert", "t5", "gemma2"])
+def test_counted_by_depth_a_deep_model_has_the_counts_of_the_whole_model(model_type):
+    """Cut to 2, 4 and 6 layers and carried along the line to its own 14, the counts are those of
+    the whole 14-layer model on real tensors: one layer kind (gpt2, bert), two towers (t5), or
+    sliding and global attention taking turns (gemma2)."""
+    from mlperf_pipeline.skillsets.runtime.counting import _on_cpu, _on_cpu_by_depth
+
+    info = _deeper(model_type, 14)
+    whole = _on_cpu(build_model(info, "tiny"), info, [1, 8], 32)
+    by_depth = _on_cpu_by_depth(info, "tiny", [1, 8], 32)
+    assert by_depth is not None
+    for batch in (1, 8):
+        assert by_depth[batch].path == "cpu by depth"
+        assert by_depth[batch].flops == pytest.approx(whole[batch].flops, rel=1e-9)
+        assert by_depth[batch].bytes == pytest.approx(whole[batch].bytes, rel=1e-9)
+        assert by_depth[batch].ops == whole[batch].ops
+
+
+def test_layers_that_do_not_repeat_are_not_counted_by_depth(monkeypatch):
+    """deepseek_v3's first 3 layers are dense and the rest mixture-of-experts: the field that says so
+    and the counts at 2, 4 and 6 layers, off one line, each have the whole model counted (None
+    here); so is a model of 12 layers, no deeper than the cuts together."""
+    from dataclasses import replace
+
+    from mlperf_pipeline.skillsets.runtime.counting import _on_cpu_by_depth
+
+    deep = _deeper("deepseek_v3", 14)
+    uniform = replace(deep, tiny_overrides={**deep.tiny_overrides, "first_k_dense_replace": 0})
+    assert _on_cpu_by_depth(uniform, "tiny", [1], 32) is not None  # every layer mixture-of-experts
+    mixed = replace(deep, tiny_overrides={**deep.tiny_overrides, "first_k_dense_replace": 3})
+    assert _on_cpu_by_depth(mixed, "tiny", [1], 32) is None
+    # The line through the counts at 2 and 4 layers misses the count at 6 on its own, without the
+    # field that places the dense layers (`depth.layers_placed_beyond`).
+    monkeypatch.setattr("mlperf_pipeline.skillsets.runtime.depth.LAYER_INDEX_FIELDS", ())
+    assert _on_cpu_by_depth(mixed, "tiny", [1], 32) is None
+    assert _on_cpu_by_depth(_deeper("gpt2", 12), "tiny", [1], 32) is None
+
+
+def test_a_config_cut_to_fewer_layers_cuts_every_tower_and_its_per_layer_lists():
+    from transformers import AutoConfig
+
+    from mlperf_pipeline.skillsets.runtime.depth import at_depth, depth_of
+
+    gpt2 = AutoConfig.for_model("gpt2")  # n_layer, also read as num_hidden_layers
+    assert depth_of(gpt2) == 12 and at_depth(gpt2, 2).n_layer == 2 and gpt2.n_layer == 12
+    bart = at_depth(AutoConfig.for_model("bart"), 3)
+    assert (bart.encoder_layers, bart.decoder_layers) == (3, 3)
+    gemma2 = at_depth(AutoConfig.for_model("gemma2"), 4)
+    assert gemma2.layer_types == AutoConfig.for_model("gemma2").layer_types[:4]
+    assert gemma2.hidden_activation == "gelu_pytorch_tanh"  # a string is not a per-layer list
+    # Towers of different depths have no single depth to cut.
+    assert depth_of(AutoConfig.for_model("bart", encoder_layers=6, decoder_layers=3)) is None
+    with pytest.raises(ValueError, match="no single depth"):
+        at_depth(AutoConfig.for_model("bart", encoder_layers=6, decoder_layers=3), 2)
+    with pytest.raises(ValueError, match="between 1 and the config's own depth 12"):
+        at_depth(gpt2, 13)
+
+
+def test_a_config_that_places_layers_past_the_cuts_is_not_counted_by_depth():
+    """deepseek_v3 with its first 7 of 14 layers dense: cuts of 2, 4 and 6 layers are all dense and
+    on one line that misses the mixture-of-experts layers, so the config is not cut (None:
+    the whole model is counted). A list of layer indices past the first two is not cut either."""
+    from dataclasses import replace
+
+    from transformers import AutoConfig
+
+    from mlperf_pipeline.skillsets.runtime.counting import _on_cpu_by_depth
+    from mlperf_pipeline.skillsets.runtime.depth import layers_placed_beyond
+
+    deep = _deeper("deepseek_v3", 14)
+    late = replace(deep, tiny_overrides={**deep.tiny_overrides, "first_k_dense_replace": 7})
+    assert layers_placed_beyond(build_config(late, "tiny"), 2) == ["first_k_dense_replace"]
+    assert _on_cpu_by_depth(late, "tiny", [1], 32) is None
+    early = replace(deep, tiny_overrides={**deep.tiny_overrides, "first_k_dense_replace": 2})
+    assert layers_placed_beyond(build_config(early, "tiny"), 2) == []  # layers 0-1 dense in every cut
+    assert layers_placed_beyond(AutoConfig.for_model("gpt2", cross_attention_layers=[0, 1]), 2) == []
+    assert layers_placed_beyond(AutoConfig.for_model("gpt2", cross_attention_layers=[3, 8]), 2) == [
+        "cross_attention_layers"
+    ]
+    assert layers_placed_beyond(AutoConfig.for_model("gpt2", layer_norm_epsilon=1e-5), 2) == []

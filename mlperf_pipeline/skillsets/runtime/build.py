@@ -81,12 +81,13 @@ def model_class(info: SkillsetInfo):
     return getattr(transformers, info.model_class)
 
 
-def build_model(info: SkillsetInfo, size: str = "tiny", device: str = "cpu", dtype: str = "float32"):
-    """A randomly initialised, seeded model in eval mode on `device` (no download, no remote code)."""
+def build_model(info: SkillsetInfo, size: str = "tiny", device: str = "cpu", dtype: str = "float32", config=None):
+    """A randomly initialised, seeded model in eval mode on `device` (no download, no remote code),
+    from `build_config(info, size)` or from `config`, one made from it (e.g. cut to fewer layers)."""
     import torch
 
     torch.manual_seed(SEED)
-    config = _config_for_class(model_class(info), build_config(info, size))
+    config = _config_for_class(model_class(info), build_config(info, size) if config is None else config)
     model = model_class(info)._from_config(config, dtype=torch_dtype(dtype))
     return model.to(device).eval()
 

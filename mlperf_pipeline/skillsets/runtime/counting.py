@@ -21,6 +21,7 @@ numbers, never a zero.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 FLOP_CONVENTION = "2 FLOPs per multiply-add of matrix products, convolutions and attention (torch.utils.flop_counter)"
@@ -32,7 +33,8 @@ class ForwardCount:
     bytes: float | None
     ops: int | None
     reason: str | None = None  # why there are no numbers
-    path: str = field(default="meta", compare=False)  # meta, meta without mask, cpu, cpu extrapolated (not stored)
+    # meta, meta without mask, cpu, cpu extrapolated or cpu by depth (not stored)
+    path: str = field(default="meta", compare=False)
 
     @classmethod
     def failed(cls, reason: str) -> ForwardCount:
@@ -112,15 +114,25 @@ def count_forward(model, inputs: dict) -> ForwardCount:
     return ForwardCount(float(flops), float(traffic.bytes), traffic.ops)
 
 
-def _meta_model(info, size: str, dtype: str = "float32"):
-    """`build_model(info, size)` on the meta device: a full size without allocating it."""
+def _class_config(info, size: str):
+    """The config `build_model(info, size)` builds from (a tower class's own sub-config)."""
+    from mlperf_pipeline.skillsets.runtime.build import _config_for_class, build_config, model_class
+
+    return _config_for_class(model_class(info), build_config(info, size))
+
+
+def _meta_model(info, size: str, dtype: str = "float32", config=None):
+    """`build_model(info, size)` (or from `config`) on the meta device: a full size without allocating it."""
     import torch
 
-    from mlperf_pipeline.skillsets.runtime.build import _config_for_class, build_config, model_class, torch_dtype
+    from mlperf_pipeline.skillsets.runtime.build import model_class, torch_dtype
 
-    config = _config_for_class(model_class(info), build_config(info, size))
     with torch.device("meta"):
-        return model_class(info)._from_config(config, dtype=torch_dtype(dtype)).eval()
+        return (
+            model_class(info)
+            ._from_config(_class_config(info, size) if config is None else config, dtype=torch_dtype(dtype))
+            .eval()
+        )
 
 
 def count_on_meta(info, size: str, batch_size: int, seq_len: int, dtype: str = "float32") -> ForwardCount:
@@ -144,18 +156,31 @@ REAL_COUNT_MAX_PARAMS = 1_000_000_000
 # and vit count 2-17% fewer bytes and up to 57% fewer operators per sample); from 2 and 4 the
 # line gives batch 8 and 32 exactly (`test_counting.py`).
 EXTRAPOLATE_FROM = (2, 4)
+# The same holds for the depth (`depth.py`): a model deeper than these together is built and
+# counted on real cpu tensors at each of them, and its counts at its own depth are on the line
+# through the first two. The third checks that line (a repeating pattern of one or two kinds of
+# layer keeps the counts on it); where it does not hold, the config places layers by index past
+# the first two, or a shallow count fails, the whole model is counted. A 24-layer model then builds
+# and runs 12 layers instead of 24, a 48-layer one 12 instead of 48, and one above
+# REAL_COUNT_MAX_PARAMS whose deepest cut is below it is counted. A model of 12 layers or fewer
+# gains nothing from 2 + 4 + 6 and is counted whole.
+COUNT_DEPTHS = (2, 4, 6)
 COUNTING_VERSION = "2"  # bumped when the convention changes: stored counts are then counted again
 
 
-def count_workloads(info, size: str, batches, seq_len: int) -> tuple[dict[int, ForwardCount], int | None]:
+def count_workloads(
+    info, size: str, batches, seq_len: int, by_depth: bool = True
+) -> tuple[dict[int, ForwardCount], int | None]:
     """The count of one float32 forward at each batch size, without allocating a full-size model
     where possible, each model built once for all the batches.
 
     On the meta device first. A forward that needs real values there (bert and t5 ask an all-ones
     attention mask `.all()`) is counted again without the mask: an all-ones mask changes nothing but
-    the mask's own elementwise operators (no FLOPs, a few bytes). Failing that, on real cpu tensors,
-    for a model of at most REAL_COUNT_MAX_PARAMS parameters, where a batch above EXTRAPOLATE_FROM
-    is extrapolated from the counts at those (`_on_cpu`). Also returns the parameter count
+    the mask's own elementwise operators (no FLOPs, a few bytes). Failing that, on real cpu tensors:
+    cut to COUNT_DEPTHS layers and carried to its own depth where that holds (`_on_cpu_by_depth`),
+    else the whole model, if it has at most REAL_COUNT_MAX_PARAMS parameters; a batch above
+    EXTRAPOLATE_FROM is extrapolated from the counts at those (`_on_cpu`). `by_depth=False` counts
+    the whole model (`benchmarks/counting.py`'s baseline). Also returns the parameter count
     (tied weights once), None where the model cannot be built."""
     from mlperf_pipeline.skillsets.runtime.build import build_model
 
@@ -170,13 +195,59 @@ def count_workloads(info, size: str, batches, seq_len: int) -> tuple[dict[int, F
             unmasked = _counted(model, info, batch, seq_len, "meta", without_mask=True)
             counts[batch] = replace(unmasked, path="meta without mask") if unmasked else count
     failing = [batch for batch, count in counts.items() if count.reason]
-    if not failing or params > REAL_COUNT_MAX_PARAMS:
+    if not failing:
+        return counts, params
+    shallow = _on_cpu_by_depth(info, size, failing, seq_len) if by_depth else None
+    if shallow is not None:
+        return {**counts, **shallow}, params
+    if params > REAL_COUNT_MAX_PARAMS:
         return counts, params
     try:
         real = build_model(info, size)
     except Exception as error:
         return {**counts, **dict.fromkeys(failing, _failed(error))}, params
     return {**counts, **_on_cpu(real, info, failing, seq_len)}, params
+
+
+def _on_cpu_by_depth(info, size: str, batches, seq_len: int) -> dict[int, ForwardCount] | None:
+    """Counts on real cpu tensors of the model cut to each of COUNT_DEPTHS, carried to its own depth
+    along the line through the first two; None where its config has no single depth deeper than
+    the cuts together, places layers by index past the shallowest (`depth.layers_placed_beyond`),
+    its deepest cut exceeds REAL_COUNT_MAX_PARAMS, a cut fails to build or count, or the third
+    depth's counts are off that line."""
+    from mlperf_pipeline.skillsets.runtime.build import build_model
+    from mlperf_pipeline.skillsets.runtime.depth import at_depth, depth_of, layers_placed_beyond
+
+    try:
+        config = _class_config(info, size)
+        full = depth_of(config)
+        if full is None or full <= sum(COUNT_DEPTHS) or layers_placed_beyond(config, COUNT_DEPTHS[0]):
+            return None
+        cuts = {depth: at_depth(config, depth) for depth in COUNT_DEPTHS}
+        deepest = _meta_model(info, size, config=cuts[COUNT_DEPTHS[-1]])
+        if sum(parameter.numel() for parameter in deepest.parameters()) > REAL_COUNT_MAX_PARAMS:
+            return None
+        at = {
+            depth: _on_cpu(build_model(info, size, config=cut), info, batches, seq_len) for depth, cut in cuts.items()
+        }
+    except Exception:  # a cut that cannot be built: the whole model is counted instead
+        return None
+    low, high, check = COUNT_DEPTHS
+    counts = {}
+    for batch in batches:
+        shallow = [at[depth][batch] for depth in COUNT_DEPTHS]
+        if any(count.reason for count in shallow) or not _on_one_line(*shallow, (low, high, check)):
+            return None
+        counts[batch] = replace(on_line(shallow[0], shallow[1], (low, high), full), path="cpu by depth")
+    return counts
+
+
+def _on_one_line(first: ForwardCount, second: ForwardCount, third: ForwardCount, at: tuple[int, int, int]) -> bool:
+    expected = on_line(first, second, at[:2], at[2])
+    return all(
+        math.isclose(got, want, rel_tol=1e-9)
+        for got, want in ((third.flops, expected.flops), (third.bytes, expected.bytes), (third.ops, expected.ops))
+    )
 
 
 def _on_cpu(model, info, batches, seq_len: int) -> dict[int, ForwardCount]:
@@ -194,13 +265,17 @@ def along(first: ForwardCount, second: ForwardCount, batch: int) -> ForwardCount
     the first failure's reason where either failed."""
     if first.reason or second.reason:
         return first if first.reason else second
-    low, high = EXTRAPOLATE_FROM
-    share = (batch - low) / (high - low)
+    return replace(on_line(first, second, EXTRAPOLATE_FROM, batch), path="cpu extrapolated")
+
+
+def on_line(first: ForwardCount, second: ForwardCount, at: tuple[int, int], x: int) -> ForwardCount:
+    """The count at `x` on the line through `first` (counted at `at[0]`) and `second` (at `at[1]`)."""
+    share = (x - at[0]) / (at[1] - at[0])
     flops, traffic, ops = (
         a + share * (b - a)
         for a, b in ((first.flops, second.flops), (first.bytes, second.bytes), (first.ops, second.ops))
     )
-    return ForwardCount(flops, traffic, round(ops), path="cpu extrapolated")
+    return ForwardCount(flops, traffic, round(ops))
 
 
 def _failed(error: Exception) -> ForwardCount:
@@ -226,7 +301,8 @@ def _counted(model, info, batch_size: int, seq_len: int, device: str, without_ma
 
 def count_grid(item: dict) -> dict:
     """In an isolated process: the counts of one model type at one size for each batch of `item`
-    (`info`: a `SkillsetInfo`'s fields, or `skillset_path`: a generated module whose INFO to use)."""
+    (`info`: a `SkillsetInfo`'s fields, or `skillset_path`: a generated module whose INFO to use;
+    `by_depth`, default true, as `count_workloads` takes it)."""
     import time
 
     from mlperf_pipeline.skillsets.runtime.build import SkillsetInfo
@@ -240,7 +316,7 @@ def count_grid(item: dict) -> dict:
         info = load_skillset_module(Path(item["skillset_path"])).INFO
     else:
         info = SkillsetInfo(**item["info"])
-    counts, params = count_workloads(info, item["size"], item["batches"], item["seq_len"])
+    counts, params = count_workloads(info, item["size"], item["batches"], item["seq_len"], item.get("by_depth", True))
     return {
         "status": "ok",
         "counts": {str(batch): count.fields() for batch, count in counts.items()},
