@@ -49,15 +49,18 @@ def _requests(skillsets_dir: Path):
     return count_requests(entries, skillsets_in(skillsets_dir, "cpu"))
 
 
-def _seconds_per_pair(requests, preload) -> float:
+def _count_each(requests, by_depth: bool = True, preload=None) -> tuple[float, list[dict]]:
+    """Seconds per pair of counting `requests` (2 processes at a time, fork servers preloading
+    `preload`, `isolated.DEFAULT_PRELOAD` by default), and each pair's result in their order."""
     from mlperf_pipeline.skillsets.isolated import IsolatedCalls
     from mlperf_pipeline.skillsets.runtime.counting import count_grid
 
-    calls = IsolatedCalls(jobs=2, timeout_s=TIMEOUT_S, preload=preload)
+    preloading = {} if preload is None else {"preload": preload}
+    calls = IsolatedCalls(jobs=2, timeout_s=TIMEOUT_S, **preloading)
+    items = [{**request.item(), "by_depth": by_depth} for request in requests]
     started = time.perf_counter()
-    for _ in calls.results(count_grid, [request.item() for request in requests]):
-        pass
-    return (time.perf_counter() - started) / len(requests)
+    results = calls.map(count_grid, items)
+    return (time.perf_counter() - started) / max(len(requests), 1), results
 
 
 def compare_preloads(requests, sample: int, rounds: int) -> None:
@@ -67,7 +70,7 @@ def compare_preloads(requests, sample: int, rounds: int) -> None:
     timings = {"baseline": [], "today": []}
     for _ in range(rounds):
         for name, preload in (("baseline", BASELINE_PRELOAD), ("today", DEFAULT_PRELOAD)):
-            timings[name].append(_seconds_per_pair(chosen, preload))
+            timings[name].append(_count_each(chosen, preload=preload)[0])
             print(f"  {name}: {timings[name][-1]:.2f} s a pair", flush=True)
     base, today = statistics.median(timings["baseline"]), statistics.median(timings["today"])
     print(f"\n{len(chosen)} pairs, {rounds} rounds, 2 processes at a time")
@@ -143,19 +146,6 @@ def where_time_went(pairs, slowest: int = 15) -> None:
         millions = f"{params / 1e6:.0f} M" if params else "-"
         batches = ",".join(str(batch) for batch in request.batches)
         print(f"| {request.model_type} | {request.size} | {batches} | {_path(result)} | {millions} | {spent:.1f} |")
-
-
-def _count_each(requests, by_depth: bool) -> tuple[float, list[dict]]:
-    """Seconds per pair of counting `requests` (2 processes at a time), and each pair's result."""
-    from mlperf_pipeline.skillsets.isolated import IsolatedCalls
-    from mlperf_pipeline.skillsets.runtime.counting import count_grid
-
-    items = [{**request.item(), "by_depth": by_depth, "index": index} for index, request in enumerate(requests)]
-    results = [{}] * len(requests)
-    started = time.perf_counter()
-    for item, result in IsolatedCalls(jobs=2, timeout_s=TIMEOUT_S).results(count_grid, items):
-        results[item["index"]] = result
-    return (time.perf_counter() - started) / max(len(requests), 1), results
 
 
 def _largest_difference(whole: dict, by_depth: dict) -> float:

@@ -127,12 +127,9 @@ def _meta_model(info, size: str, dtype: str = "float32", config=None):
 
     from mlperf_pipeline.skillsets.runtime.build import model_class, torch_dtype
 
+    config = _class_config(info, size) if config is None else config
     with torch.device("meta"):
-        return (
-            model_class(info)
-            ._from_config(_class_config(info, size) if config is None else config, dtype=torch_dtype(dtype))
-            .eval()
-        )
+        return model_class(info)._from_config(config, dtype=torch_dtype(dtype)).eval()
 
 
 def count_on_meta(info, size: str, batch_size: int, seq_len: int, dtype: str = "float32") -> ForwardCount:
